@@ -1,0 +1,108 @@
+package messages
+
+// Controller API endpoints. Reads and writes are distinct subjects so NATS
+// permissions can separate read-only operators from admins.
+var (
+	APIHostList    = MustAPISubject("host", "list")
+	APIHostEnroll  = MustAPISubject("host", "enroll")
+	APIFleetStatus = MustAPISubject("fleet", "status")
+	APIInfo        = MustAPISubject("controller", "info")
+)
+
+// APIResponse wraps every controller API answer so a client can tell an
+// error from an empty result without guessing.
+type APIResponse[T any] struct {
+	Error  *Error `json:"error,omitempty"`
+	Result T      `json:"result"`
+}
+
+// Host states, derived from heartbeat age by the controller.
+const (
+	StateOnline  = "online"
+	StateStale   = "stale"
+	StateOffline = "offline"
+)
+
+// HostRecord is a host as the registry knows it.
+type HostRecord struct {
+	ID         string `json:"id"`
+	State      string `json:"state"`
+	LastSeen   int64  `json:"last_seen"`  // unix ms, controller clock
+	FirstSeen  int64  `json:"first_seen"` // unix ms
+	IntervalMs int64  `json:"interval_ms"`
+	Goodbye    bool   `json:"goodbye,omitempty"`
+	Facts      Facts  `json:"facts"`
+}
+
+// HostListRequest asks for the registry.
+type HostListRequest struct{}
+
+// HostListResult is the registry, sorted by id.
+type HostListResult struct {
+	Hosts []HostRecord `json:"hosts"`
+}
+
+// FleetStatusRequest asks the controller to fan a status command out. No
+// Hosts means every host the registry has online.
+type FleetStatusRequest struct {
+	Hosts     []string `json:"hosts,omitempty"`
+	TimeoutMs int64    `json:"timeout_ms"`
+}
+
+// HostStatus is one host's answer in a fan-out.
+type HostStatus struct {
+	Host      string       `json:"host"`
+	LatencyMs float64      `json:"latency_ms"`
+	Error     *Error       `json:"error,omitempty"`
+	Status    *StatusReply `json:"status,omitempty"`
+}
+
+// MissingHost is an expected host that did not answer, with why.
+type MissingHost struct {
+	Host   string `json:"host"`
+	Reason string `json:"reason"`
+}
+
+// Reasons a host is missing from a fan-out.
+const (
+	ReasonNotConnected = "not connected"
+	ReasonNoReply      = "no reply before timeout"
+	ReasonUnknownHost  = "not in registry"
+)
+
+// FleetStatusResult accounts for every expected host: each is either in
+// Responded or in Missing.
+type FleetStatusResult struct {
+	RequestID string        `json:"request_id"`
+	Expected  int           `json:"expected"`
+	Responded []HostStatus  `json:"responded"`
+	Missing   []MissingHost `json:"missing"`
+	ElapsedMs float64       `json:"elapsed_ms"`
+	TimedOut  bool          `json:"timed_out"`
+}
+
+// EnrollRequest registers a host's NATS identity. Only the public key
+// travels: the private seed is generated on the host and never leaves it.
+type EnrollRequest struct {
+	Host      string `json:"host"`
+	PublicKey string `json:"public_key"` // NKey user public key (U...)
+}
+
+// EnrollResult is everything an agent needs to reach and trust the
+// controller.
+type EnrollResult struct {
+	Host        string   `json:"host"`
+	URLs        []string `json:"urls"`
+	CAPEM       string   `json:"ca_pem,omitempty"`
+	TrustedKeys []string `json:"trusted_keys"`
+	Created     bool     `json:"created"` // false when the same key was already enrolled
+}
+
+// ControllerInfo describes a running controller.
+type ControllerInfo struct {
+	Version     string   `json:"version"`
+	URLs        []string `json:"urls"`
+	TrustedKeys []string `json:"trusted_keys"`
+	TLS         bool     `json:"tls"`
+	Hosts       int      `json:"hosts"`
+}

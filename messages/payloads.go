@@ -1,0 +1,104 @@
+package messages
+
+import "encoding/json"
+
+// Command verbs understood by agents.
+const (
+	VerbStatus = "status"
+)
+
+// Heartbeat kinds. A register heartbeat is sent on every (re)connect so the
+// controller can rebuild its registry from nothing; goodbye is sent on a
+// clean shutdown so the host is marked offline at once rather than after
+// its heartbeats age out.
+const (
+	KindRegister  = "register"
+	KindHeartbeat = "heartbeat"
+	KindGoodbye   = "goodbye"
+)
+
+// Facts describe a host as the agent sees it. Static facts are collected at
+// start; the usage figures are refreshed with every heartbeat.
+type Facts struct {
+	Hostname     string  `json:"hostname"`
+	MachineID    string  `json:"machine_id"`
+	OS           string  `json:"os"`         // e.g. debian
+	OSVersion    string  `json:"os_version"` // e.g. 12.8
+	Kernel       string  `json:"kernel"`
+	Arch         string  `json:"arch"`
+	CPUs         int     `json:"cpus"`
+	MemTotal     uint64  `json:"mem_total"`
+	MemUsed      uint64  `json:"mem_used"`
+	DiskTotal    uint64  `json:"disk_total"`
+	DiskUsed     uint64  `json:"disk_used"`
+	Load1        float64 `json:"load1"`
+	Load5        float64 `json:"load5"`
+	Load15       float64 `json:"load15"`
+	Uptime       uint64  `json:"uptime_s"`
+	AgentVersion string  `json:"agent_version"`
+}
+
+// Heartbeat is published by an agent on its own heartbeat subject. The
+// host it is about is taken from the subject, never from the payload.
+type Heartbeat struct {
+	V          int    `json:"v"`
+	Kind       string `json:"kind"`
+	Seq        uint64 `json:"seq"`
+	Time       int64  `json:"time"`        // unix ms, agent clock
+	IntervalMs int64  `json:"interval_ms"` // the agent's current heartbeat interval
+	Facts      Facts  `json:"facts"`
+}
+
+// StatusRequest is the payload of a status command.
+type StatusRequest struct{}
+
+// StatusReply is what an agent answers to a status command.
+type StatusReply struct {
+	Hostname     string `json:"hostname"`
+	MachineID    string `json:"machine_id"`
+	AgentVersion string `json:"agent_version"`
+	StartedAt    int64  `json:"started_at"` // unix ms
+	Facts        Facts  `json:"facts"`
+}
+
+// Reply answers one command from one host. Error is set when the command
+// was refused or failed; the host is taken from the reply subject by the
+// controller, Host here is informational.
+type Reply struct {
+	V       int             `json:"v"`
+	ID      string          `json:"id"`
+	Host    string          `json:"host"`
+	Error   *Error          `json:"error,omitempty"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// Severity levels of events.
+const (
+	SeverityInfo    = "info"
+	SeverityWarning = "warning"
+	SeverityError   = "error"
+)
+
+// Event types published by agents and the controller.
+const (
+	EventAgentStarted  = "agent_started"
+	EventAgentStopping = "agent_stopping"
+	EventCmdRefused    = "cmd_refused"
+	EventHostOnline    = "host_online"
+	EventHostStale     = "host_stale"
+	EventHostOffline   = "host_offline"
+	EventHostEnrolled  = "host_enrolled"
+)
+
+// Event is something that happened, kept in the events stream.
+type Event struct {
+	V         int               `json:"v"`
+	Time      int64             `json:"time"` // unix ms
+	Host      string            `json:"host"`
+	Type      string            `json:"type"`
+	Severity  string            `json:"severity"`
+	Message   string            `json:"message"`
+	RequestID string            `json:"request_id,omitempty"`
+	Source    string            `json:"source"` // "agent" or "controller"
+	Fields    map[string]string `json:"fields,omitempty"`
+}

@@ -1,0 +1,139 @@
+package messages
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Validity limits. MaxValidity bounds how long a command may live, which in
+// turn bounds the replay cache: an id only needs remembering until its
+// command expires. ClockSkew tolerates hosts whose clocks run a little
+// behind or ahead of the controller's.
+const (
+	MaxValidity = 15 * time.Minute
+	ClockSkew   = 30 * time.Second
+)
+
+const pubKeyPrefix = "ed25519:"
+
+// KeyID names a public key in envelopes so a verifier with several pinned
+// keys knows which one to try, without trusting the name for anything else.
+func KeyID(pub ed25519.PublicKey) string {
+	sum := sha256.Sum256(pub)
+	return hex.EncodeToString(sum[:8])
+}
+
+// EncodePublicKey is the text form of a signing key used in agent configs.
+func EncodePublicKey(pub ed25519.PublicKey) string {
+	return pubKeyPrefix + base64.StdEncoding.EncodeToString(pub)
+}
+
+// ParsePublicKey reads EncodePublicKey's form.
+func ParsePublicKey(s string) (ed25519.PublicKey, error) {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(s), pubKeyPrefix)
+	if !ok {
+		return nil, fmt.Errorf("signing key %q must start with %q", s, pubKeyPrefix)
+	}
+	b, err := base64.StdEncoding.DecodeString(rest)
+	if err != nil || len(b) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("signing key %q is not a base64 ed25519 public key", s)
+	}
+	return ed25519.PublicKey(b), nil
+}
+
+// Signer signs envelopes with one private key.
+type Signer struct {
+	key ed25519.PrivateKey
+	kid string
+}
+
+// NewSigner wraps a private key.
+func NewSigner(key ed25519.PrivateKey) *Signer {
+	return &Signer{key: key, kid: KeyID(key.Public().(ed25519.PublicKey))}
+}
+
+// PublicKey is what agents pin to trust this signer.
+func (s *Signer) PublicKey() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }
+
+// Sign sets the key id and signature of e.
+func (s *Signer) Sign(e *Envelope) {
+	e.KeyID = s.kid
+	e.Sig = ed25519.Sign(s.key, e.SigningBytes())
+}
+
+// Verifier checks envelopes against pinned keys and remembers ids it has
+// accepted until they expire. It is safe for concurrent use.
+type Verifier struct {
+	keys map[string]ed25519.PublicKey
+	now  func() time.Time
+
+	mu   sync.Mutex
+	seen map[string]int64 // id -> expiry (unix ms)
+	next int64            // next prune time (unix ms)
+}
+
+// NewVerifier trusts exactly the given keys. now may be nil for time.Now.
+func NewVerifier(keys []ed25519.PublicKey, now func() time.Time) *Verifier {
+	if now == nil {
+		now = time.Now
+	}
+	m := make(map[string]ed25519.PublicKey, len(keys))
+	for _, k := range keys {
+		m[KeyID(k)] = k
+	}
+	return &Verifier{keys: m, now: now, seen: make(map[string]int64)}
+}
+
+// Verify accepts e for host self or returns an *Error saying why not. The
+// order matters: the signature is checked before the replay cache is
+// touched, so unsigned junk can never fill or poison it, and an id is
+// remembered only once everything else passed.
+func (v *Verifier) Verify(e *Envelope, self string) error {
+	if e.V != Version {
+		return &Error{Code: CodeUnsupported, Message: fmt.Sprintf("envelope version %d is not supported (want %d)", e.V, Version)}
+	}
+	if len(e.Sig) == 0 {
+		return &Error{Code: CodeUnsigned, Message: "command is not signed"}
+	}
+	key, ok := v.keys[e.KeyID]
+	if !ok {
+		return &Error{Code: CodeUnknownKey, Message: fmt.Sprintf("command is signed by unknown key %q", e.KeyID)}
+	}
+	if !ed25519.Verify(key, e.SigningBytes(), e.Sig) {
+		return &Error{Code: CodeBadSignature, Message: "command signature does not verify"}
+	}
+	now := v.now().UnixMilli()
+	if e.ExpiresAt <= now {
+		return &Error{Code: CodeExpired, Message: fmt.Sprintf("command %s expired %s ago", e.ID, time.Duration(now-e.ExpiresAt)*time.Millisecond)}
+	}
+	if e.IssuedAt > now+ClockSkew.Milliseconds() {
+		return &Error{Code: CodeNotYetValid, Message: fmt.Sprintf("command %s is issued in the future; check clock sync", e.ID)}
+	}
+	if e.ExpiresAt-e.IssuedAt > MaxValidity.Milliseconds() || e.ExpiresAt < e.IssuedAt {
+		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("command %s validity exceeds %s", e.ID, MaxValidity)}
+	}
+	if !e.IsTarget(self) {
+		return &Error{Code: CodeNotTarget, Message: fmt.Sprintf("command %s is not addressed to %s", e.ID, self)}
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if now >= v.next {
+		for id, exp := range v.seen {
+			if exp <= now {
+				delete(v.seen, id)
+			}
+		}
+		v.next = now + time.Minute.Milliseconds()
+	}
+	if _, dup := v.seen[e.ID]; dup {
+		return &Error{Code: CodeReplayed, Message: fmt.Sprintf("command %s was already received", e.ID)}
+	}
+	v.seen[e.ID] = e.ExpiresAt
+	return nil
+}

@@ -1,0 +1,153 @@
+package messages
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Subject roots. They are constants in one place so that permissions,
+// stream definitions and builders cannot drift apart.
+const (
+	// Root is the first token of every Foundry subject.
+	Root = "foundry"
+	// CommandPrefix is where agents listen for signed commands.
+	CommandPrefix = Root + ".cmd"
+	// HeartbeatPrefix is where agents publish registration and liveness.
+	HeartbeatPrefix = Root + ".hb"
+	// EventPrefix is where agents and the controller publish events.
+	EventPrefix = Root + ".evt"
+	// APIPrefix is the controller's request/reply API for operators.
+	APIPrefix = Root + ".api.v1"
+
+	// HeartbeatWildcard matches every host's heartbeat subject.
+	HeartbeatWildcard = HeartbeatPrefix + ".*"
+	// EventWildcard matches every event subject; the events stream uses it.
+	EventWildcard = EventPrefix + ".>"
+	// BroadcastHost is the reserved command token every agent also hears.
+	// It cannot collide with a host id because ids must start with a letter
+	// or digit.
+	BroadcastHost = "_all"
+)
+
+var (
+	hostIDRe    = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	eventTypeRe = regexp.MustCompile(`^[a-z][a-z0-9_]{0,47}$`)
+	apiTokenRe  = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+)
+
+// ValidHostID reports why id cannot be used as a host id, or nil. Host ids
+// are subject tokens, so dots, wildcards and spaces are refused here rather
+// than turning into a subject that matches other hosts.
+func ValidHostID(id string) error {
+	if !hostIDRe.MatchString(id) {
+		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf(
+			"invalid host id %q: use 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit", id)}
+	}
+	return nil
+}
+
+// HostIDFromName derives a host id from a hostname or address that a user
+// typed, so "Node1.Example.com" and "10.77.0.11" become valid tokens.
+func HostIDFromName(name string) (string, error) {
+	id := strings.ToLower(strings.TrimSpace(name))
+	id = strings.NewReplacer(".", "-", ":", "-").Replace(id)
+	if err := ValidHostID(id); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// ValidEventType reports why t cannot be used as an event type token.
+func ValidEventType(t string) error {
+	if !eventTypeRe.MatchString(t) {
+		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf(
+			"invalid event type %q: use lowercase letters, digits and '_', starting with a letter", t)}
+	}
+	return nil
+}
+
+// CommandSubject is the subject a single host receives commands on.
+func CommandSubject(host string) (string, error) {
+	if err := ValidHostID(host); err != nil {
+		return "", err
+	}
+	return CommandPrefix + "." + host, nil
+}
+
+// BroadcastSubject is the subject every agent receives commands on.
+func BroadcastSubject() string { return CommandPrefix + "." + BroadcastHost }
+
+// HeartbeatSubject is the only subject a host may publish liveness on.
+func HeartbeatSubject(host string) (string, error) {
+	if err := ValidHostID(host); err != nil {
+		return "", err
+	}
+	return HeartbeatPrefix + "." + host, nil
+}
+
+// EventSubject is where an event of type typ about host is published. The
+// host is part of the subject so that server-side filters and permissions
+// can select by host without reading payloads.
+func EventSubject(host, typ string) (string, error) {
+	if err := ValidHostID(host); err != nil {
+		return "", err
+	}
+	if err := ValidEventType(typ); err != nil {
+		return "", err
+	}
+	return EventPrefix + "." + host + "." + typ, nil
+}
+
+// EventFilter builds a stream filter subject for events; empty arguments
+// mean "any".
+func EventFilter(host, typ string) (string, error) {
+	h, t := "*", "*"
+	if host != "" {
+		if err := ValidHostID(host); err != nil {
+			return "", err
+		}
+		h = host
+	}
+	if typ != "" {
+		if err := ValidEventType(typ); err != nil {
+			return "", err
+		}
+		t = typ
+	}
+	return EventPrefix + "." + h + "." + t, nil
+}
+
+// APISubject is a controller API endpoint, e.g. APISubject("host", "list").
+// Read verbs and write verbs are separate subjects so that NATS permissions
+// alone can keep a read-only operator away from write endpoints.
+func APISubject(noun, verb string) (string, error) {
+	if !apiTokenRe.MatchString(noun) || !apiTokenRe.MatchString(verb) {
+		return "", &Error{Code: CodeBadRequest, Message: fmt.Sprintf("invalid API subject tokens %q %q", noun, verb)}
+	}
+	return APIPrefix + "." + noun + "." + verb, nil
+}
+
+// MustAPISubject is APISubject for compile-time constant tokens.
+func MustAPISubject(noun, verb string) string {
+	s, err := APISubject(noun, verb)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// HostFromSubject returns the host token that follows prefix in subject, so
+// the controller trusts the subject (enforced by NATS permissions) and never
+// a host name claimed inside a payload.
+func HostFromSubject(prefix, subject string) (string, error) {
+	rest, ok := strings.CutPrefix(subject, prefix+".")
+	if !ok {
+		return "", &Error{Code: CodeBadRequest, Message: fmt.Sprintf("subject %q is not under %q", subject, prefix)}
+	}
+	host, _, _ := strings.Cut(rest, ".")
+	if err := ValidHostID(host); err != nil {
+		return "", err
+	}
+	return host, nil
+}
