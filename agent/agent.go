@@ -1,0 +1,286 @@
+// Package agent is the small daemon on every host: it keeps one NATS
+// connection to the controller, publishes heartbeats with facts, and runs
+// signed commands after verifying them against keys pinned at bootstrap.
+//
+// It must stay small: it links nats.go, gopsutil and go-systemd, never
+// client-go or Helm.
+package agent
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
+	"github.com/foundry-fleet/foundry/messages"
+)
+
+// DefaultHeartbeat is used when the config sets none.
+const DefaultHeartbeat = 10 * time.Second
+
+// Options are the agent's dependencies. Facts and Notify are functions so
+// that simulated agents can replace the host probes and systemd while
+// keeping every other line of the real agent.
+type Options struct {
+	Config  Config
+	Logger  *slog.Logger
+	Version string
+	// Facts returns the host's current facts.
+	Facts func(ctx context.Context) messages.Facts
+	// Notify sends an sd_notify state ("READY=1", "WATCHDOG=1", ...); nil
+	// outside systemd.
+	Notify func(state string)
+	// WatchdogInterval is systemd's WatchdogSec, 0 when disabled.
+	WatchdogInterval time.Duration
+}
+
+// Agent is one running agent.
+type Agent struct {
+	opts     Options
+	cfg      Config
+	logger   *slog.Logger
+	verifier *messages.Verifier
+	handlers map[string]Handler
+	started  time.Time
+	seq      atomic.Uint64
+	refusals *limiter
+
+	mu    sync.Mutex
+	nc    *nats.Conn
+	abort chan struct{}
+}
+
+// New checks the options and loads the agent's keys. It does not connect.
+func New(opts Options) (*Agent, error) {
+	if err := opts.Config.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Facts == nil {
+		return nil, errors.New("agent needs a facts source")
+	}
+	if opts.Notify == nil {
+		opts.Notify = func(string) {}
+	}
+	var keys []ed25519.PublicKey
+	for _, k := range opts.Config.TrustedKeys {
+		pk, err := messages.ParsePublicKey(k)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, pk)
+	}
+	a := &Agent{
+		opts: opts, cfg: opts.Config,
+		logger:   opts.Logger.With("host", opts.Config.ID),
+		verifier: messages.NewVerifier(keys, nil),
+		started:  time.Now(),
+		refusals: newLimiter(10, time.Second),
+		abort:    make(chan struct{}),
+	}
+	a.handlers = map[string]Handler{messages.VerbStatus: a.handleStatus}
+	return a, nil
+}
+
+// Handler runs one verified command and returns its reply payload.
+type Handler func(ctx context.Context, env *messages.Envelope) (any, error)
+
+// Run connects and serves until ctx ends (a clean stop: goodbye, then
+// nil) or Abort is called. A controller that is down is not an error: the
+// agent keeps retrying with backoff.
+func (a *Agent) Run(ctx context.Context) error {
+	nc, err := a.connect()
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.nc = nc
+	a.mu.Unlock()
+
+	cmdSubj, _ := messages.CommandSubject(a.cfg.ID)
+	for _, s := range []string{cmdSubj, messages.BroadcastSubject()} {
+		sub, err := nc.Subscribe(s, func(m *nats.Msg) { a.handleCommand(ctx, m) })
+		if err != nil {
+			nc.Close()
+			return fmt.Errorf("subscribe %s: %w", s, err)
+		}
+		_ = sub.SetPendingLimits(1024, 16<<20)
+	}
+	if nc.IsConnected() {
+		a.heartbeat(nc, messages.KindRegister)
+	}
+	a.opts.Notify("READY=1")
+	a.logger.Info("agent started", "urls", a.cfg.URLs, "version", a.opts.Version)
+	a.publishEvent(messages.EventAgentStarted, messages.SeverityInfo, "agent started", "", nil)
+
+	interval := a.cfg.Heartbeat
+	if interval == 0 {
+		interval = DefaultHeartbeat
+	}
+	hb := time.NewTimer(jittered(interval))
+	defer hb.Stop()
+	var wd <-chan time.Time
+	if a.opts.WatchdogInterval > 0 {
+		t := time.NewTicker(a.opts.WatchdogInterval / 2)
+		defer t.Stop()
+		wd = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			a.goodbye(nc)
+			return nil
+		case <-a.abort:
+			nc.Close()
+			return nil
+		case <-hb.C:
+			if nc.IsConnected() {
+				a.heartbeat(nc, messages.KindHeartbeat)
+			}
+			hb.Reset(jittered(interval))
+		case <-wd:
+			a.opts.Notify("WATCHDOG=1")
+		}
+	}
+}
+
+// Abort stops the agent like a crash: the connection drops without a
+// goodbye, so the controller sees a silent host. Tests and simulations use
+// it to model host failure.
+func (a *Agent) Abort() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	select {
+	case <-a.abort:
+	default:
+		close(a.abort)
+	}
+}
+
+func (a *Agent) connect() (*nats.Conn, error) {
+	seed, err := readSeed(a.cfg.NKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	kp, err := nkeys.FromSeed(seed)
+	if err != nil {
+		return nil, fmt.Errorf("nkey_file %s is not an NKey seed: %w", a.cfg.NKeyFile, err)
+	}
+	pub, _ := kp.PublicKey()
+	opts := []nats.Option{
+		nats.Name("foundry-agent:" + a.cfg.ID),
+		nats.Nkey(pub, kp.Sign),
+		nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true),
+		nats.CustomReconnectDelay(func(n int) time.Duration { return reconnectDelay(n, randJitter()) }),
+		nats.PingInterval(20 * time.Second),
+		nats.MaxPingsOutstanding(3),
+		nats.ReconnectBufSize(256 << 10),
+		nats.ConnectHandler(func(c *nats.Conn) {
+			a.logger.Info("connected", "url", c.ConnectedUrl())
+			a.heartbeat(c, messages.KindRegister)
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			a.logger.Info("reconnected", "url", c.ConnectedUrl())
+			a.heartbeat(c, messages.KindRegister)
+		}),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { a.logger.Warn("disconnected", "err", err) }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { a.logger.Warn("nats error", "err", err) }),
+	}
+	if a.cfg.CAFile != "" {
+		pem, err := os.ReadFile(a.cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("read ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca_file %s holds no PEM certificate", a.cfg.CAFile)
+		}
+		opts = append(opts, nats.Secure(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
+	}
+	nc, err := nats.Connect(strings.Join(a.cfg.URLs, ","), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("controller URLs %v: %w", a.cfg.URLs, err)
+	}
+	return nc, nil
+}
+
+// readSeed reads the NKey seed, refusing a file others can read.
+func readSeed(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("nkey_file: %w", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("nkey_file %s is readable by others (mode %o); run chmod 600 on it", path, st.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("nkey_file: %w", err)
+	}
+	return []byte(strings.TrimSpace(string(b))), nil
+}
+
+func (a *Agent) conn() *nats.Conn {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.nc
+}
+
+// heartbeat publishes one heartbeat of the given kind on nc. It takes the
+// connection explicitly because the connect callback can fire before Run
+// has stored it.
+func (a *Agent) heartbeat(nc *nats.Conn, kind string) {
+	interval := a.cfg.Heartbeat
+	if interval == 0 {
+		interval = DefaultHeartbeat
+	}
+	hb := messages.Heartbeat{V: messages.Version, Kind: kind, Seq: a.seq.Add(1), Time: time.Now().UnixMilli(),
+		IntervalMs: interval.Milliseconds(), Facts: a.opts.Facts(context.Background())}
+	b, _ := json.Marshal(hb)
+	subj, _ := messages.HeartbeatSubject(a.cfg.ID)
+	if err := nc.Publish(subj, b); err != nil {
+		a.logger.Warn("heartbeat not sent", "err", err)
+	}
+}
+
+// goodbye tells the controller this host is going away on purpose.
+func (a *Agent) goodbye(nc *nats.Conn) {
+	a.publishEvent(messages.EventAgentStopping, messages.SeverityInfo, "agent stopping", "", nil)
+	a.heartbeat(nc, messages.KindGoodbye)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := nc.FlushWithContext(ctx); err != nil {
+		a.logger.Warn("goodbye not delivered", "err", err)
+	}
+	nc.Close()
+	a.logger.Info("agent stopped")
+}
+
+func (a *Agent) publishEvent(typ, sev, msg, reqID string, fields map[string]string) {
+	nc := a.conn()
+	if nc == nil {
+		return
+	}
+	subj, err := messages.EventSubject(a.cfg.ID, typ)
+	if err != nil {
+		return
+	}
+	b, _ := json.Marshal(messages.Event{V: messages.Version, Time: time.Now().UnixMilli(), Host: a.cfg.ID,
+		Type: typ, Severity: sev, Message: msg, RequestID: reqID, Source: "agent", Fields: fields})
+	_ = nc.Publish(subj, b)
+}

@@ -1,0 +1,302 @@
+// Package controller runs Foundry's control plane: an embedded NATS server
+// with JetStream, the fleet registry built from heartbeats, identities for
+// agents and operators, the signed fan-out engine and the operator API.
+//
+// Its only durable state is in JetStream (KV buckets and streams) plus the
+// keys in its data directory; desired state lives in the user's
+// ~/.foundry/*.yaml.
+package controller
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/nats-io/nkeys"
+
+	"github.com/foundry-fleet/foundry/controller/pki"
+	"github.com/foundry-fleet/foundry/messages"
+)
+
+// Options configure a controller. Zero values are sensible defaults for one
+// machine.
+type Options struct {
+	// Listen is the NATS client address, host:port. Port 0 (or -1) picks
+	// a free port, which tests use.
+	Listen string
+	// DataDir holds keys, the CA and the JetStream store.
+	DataDir string
+	// Advertise are the names and addresses agents use to reach this
+	// controller; they go into the server certificate and agent configs.
+	Advertise []string
+	// Plaintext disables TLS. Only for local development; agents and CLIs
+	// then connect without encryption.
+	Plaintext bool
+	// Version is reported by the info endpoint.
+	Version string
+	// SweepInterval is how often silent hosts are re-evaluated.
+	SweepInterval time.Duration
+	// Logger receives structured logs, including the NATS server's.
+	Logger *slog.Logger
+}
+
+// Controller is a running control plane.
+type Controller struct {
+	opts   Options
+	logger *slog.Logger
+	srv    *server.Server
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	ids    jetstream.KeyValue
+	auth   *authenticator
+	reg    *registry
+	signer *messages.Signer
+	caPEM  []byte
+	urls   []string
+	svc    micro.Service
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// ErrDataDir means the data directory cannot be used.
+var ErrDataDir = errors.New("controller data directory unusable")
+
+// Start brings the controller up and returns once it serves requests.
+func Start(ctx context.Context, opts Options) (*Controller, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Listen == "" {
+		opts.Listen = "127.0.0.1:4222"
+	}
+	if opts.SweepInterval == 0 {
+		opts.SweepInterval = time.Second
+	}
+	if opts.DataDir == "" {
+		return nil, fmt.Errorf("%w: no data directory given", ErrDataDir)
+	}
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrDataDir, err)
+	}
+	host, port, err := splitListen(opts.Listen)
+	if err != nil {
+		return nil, err
+	}
+	if len(opts.Advertise) == 0 {
+		opts.Advertise = defaultAdvertise(host)
+	}
+	c := &Controller{opts: opts, logger: opts.Logger, auth: newAuthenticator(), done: make(chan struct{})}
+
+	key, err := loadOrCreateSigningKey(opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	c.signer = messages.NewSigner(key)
+
+	sopts := &server.Options{
+		ServerName:                 "foundry-controller",
+		Host:                       host,
+		Port:                       port,
+		NoSigs:                     true,
+		JetStream:                  true,
+		StoreDir:                   filepath.Join(opts.DataDir, "jetstream"),
+		MaxPayload:                 messages.MaxAPIBytes,
+		PingInterval:               20 * time.Second,
+		MaxPingsOut:                3,
+		AlwaysEnableNonce:          true,
+		CustomClientAuthentication: c.auth,
+	}
+	var clientTLS *tls.Config
+	if !opts.Plaintext {
+		mat, err := pki.Ensure(opts.DataDir, opts.Advertise)
+		if err != nil {
+			return nil, fmt.Errorf("prepare TLS: %w", err)
+		}
+		c.caPEM = mat.CAPEM
+		sopts.TLS = true
+		sopts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{mat.Server}, MinVersion: tls.VersionTLS12}
+		sopts.TLSTimeout = 5
+		pool, _ := pki.Pool(mat.CAPEM)
+		clientTLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12, ServerName: opts.Advertise[0]}
+	}
+	srv, err := server.NewServer(sopts)
+	if err != nil {
+		return nil, fmt.Errorf("configure NATS: %w", err)
+	}
+	srv.SetLoggerV2(&natsLogger{l: opts.Logger.With("component", "nats")}, false, false, false)
+	go srv.Start()
+	if !srv.ReadyForConnections(15 * time.Second) {
+		srv.Shutdown()
+		return nil, fmt.Errorf("NATS did not start listening on %s; is the port in use?", opts.Listen)
+	}
+	c.srv = srv
+	if err := c.connect(ctx, clientTLS); err != nil {
+		srv.Shutdown()
+		return nil, err
+	}
+	if err := c.startServices(ctx); err != nil {
+		c.Shutdown()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Controller) connect(ctx context.Context, tlsConf *tls.Config) error {
+	internal, err := nkeys.CreateUser()
+	if err != nil {
+		return err
+	}
+	pub, _ := internal.PublicKey()
+	c.auth.set(Identity{PublicKey: pub, Kind: KindInternal, Name: "controller"})
+
+	addr := c.srv.Addr().(*net.TCPAddr)
+	scheme := "tls"
+	if c.opts.Plaintext {
+		scheme = "nats"
+	}
+	port := strconv.Itoa(addr.Port)
+	for _, a := range c.opts.Advertise {
+		c.urls = append(c.urls, scheme+"://"+net.JoinHostPort(a, port))
+	}
+	local := scheme + "://" + net.JoinHostPort(c.opts.Advertise[0], port)
+	nopts := []nats.Option{
+		nats.Name("foundry-controller"),
+		nats.Nkey(pub, internal.Sign),
+		nats.MaxReconnects(-1),
+	}
+	if tlsConf != nil {
+		nopts = append(nopts, nats.Secure(tlsConf))
+	}
+	c.nc, err = nats.Connect(local, nopts...)
+	if err != nil {
+		return fmt.Errorf("controller cannot connect to its own NATS at %s: %w", local, err)
+	}
+	c.js, err = jetstream.New(c.nc)
+	return err
+}
+
+func (c *Controller) startServices(ctx context.Context) error {
+	reg, ids, err := ensureStreams(ctx, c.js, 1)
+	if err != nil {
+		return fmt.Errorf("create JetStream state: %w", err)
+	}
+	c.ids = ids
+	if err := c.loadIdentities(ctx); err != nil {
+		return err
+	}
+	if err := c.ensureAdmin(ctx); err != nil {
+		return err
+	}
+	c.reg = newRegistry(reg, c.logger.With("component", "registry"), c.publishEvent)
+	if err := c.reg.load(ctx); err != nil {
+		return fmt.Errorf("load registry: %w", err)
+	}
+	if _, err := c.nc.QueueSubscribe(messages.HeartbeatWildcard, "registry", c.reg.handleHeartbeat); err != nil {
+		return err
+	}
+	if err := c.startAPI(); err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	go c.sweepLoop(runCtx)
+	c.logger.Info("controller ready", "urls", c.urls, "data_dir", c.opts.DataDir, "tls", !c.opts.Plaintext)
+	return nil
+}
+
+func (c *Controller) sweepLoop(ctx context.Context) {
+	defer close(c.done)
+	t := time.NewTicker(c.opts.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			c.reg.sweep(now)
+		}
+	}
+}
+
+// URLs are the client URLs agents and CLIs should use.
+func (c *Controller) URLs() []string { return c.urls }
+
+// CAPEM is the CA certificate clients pin, empty in plaintext mode.
+func (c *Controller) CAPEM() []byte { return c.caPEM }
+
+// AdminCredsPath is the seed file of the bootstrap admin operator.
+func (c *Controller) AdminCredsPath() string { return filepath.Join(c.opts.DataDir, AdminCredsFile) }
+
+// TrustedKeys are the command-signing public keys agents must pin.
+func (c *Controller) TrustedKeys() []string {
+	return []string{messages.EncodePublicKey(c.signer.PublicKey())}
+}
+
+// Server exposes the embedded NATS server, for tests that need to inspect
+// connections.
+func (c *Controller) Server() *server.Server { return c.srv }
+
+// Wait blocks until ctx ends, then shuts the controller down. Cancellation
+// is the normal way to stop, not an error.
+func (c *Controller) Wait(ctx context.Context) error {
+	<-ctx.Done()
+	c.Shutdown()
+	return nil
+}
+
+// Shutdown stops the API, the NATS connection and the server.
+func (c *Controller) Shutdown() {
+	if c.cancel != nil {
+		c.cancel()
+		<-c.done
+	}
+	if c.svc != nil {
+		_ = c.svc.Stop()
+	}
+	if c.nc != nil {
+		c.nc.Close()
+	}
+	if c.srv != nil {
+		c.srv.Shutdown()
+		c.srv.WaitForShutdown()
+	}
+}
+
+func splitListen(listen string) (string, int, error) {
+	host, p, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", 0, fmt.Errorf("listen address %q must be host:port, e.g. 127.0.0.1:4222", listen)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < -1 || port > 65535 {
+		return "", 0, fmt.Errorf("listen port %q is not a port number", p)
+	}
+	if port == 0 {
+		port = -1 // nats-server's "pick a random port"
+	}
+	return host, port, nil
+}
+
+// defaultAdvertise picks what agents dial when nothing was configured: the
+// listen host itself, or loopback plus the hostname for a wildcard listen.
+func defaultAdvertise(host string) []string {
+	if host != "" && host != "0.0.0.0" && host != "::" {
+		return []string{host}
+	}
+	out := []string{"127.0.0.1"}
+	if hn, err := os.Hostname(); err == nil {
+		out = append(out, hn)
+	}
+	return out
+}

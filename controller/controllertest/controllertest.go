@@ -1,0 +1,179 @@
+// Package controllertest starts real NATS servers, controllers and agents
+// in-process for tests in any package. Nothing here is a mock: the server
+// is nats-server, the agents are the real agent code with facts from a
+// fixed table instead of the host.
+package controllertest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
+
+	"github.com/foundry-fleet/foundry/agent"
+	"github.com/foundry-fleet/foundry/controller"
+	"github.com/foundry-fleet/foundry/controller/client"
+	"github.com/foundry-fleet/foundry/messages"
+)
+
+// StartNATS runs a plain nats-server on a random loopback port.
+func StartNATS(t testing.TB, mutate ...func(*server.Options)) *server.Server {
+	t.Helper()
+	opts := &server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true}
+	for _, m := range mutate {
+		m(opts)
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatalf("nats server: %v", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+// StartController runs a controller with TLS on a random port and a fresh
+// data directory.
+func StartController(t testing.TB, mutate ...func(*controller.Options)) *controller.Controller {
+	t.Helper()
+	opts := controller.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(t.TempDir(), "controller"),
+		SweepInterval: 100 * time.Millisecond, Version: "test"}
+	for _, m := range mutate {
+		m(&opts)
+	}
+	c, err := controller.Start(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("start controller: %v", err)
+	}
+	t.Cleanup(c.Shutdown)
+	return c
+}
+
+// Client connects as the bootstrap admin operator.
+func Client(t testing.TB, c *controller.Controller) *client.Client {
+	t.Helper()
+	cl, err := client.Connect(context.Background(), client.Options{
+		URL: c.URLs()[0], CredsFile: c.AdminCredsPath(), CAFile: WriteCA(t, c)})
+	if err != nil {
+		t.Fatalf("connect client: %v", err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// WriteCA writes the controller's CA to a temp file and returns its path
+// ("" for a plaintext controller).
+func WriteCA(t testing.TB, c *controller.Controller) string {
+	t.Helper()
+	if len(c.CAPEM()) == 0 {
+		return ""
+	}
+	p := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(p, c.CAPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Agent is an in-process agent under test.
+type Agent struct {
+	ID     string
+	Agent  *agent.Agent
+	Config agent.Config
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+}
+
+// Stop stops the agent cleanly (goodbye) and waits for it.
+func (a *Agent) Stop() error { a.cancel(); <-a.done; return a.err }
+
+// Kill stops the agent like a crash (no goodbye) and waits for it.
+func (a *Agent) Kill() error { a.Agent.Abort(); <-a.done; return a.err }
+
+// Facts returns a fixed fact table for host id; real agents read the host.
+func Facts(id string) func(context.Context) messages.Facts {
+	return func(context.Context) messages.Facts {
+		return messages.Facts{Hostname: id, MachineID: fmt.Sprintf("%032x", len(id)) + id, OS: "debian",
+			OSVersion: "12", Kernel: "6.1.0", Arch: "amd64", CPUs: 2, MemTotal: 8 << 30, AgentVersion: "test"}
+	}
+}
+
+// EnrollConfig enrolls a new agent identity for id with the controller and
+// returns a ready config whose seed file lives in dir.
+func EnrollConfig(t testing.TB, cl *client.Client, c *controller.Controller, id, dir string) agent.Config {
+	t.Helper()
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := kp.Seed()
+	pub, _ := kp.PublicKey()
+	nk := filepath.Join(dir, id+".nk")
+	if err := os.WriteFile(nk, seed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := cl.Enroll(context.Background(), messages.EnrollRequest{Host: id, PublicKey: pub})
+	if err != nil {
+		t.Fatalf("enroll %s: %v", id, err)
+	}
+	cfg := agent.Config{ID: id, URLs: res.URLs, NKeyFile: nk, TrustedKeys: res.TrustedKeys, Heartbeat: 200 * time.Millisecond}
+	if res.CAPEM != "" {
+		cfg.CAFile = filepath.Join(dir, "ca.pem")
+		if err := os.WriteFile(cfg.CAFile, []byte(res.CAPEM), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cfg
+}
+
+// StartAgents enrolls and runs n agents named prefix-1..prefix-n.
+func StartAgents(t testing.TB, c *controller.Controller, cl *client.Client, prefix string, n int) []*Agent {
+	t.Helper()
+	dir := t.TempDir()
+	out := make([]*Agent, n)
+	for i := range n {
+		cfg := EnrollConfig(t, cl, c, fmt.Sprintf("%s-%d", prefix, i+1), dir)
+		out[i] = RunAgent(t, cfg)
+	}
+	return out
+}
+
+// RunAgent runs one agent with cfg until the test ends.
+func RunAgent(t testing.TB, cfg agent.Config) *Agent {
+	t.Helper()
+	a, err := agent.New(agent.Options{Config: cfg, Version: "test", Facts: Facts(cfg.ID)})
+	if err != nil {
+		t.Fatalf("agent %s: %v", cfg.ID, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ta := &Agent{ID: cfg.ID, Agent: a, Config: cfg, cancel: cancel, done: make(chan struct{})}
+	go func() { ta.err = a.Run(ctx); close(ta.done) }()
+	t.Cleanup(func() { cancel(); <-ta.done })
+	return ta
+}
+
+// CheckFor polls fn every step until it returns nil or total elapses, then
+// fails with fn's last error. It replaces sleeps in tests.
+func CheckFor(t testing.TB, total, step time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	var err error
+	for {
+		if err = fn(); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met after %s: %v", total, err)
+		}
+		time.Sleep(step)
+	}
+}

@@ -1,0 +1,15 @@
+package controller
+
+import (
+	"github.com/nats-io/nats.go"
+
+	"github.com/foundry-fleet/foundry/messages"
+)
+
+// InternalConn exposes the controller's unrestricted connection so tests
+// can play an attacker who got onto the command subjects.
+func (c *Controller) InternalConn() *nats.Conn { return c.nc }
+
+// Signer exposes the real signing key so tests can build expired and
+// replayed commands that are otherwise valid.
+func (c *Controller) Signer() *messages.Signer { return c.signer }

@@ -1,0 +1,124 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
+
+	"github.com/foundry-fleet/foundry/messages"
+)
+
+func (c *Controller) loadIdentities(ctx context.Context) error {
+	lister, err := c.ids.ListKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("list identities: %w", err)
+	}
+	for key := range lister.Keys() {
+		e, err := c.ids.Get(ctx, key)
+		if err != nil {
+			continue
+		}
+		var id Identity
+		if json.Unmarshal(e.Value(), &id) != nil || id.PublicKey != key {
+			c.logger.Warn("skipping damaged identity", "key", key)
+			continue
+		}
+		c.auth.set(id)
+	}
+	return nil
+}
+
+// ensureAdmin creates the bootstrap admin operator on first start. Its seed
+// stays in the data directory (0600) for the local CLI.
+func (c *Controller) ensureAdmin(ctx context.Context) error {
+	kp, created, err := loadOrCreateNKey(filepath.Join(c.opts.DataDir, AdminCredsFile))
+	if err != nil {
+		return err
+	}
+	pub, _ := kp.PublicKey()
+	id := Identity{PublicKey: pub, Kind: KindOperator, Name: "admin", Role: RoleAdmin, Created: nowMs()}
+	if _, known := c.auth.get(pub); known && !created {
+		return nil
+	}
+	return c.putIdentity(ctx, id)
+}
+
+func (c *Controller) putIdentity(ctx context.Context, id Identity) error {
+	b, _ := json.Marshal(id)
+	if _, err := c.ids.Put(ctx, id.PublicKey, b); err != nil {
+		return fmt.Errorf("store identity %s: %w", id.Name, err)
+	}
+	c.auth.set(id)
+	return nil
+}
+
+// agentIdentities returns the public keys enrolled for host.
+func (c *Controller) agentIdentities(host string) []string {
+	c.auth.mu.RLock()
+	defer c.auth.mu.RUnlock()
+	var out []string
+	for pub, id := range c.auth.ids {
+		if id.Kind == KindAgent && id.Name == host {
+			out = append(out, pub)
+		}
+	}
+	return out
+}
+
+// Enroll registers a host's agent public key. Enrolling the same key again
+// changes nothing; a new key for the same host replaces (and disconnects)
+// the old one, which is how a broken host is repaired.
+func (c *Controller) Enroll(ctx context.Context, req messages.EnrollRequest) (messages.EnrollResult, error) {
+	res := messages.EnrollResult{Host: req.Host, URLs: c.urls, CAPEM: string(c.caPEM), TrustedKeys: c.TrustedKeys()}
+	if err := messages.ValidHostID(req.Host); err != nil {
+		return res, err
+	}
+	if !nkeys.IsValidPublicUserKey(req.PublicKey) {
+		return res, &messages.Error{Code: messages.CodeBadRequest, Message: "public_key is not an NKey user public key (it starts with U)"}
+	}
+	if existing, ok := c.auth.get(req.PublicKey); ok {
+		if existing.Kind != KindAgent || existing.Name != req.Host {
+			return res, &messages.Error{Code: messages.CodeForbidden, Message: "this public key already belongs to another identity; generate a new key"}
+		}
+		return res, nil
+	}
+	for _, old := range c.agentIdentities(req.Host) {
+		if err := c.revoke(ctx, old); err != nil {
+			return res, err
+		}
+	}
+	if err := c.putIdentity(ctx, Identity{PublicKey: req.PublicKey, Kind: KindAgent, Name: req.Host, Created: nowMs()}); err != nil {
+		return res, err
+	}
+	res.Created = true
+	c.publishEvent(messages.Event{Host: req.Host, Type: messages.EventHostEnrolled, Severity: messages.SeverityInfo,
+		Message: "agent identity enrolled", Fields: map[string]string{"public_key": req.PublicKey}})
+	return res, nil
+}
+
+// revoke deletes an identity and disconnects every connection using it.
+func (c *Controller) revoke(ctx context.Context, pub string) error {
+	if err := c.ids.Delete(ctx, pub); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("revoke identity: %w", err)
+	}
+	for _, cid := range c.auth.remove(pub) {
+		_ = c.srv.DisconnectClientByID(cid)
+	}
+	return nil
+}
+
+// RevokeHost removes every identity of host and its registry entry.
+func (c *Controller) RevokeHost(ctx context.Context, host string) error {
+	for _, pub := range c.agentIdentities(host) {
+		if err := c.revoke(ctx, pub); err != nil {
+			return err
+		}
+	}
+	return c.reg.forget(ctx, host)
+}
+

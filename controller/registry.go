@@ -1,0 +1,203 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/foundry-fleet/foundry/messages"
+)
+
+// Liveness thresholds as multiples of a host's own heartbeat interval: a
+// host is online while its last heartbeat is younger than OnlineFactor
+// intervals, stale until OfflineFactor intervals, then offline. Using the
+// host's advertised interval keeps the rule right when intervals grow with
+// fleet size.
+const (
+	OnlineFactor  = 3
+	OfflineFactor = 10
+	minIntervalMs = 500
+)
+
+// HostState derives a host's state from its record at time now. It is a
+// pure function so the rule is tested once and applied everywhere.
+func HostState(r messages.HostRecord, now time.Time) string {
+	if r.Goodbye {
+		return messages.StateOffline
+	}
+	iv := max(r.IntervalMs, minIntervalMs)
+	age := now.UnixMilli() - r.LastSeen
+	switch {
+	case age <= OnlineFactor*iv:
+		return messages.StateOnline
+	case age <= OfflineFactor*iv:
+		return messages.StateStale
+	default:
+		return messages.StateOffline
+	}
+}
+
+// registry is the fleet as learned from heartbeats. The KV bucket is the
+// durable copy (it survives controller restarts and is shared by clustered
+// controllers); the map is a read cache so listing 10,000 hosts costs no
+// round trips.
+type registry struct {
+	kv     jetstream.KeyValue
+	logger *slog.Logger
+	events func(messages.Event)
+
+	mu    sync.RWMutex
+	hosts map[string]*messages.HostRecord
+	last  map[string]string // last state an event was published for
+}
+
+func newRegistry(kv jetstream.KeyValue, logger *slog.Logger, events func(messages.Event)) *registry {
+	return &registry{kv: kv, logger: logger, events: events,
+		hosts: map[string]*messages.HostRecord{}, last: map[string]string{}}
+}
+
+// load fills the cache from the bucket at start.
+func (r *registry) load(ctx context.Context) error {
+	lister, err := r.kv.ListKeys(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for key := range lister.Keys() {
+		e, err := r.kv.Get(ctx, key)
+		if err != nil {
+			continue
+		}
+		var rec messages.HostRecord
+		if json.Unmarshal(e.Value(), &rec) != nil || messages.ValidHostID(rec.ID) != nil {
+			r.logger.Warn("skipping damaged registry entry", "key", key)
+			continue
+		}
+		r.hosts[rec.ID] = &rec
+		r.last[rec.ID] = HostState(rec, now)
+	}
+	return nil
+}
+
+// handleHeartbeat is the subscription callback for every host's heartbeat
+// subject. The host id comes from the subject, which NATS permissions tie
+// to the publisher's identity.
+func (r *registry) handleHeartbeat(msg *nats.Msg) {
+	host, err := messages.HostFromSubject(messages.HeartbeatPrefix, msg.Subject)
+	if err != nil {
+		r.logger.Warn("dropping heartbeat on bad subject", "subject", msg.Subject, "err", err)
+		return
+	}
+	hb, err := messages.DecodeHeartbeat(msg.Data)
+	if err != nil {
+		r.logger.Warn("dropping bad heartbeat", "host", host, "err", err)
+		return
+	}
+	now := time.Now()
+	r.mu.Lock()
+	rec, ok := r.hosts[host]
+	if !ok {
+		rec = &messages.HostRecord{ID: host, FirstSeen: now.UnixMilli()}
+		r.hosts[host] = rec
+	}
+	rec.LastSeen = now.UnixMilli()
+	rec.IntervalMs = hb.IntervalMs
+	rec.Goodbye = hb.Kind == messages.KindGoodbye
+	rec.Facts = hb.Facts
+	snapshot := *rec
+	r.mu.Unlock()
+
+	if b, err := json.Marshal(snapshot); err == nil {
+		if _, err := r.kv.Put(context.Background(), host, b); err != nil {
+			r.logger.Warn("registry write failed", "host", host, "err", err)
+		}
+	}
+	r.transition(snapshot, now)
+}
+
+// transition publishes an event when a host's state changed since the last
+// event for it.
+func (r *registry) transition(rec messages.HostRecord, now time.Time) {
+	state := HostState(rec, now)
+	r.mu.Lock()
+	prev, seen := r.last[rec.ID]
+	r.last[rec.ID] = state
+	r.mu.Unlock()
+	if seen && prev == state {
+		return
+	}
+	typ, sev := messages.EventHostOnline, messages.SeverityInfo
+	switch state {
+	case messages.StateStale:
+		typ, sev = messages.EventHostStale, messages.SeverityWarning
+	case messages.StateOffline:
+		typ, sev = messages.EventHostOffline, messages.SeverityWarning
+		if rec.Goodbye {
+			sev = messages.SeverityInfo
+		}
+	}
+	msg := "host is " + state
+	if rec.Goodbye {
+		msg = "agent stopped cleanly"
+	}
+	r.events(messages.Event{Host: rec.ID, Type: typ, Severity: sev, Message: msg,
+		Fields: map[string]string{"previous": prev}})
+}
+
+// sweep re-derives every host's state so hosts that fell silent become
+// stale and then offline, with an event each time.
+func (r *registry) sweep(now time.Time) {
+	r.mu.RLock()
+	recs := make([]messages.HostRecord, 0, len(r.hosts))
+	for _, h := range r.hosts {
+		recs = append(recs, *h)
+	}
+	r.mu.RUnlock()
+	for _, rec := range recs {
+		r.transition(rec, now)
+	}
+}
+
+// list returns every host with its derived state, sorted by id.
+func (r *registry) list(now time.Time) []messages.HostRecord {
+	r.mu.RLock()
+	out := make([]messages.HostRecord, 0, len(r.hosts))
+	for _, h := range r.hosts {
+		rec := *h
+		rec.State = HostState(rec, now)
+		out = append(out, rec)
+	}
+	r.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// get returns one host.
+func (r *registry) get(id string) (messages.HostRecord, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	h, ok := r.hosts[id]
+	if !ok {
+		return messages.HostRecord{}, false
+	}
+	return *h, true
+}
+
+// forget removes a host from the registry (host remove).
+func (r *registry) forget(ctx context.Context, id string) error {
+	r.mu.Lock()
+	delete(r.hosts, id)
+	delete(r.last, id)
+	r.mu.Unlock()
+	if err := r.kv.Delete(ctx, id); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return err
+	}
+	return nil
+}

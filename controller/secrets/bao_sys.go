@@ -1,0 +1,97 @@
+package secrets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/openbao/openbao/api/v2"
+)
+
+// Health is the server's state as /sys/health reports it.
+type Health struct {
+	Initialized bool
+	Sealed      bool
+	Standby     bool
+	Version     string
+}
+
+// Health asks /sys/health. It needs no token, so it is the first thing to
+// check when something fails.
+func (b *BaoClient) Health(ctx context.Context) (*Health, error) {
+	h, err := b.c.Sys().HealthWithContext(ctx)
+	if err != nil {
+		return nil, b.classify(ctx, "check health", err)
+	}
+	return &Health{Initialized: h.Initialized, Sealed: h.Sealed, Standby: h.Standby, Version: h.Version}, nil
+}
+
+// SealStatus is the unseal progress: T of N key shares are needed and
+// Progress have been given.
+type SealStatus struct {
+	Initialized bool
+	Sealed      bool
+	T, N        int
+	Progress    int
+	Version     string
+}
+
+// SealStatus asks /sys/seal-status (no token needed).
+func (b *BaoClient) SealStatus(ctx context.Context) (*SealStatus, error) {
+	s, err := b.c.Sys().SealStatusWithContext(ctx)
+	if err != nil {
+		return nil, b.classify(ctx, "read seal status", err)
+	}
+	return &SealStatus{Initialized: s.Initialized, Sealed: s.Sealed, T: s.T, N: s.N, Progress: s.Progress, Version: s.Version}, nil
+}
+
+// TokenInfo describes the client's token without its value, so the CLI can
+// say who it logged in as.
+type TokenInfo struct {
+	DisplayName string
+	Policies    []string
+	TTL         time.Duration // zero: never expires
+	Accessor    string
+}
+
+// LookupSelf validates the token and describes it. An invalid token is
+// ErrTokenInvalid.
+func (b *BaoClient) LookupSelf(ctx context.Context) (*TokenInfo, error) {
+	const op = "look up token (auth/token/lookup-self)"
+	if err := b.needToken(op); err != nil {
+		return nil, err
+	}
+	info, err := b.lookupSelf(ctx)
+	if err == nil {
+		return info, nil
+	}
+	if re, ok := asResponse(err); ok && re.StatusCode == 403 {
+		return nil, &BaoError{Kind: ErrTokenInvalid, Addr: b.addr, Op: op, Fix: fixTokenBad, Err: err}
+	}
+	return nil, b.classify(ctx, op, err)
+}
+
+func (b *BaoClient) lookupSelf(ctx context.Context) (*TokenInfo, error) {
+	s, err := b.c.Auth().Token().LookupSelfWithContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil || s.Data == nil {
+		return nil, fmt.Errorf("lookup-self at %s returned no data", b.addr)
+	}
+	info := &TokenInfo{}
+	info.Policies, _ = s.TokenPolicies()
+	info.TTL, _ = s.TokenTTL()
+	info.Accessor, _ = s.TokenAccessor()
+	if dn, ok := s.Data["display_name"].(string); ok {
+		info.DisplayName = dn
+	}
+	return info, nil
+}
+
+func asResponse(err error) (*api.ResponseError, bool) {
+	var re *api.ResponseError
+	ok := errors.As(err, &re)
+	return re, ok
+}
