@@ -31,7 +31,7 @@ func (c *Controller) startAPI() error {
 	c.svc = svc
 	endpoints := []struct {
 		name, subject string
-		h           micro.HandlerFunc
+		h             micro.HandlerFunc
 	}{
 		{"host-list", messages.APIHostList, handle(c.hostList)},
 		{"host-enroll", messages.APIHostEnroll, handle(c.Enroll)},

@@ -129,7 +129,7 @@ func permissionsFor(id Identity) (*server.Permissions, error) {
 		}
 		hb, _ := messages.HeartbeatSubject(id.Name)
 		return &server.Permissions{
-			Publish: &server.SubjectPermission{Allow: []string{hb, messages.EventPrefix + "." + id.Name + ".>"}},
+			Publish:   &server.SubjectPermission{Allow: []string{hb, messages.EventPrefix + "." + id.Name + ".>"}},
 			Subscribe: &server.SubjectPermission{Allow: []string{cmd, messages.BroadcastSubject()}},
 			Response:  &server.ResponsePermission{MaxMsgs: 1, Expires: messages.MaxValidity},
 		}, nil

@@ -121,4 +121,3 @@ func (c *Controller) RevokeHost(ctx context.Context, host string) error {
 	}
 	return c.reg.forget(ctx, host)
 }
-

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/foundry-fleet/foundry/controller/client"
 	ct "github.com/foundry-fleet/foundry/controller/controllertest"
 	"github.com/foundry-fleet/foundry/messages"
@@ -153,4 +152,3 @@ func TestFiftyAgents(t *testing.T) {
 		})
 	})
 }
-

@@ -1,0 +1,15 @@
+// Package controller holds the `foundry controller` verbs.
+package controller
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
+)
+
+// NewCmdController is the `controller` noun.
+func NewCmdController(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{Use: "controller <verb>", Short: "Run and manage the controller"}
+	cmd.AddCommand(NewCmdRun(f, nil), NewCmdInfo(f, nil))
+	return cmd
+}

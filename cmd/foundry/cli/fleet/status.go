@@ -1,0 +1,116 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
+	"github.com/foundry-fleet/foundry/controller/client"
+	"github.com/foundry-fleet/foundry/messages"
+)
+
+// StatusOptions are the flags of `fleet status`.
+type StatusOptions struct {
+	IO      *cmdutil.IOStreams
+	Connect func(context.Context) (*client.Client, error)
+	Hosts   []string
+	Timeout time.Duration
+	JSON    bool
+}
+
+// NewCmdStatus is `foundry fleet status`.
+func NewCmdStatus(f *cmdutil.Factory, runF func(context.Context, *StatusOptions) error) *cobra.Command {
+	opts := &StatusOptions{IO: f.IO, Connect: f.Connect}
+	cmd := &cobra.Command{
+		Use:   "status [--host ID]...",
+		Short: "Ask hosts for live status; finishes as soon as every expected host answered",
+		Long: `Send a signed status command to the targeted hosts and account for each.
+
+Expected hosts are the named ones (--host), or every host the registry has
+online. The command returns as soon as each expected host has answered or is
+known to be disconnected; --timeout is only an upper bound. Hosts that did
+not answer are listed by name with the reason. Exit code 3 means some
+expected hosts are missing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, h := range opts.Hosts {
+				if err := messages.ValidHostID(h); err != nil {
+					return &cmdutil.FlagError{Err: err}
+				}
+			}
+			if opts.Timeout <= 0 || opts.Timeout > messages.MaxValidity {
+				return cmdutil.FlagErrorf("--timeout must be between 1ms and %s", messages.MaxValidity)
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return statusRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringSliceVar(&opts.Hosts, "host", nil, "target only these host ids (repeatable)")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 30*time.Second, "upper bound on waiting for answers")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	return cmd
+}
+
+func statusRun(ctx context.Context, o *StatusOptions) error {
+	cl, err := o.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	res, err := cl.FleetStatus(ctx, messages.FleetStatusRequest{Hosts: o.Hosts, TimeoutMs: o.Timeout.Milliseconds()})
+	if err != nil {
+		return fmt.Errorf("fleet status: %w", err)
+	}
+	if o.JSON {
+		if err := cmdutil.WriteJSON(o.IO.Out, res); err != nil {
+			return err
+		}
+	} else if err := printStatus(o.IO, res); err != nil {
+		return err
+	}
+	if res.Expected == 0 {
+		return &cmdutil.ExitCodeError{Code: 1, Err: errors.New("no hosts are online to ask; check `foundry host list`")}
+	}
+	failed := len(res.Missing)
+	for _, r := range res.Responded {
+		if r.Error != nil {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return &cmdutil.ExitCodeError{Code: 3, Err: cmdutil.ErrSilent}
+	}
+	return nil
+}
+
+func printStatus(io *cmdutil.IOStreams, res messages.FleetStatusResult) error {
+	t := cmdutil.NewTable(io, "HOST", "RESULT", "HOSTNAME", "MACHINE ID", "AGENT", "UPTIME", "LATENCY")
+	for _, r := range res.Responded {
+		if r.Error != nil {
+			t.Row(r.Host, "error: "+r.Error.Code, "-", "-", "-", "-", fmt.Sprintf("%.1fms", r.LatencyMs))
+			continue
+		}
+		s := r.Status
+		t.Row(r.Host, "ok", s.Hostname, s.MachineID, s.AgentVersion,
+			(time.Duration(s.Facts.Uptime) * time.Second).String(), fmt.Sprintf("%.1fms", r.LatencyMs))
+	}
+	for _, m := range res.Missing {
+		t.Row(m.Host, "missing: "+m.Reason, "-", "-", "-", "-", "-")
+	}
+	if err := t.Render(); err != nil {
+		return err
+	}
+	// The summary goes to stderr so piped stdout stays one row per host.
+	fmt.Fprintf(io.ErrOut, "%d expected, %d responded, %d missing in %.0fms\n",
+		res.Expected, len(res.Responded), len(res.Missing), res.ElapsedMs)
+	for _, m := range res.Missing {
+		fmt.Fprintf(io.ErrOut, "missing: %s (%s)\n", m.Host, m.Reason)
+	}
+	return nil
+}
