@@ -199,6 +199,9 @@ func (a *Agent) connect() (*nats.Conn, error) {
 			a.heartbeat(c, messages.KindRegister)
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { a.logger.Warn("disconnected", "err", err) }),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			a.logger.Warn("cannot reach controller, retrying with backoff", "urls", a.cfg.URLs, "err", err)
+		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { a.logger.Warn("nats error", "err", err) }),
 	}
 	if a.cfg.CAFile != "" {

@@ -14,6 +14,7 @@ import (
 	"github.com/foundry-fleet/foundry/controller/client"
 	ct "github.com/foundry-fleet/foundry/controller/controllertest"
 	"github.com/foundry-fleet/foundry/messages"
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 // TestFiftyAgents is the foundation's acceptance test: a controller and 50
@@ -37,7 +38,24 @@ func TestFiftyAgents(t *testing.T) {
 			}
 		}
 		if online != 50 {
-			return fmt.Errorf("%d of %d hosts online", online, len(hl.Hosts))
+			seen := map[string]string{}
+			for _, h := range hl.Hosts {
+				seen[h.ID] = h.State
+			}
+			var absent []string
+			for _, a := range agents {
+				if seen[a.ID] != messages.StateOnline {
+					cz, _ := c.Server().Connz(&server.ConnzOptions{Limit: 1000, Subscriptions: true})
+					conn := "no connection"
+					for _, ci := range cz.Conns {
+						if ci.Name == "foundry-agent:"+a.ID {
+							conn = fmt.Sprintf("conn user=%s subs=%v in_msgs=%d", ci.AuthorizedUser, ci.Subs, ci.InMsgs)
+						}
+					}
+					absent = append(absent, a.ID+"="+seen[a.ID]+" "+conn)
+				}
+			}
+			return fmt.Errorf("%d of %d hosts online; not online: %v", online, len(hl.Hosts), absent)
 		}
 		return nil
 	})

@@ -7,6 +7,7 @@ package controllertest
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -127,7 +128,7 @@ func EnrollConfig(t testing.TB, cl *client.Client, c *controller.Controller, id,
 	}
 	cfg := agent.Config{ID: id, URLs: res.URLs, NKeyFile: nk, TrustedKeys: res.TrustedKeys, Heartbeat: 200 * time.Millisecond}
 	if res.CAPEM != "" {
-		cfg.CAFile = filepath.Join(dir, "ca.pem")
+		cfg.CAFile = filepath.Join(dir, id+"-ca.pem")
 		if err := os.WriteFile(cfg.CAFile, []byte(res.CAPEM), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -150,13 +151,19 @@ func StartAgents(t testing.TB, c *controller.Controller, cl *client.Client, pref
 // RunAgent runs one agent with cfg until the test ends.
 func RunAgent(t testing.TB, cfg agent.Config) *Agent {
 	t.Helper()
-	a, err := agent.New(agent.Options{Config: cfg, Version: "test", Facts: Facts(cfg.ID)})
+	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a, err := agent.New(agent.Options{Config: cfg, Version: "test", Facts: Facts(cfg.ID), Logger: logger})
 	if err != nil {
 		t.Fatalf("agent %s: %v", cfg.ID, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ta := &Agent{ID: cfg.ID, Agent: a, Config: cfg, cancel: cancel, done: make(chan struct{})}
-	go func() { ta.err = a.Run(ctx); close(ta.done) }()
+	go func() {
+		if ta.err = a.Run(ctx); ta.err != nil {
+			logger.Error("agent run failed", "err", ta.err)
+		}
+		close(ta.done)
+	}()
 	t.Cleanup(func() { cancel(); <-ta.done })
 	return ta
 }

@@ -1,0 +1,154 @@
+package agent_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
+	"github.com/foundry-fleet/foundry/agent"
+	ct "github.com/foundry-fleet/foundry/controller/controllertest"
+	"github.com/foundry-fleet/foundry/messages"
+)
+
+// plainAgent returns a config for an agent talking to a plain NATS server
+// at url, trusting a fresh signing key that the test holds.
+func plainAgent(t *testing.T, id, url string) (agent.Config, *messages.Signer) {
+	t.Helper()
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	kp, _ := nkeys.CreateUser()
+	seed, _ := kp.Seed()
+	nk := filepath.Join(t.TempDir(), "agent.nk")
+	if err := os.WriteFile(nk, seed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := messages.NewSigner(key)
+	return agent.Config{ID: id, URLs: []string{url}, NKeyFile: nk, Heartbeat: 100 * time.Millisecond,
+		TrustedKeys: []string{messages.EncodePublicKey(s.PublicKey())}}, s
+}
+
+func request(t *testing.T, nc *nats.Conn, subject string, data []byte) messages.Reply {
+	t.Helper()
+	m, err := nc.Request(subject, data, 5*time.Second)
+	if err != nil {
+		t.Fatalf("request: %v", err)
+	}
+	r, err := messages.DecodeReply(m.Data)
+	if err != nil {
+		t.Fatalf("reply: %v", err)
+	}
+	return r
+}
+
+func TestAgentRefusesGarbageAndKeepsServing(t *testing.T) {
+	srv := ct.StartNATS(t, func(o *server.Options) { o.MaxPayload = 4 << 20; o.AlwaysEnableNonce = true })
+	cfg, signer := plainAgent(t, "web-1", srv.ClientURL())
+	ct.RunAgent(t, cfg)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	subj, _ := messages.CommandSubject("web-1")
+	ct.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+		if _, err := nc.Request(subj, []byte("x"), 200*time.Millisecond); err != nil {
+			return err
+		}
+		return nil
+	})
+
+	inputs := map[string][]byte{
+		"garbage":   {0xde, 0xad, 0xbe, 0xef},
+		"empty":     {},
+		"oversized": []byte(`{"v":1,"id":"` + strings.Repeat("a", 2<<20) + `"}`),
+		"deep json": []byte(strings.Repeat(`{"a":`, 50000) + "1" + strings.Repeat("}", 50000)),
+		"not json":  []byte("status please"),
+		"no verb":   []byte(`{"v":1,"id":"abc"}`),
+	}
+	for name, in := range inputs {
+		r := request(t, nc, subj, in)
+		if r.Error == nil || len(r.Payload) != 0 {
+			t.Errorf("%s: not refused: %+v", name, r)
+		}
+	}
+	// Still alive and serving a valid command.
+	env, _ := messages.NewEnvelope(time.Now(), time.Minute, "controller", messages.VerbStatus, []string{"web-1"}, nil)
+	signer.Sign(env)
+	b, _ := json.Marshal(env)
+	r := request(t, nc, subj, b)
+	if r.Error != nil {
+		t.Fatalf("valid command after garbage: %v", r.Error)
+	}
+	st, err := messages.DecodeStatusReply(r.Payload)
+	if err != nil || st.Hostname != "web-1" {
+		t.Fatalf("status payload: %+v %v", st, err)
+	}
+	// An unknown verb, properly signed, is refused too.
+	env, _ = messages.NewEnvelope(time.Now(), time.Minute, "controller", "reformat-disk", []string{"web-1"}, nil)
+	signer.Sign(env)
+	b, _ = json.Marshal(env)
+	if r := request(t, nc, subj, b); r.Error == nil || r.Error.Code != messages.CodeUnknownVerb {
+		t.Fatalf("unknown verb: %+v", r.Error)
+	}
+}
+
+func TestAgentWaitsForControllerThatIsDown(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cfg, _ := plainAgent(t, "late-1", fmt.Sprintf("nats://127.0.0.1:%d", port))
+	a := ct.RunAgent(t, cfg)
+
+	srv := ct.StartNATS(t, func(o *server.Options) { o.Port = port; o.AlwaysEnableNonce = true })
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	got := make(chan string, 16)
+	if _, err := nc.Subscribe(messages.HeartbeatWildcard, func(m *nats.Msg) { got <- m.Subject }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-got:
+		if s != "foundry.hb.late-1" {
+			t.Fatalf("heartbeat on %s", s)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("agent never connected once the controller came up")
+	}
+	if err := a.Stop(); err != nil {
+		t.Fatalf("clean stop returned %v", err)
+	}
+}
+
+func TestNewRefusesBadInput(t *testing.T) {
+	cfg, _ := plainAgent(t, "web-1", "nats://127.0.0.1:1")
+	if _, err := agent.New(agent.Options{Config: cfg}); err == nil {
+		t.Error("agent without facts source accepted")
+	}
+	loose := cfg
+	loose.NKeyFile = filepath.Join(t.TempDir(), "loose.nk")
+	os.WriteFile(loose.NKeyFile, []byte("SUAAAA"), 0o644)
+	a, err := agent.New(agent.Options{Config: loose, Facts: ct.Facts("web-1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("world-readable seed: %v", err)
+	}
+}

@@ -1,0 +1,72 @@
+package messages
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDecodersBoundSizeAndNameTheProblem(t *testing.T) {
+	huge := []byte(`{"v":1,"id":"` + strings.Repeat("a", MaxCommandBytes) + `"}`)
+	if _, err := DecodeEnvelope(huge); CodeOf(err) != CodeTooLarge {
+		t.Fatalf("oversized command: %v", err)
+	}
+	deep := []byte(strings.Repeat("[", 100000) + strings.Repeat("]", 100000))
+	for name, fn := range map[string]func([]byte) error{
+		"envelope":  func(b []byte) error { _, err := DecodeEnvelope(b); return err },
+		"heartbeat": func(b []byte) error { _, err := DecodeHeartbeat(b); return err },
+		"reply":     func(b []byte) error { _, err := DecodeReply(b); return err },
+		"event":     func(b []byte) error { _, err := DecodeEvent(b); return err },
+		"api":       func(b []byte) error { _, err := DecodeAPI[FleetStatusRequest](b); return err },
+	} {
+		for _, in := range [][]byte{nil, []byte("garbage"), []byte{0xff, 0x00, 0x13}, []byte(`{"v":`), deep} {
+			err := fn(in)
+			if err == nil {
+				t.Errorf("%s accepted %q", name, truncate(in))
+				continue
+			}
+			if c := CodeOf(err); c != CodeBadRequest && c != CodeTooLarge {
+				t.Errorf("%s: code %s for %q", name, c, truncate(in))
+			}
+		}
+	}
+}
+
+func TestDecodeHeartbeatChecksKindAndVersion(t *testing.T) {
+	ok, _ := json.Marshal(Heartbeat{V: Version, Kind: KindHeartbeat})
+	if _, err := DecodeHeartbeat(ok); err != nil {
+		t.Fatal(err)
+	}
+	bad, _ := json.Marshal(Heartbeat{V: Version, Kind: "party"})
+	if _, err := DecodeHeartbeat(bad); err == nil {
+		t.Error("unknown kind accepted")
+	}
+	v2, _ := json.Marshal(Heartbeat{V: 2, Kind: KindHeartbeat})
+	if _, err := DecodeHeartbeat(v2); CodeOf(err) != CodeUnsupported {
+		t.Errorf("version 2: %v", err)
+	}
+}
+
+func TestEnvelopeRoundTripKeepsSignatureValid(t *testing.T) {
+	key := newKey(t)
+	e, _ := NewEnvelope(time.Now(), time.Minute, "controller", VerbStatus, []string{"a", "b"}, map[string]int{"z": 1, "a": 2})
+	NewSigner(key).Sign(e)
+	b, _ := json.Marshal(e)
+	got, err := DecodeEnvelope(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := NewVerifier([]ed25519.PublicKey{key.Public().(ed25519.PublicKey)}, nil)
+	if err := v.Verify(got, "b"); err != nil {
+		t.Fatalf("decoded envelope no longer verifies: %v", err)
+	}
+}
+
+func truncate(b []byte) string {
+	if len(b) > 20 {
+		return string(b[:20]) + "..."
+	}
+	return string(b)
+}
