@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -24,8 +25,8 @@ type File struct {
 	Mode   fs.FileMode // permission bits; 0 when parsed from memory
 	Config Config
 
-	dec   *decoder
-	empty bool
+	dec        *decoder
+	skipChecks bool // empty file, or a root that is not a mapping
 }
 
 // Load reads and decodes the config at path. It fails only when nothing
@@ -72,18 +73,25 @@ func Parse(name string, data []byte) (*File, error) {
 		return nil, err
 	}
 	if len(docs) == 0 || len(docs[0].Content) == 0 {
-		f.empty = true
+		f.skipChecks = true
 		f.dec.add(nil, "", "the file is empty", "run `foundry config init` to write a starting config")
 		return f, nil
 	}
 	if len(docs) > 1 {
 		f.dec.add(docs[1], "", "the file holds more than one YAML document ('---')", "keep one stack per file; put other stacks in their own .yaml files")
 	}
-	f.dec.decode(docs[0].Content[0], reflect.ValueOf(&f.Config).Elem(), "", "")
+	root := docs[0].Content[0]
+	if root.Kind != yaml.MappingNode {
+		// Nothing below can be checked; say only this.
+		f.skipChecks = true
+		f.dec.add(root, "", "the file must be a mapping of key: value lines, not "+kindName(root), `start it with version: "1.0" and cluster:, or run `+"`foundry config init`")
+		return f, nil
+	}
+	f.dec.decode(root, reflect.ValueOf(&f.Config).Elem(), "", "")
 	return f, nil
 }
 
-var yamlLineErr = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+const yamlLineErrPattern = `^yaml: line (\d+): (.*)$`
 
 // parseDocuments parses every YAML document in data. A syntax error comes
 // back as one Problem with the line yaml.v3 reports.
@@ -110,8 +118,8 @@ func parseDocuments(name string, data []byte) (docs []*yaml.Node, err error) {
 }
 
 func syntaxProblem(name string, err error) error {
-	p := Problem{File: name, Message: "invalid YAML: " + err.Error(), Fix: "fix the syntax (indent with spaces, not tabs; quote values that contain ': ' or start with '{', '[', '*', '&' or '%')"}
-	if m := yamlLineErr.FindStringSubmatch(err.Error()); m != nil {
+	p := Problem{File: name, Message: "invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: "), Fix: "fix the syntax (indent with spaces, not tabs; quote values that contain ': ' or start with '{', '[', '*', '&' or '%')"}
+	if m := regexp.MustCompile(yamlLineErrPattern).FindStringSubmatch(err.Error()); m != nil {
 		p.Line, _ = strconv.Atoi(m[1])
 		p.Message = "invalid YAML: " + m[2]
 	}

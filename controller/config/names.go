@@ -80,41 +80,61 @@ func checkDomain(s string) string {
 	return ""
 }
 
-// versionRE accepts semver-ish versions: 2, 2.1, 2.1.0, v1.28.5+k3s1,
-// 1.0.0-rc.1.
-var versionRE = regexp.MustCompile(`^v?[0-9]+(\.[0-9]+){0,2}(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
+// versionPattern accepts semver-ish versions: 2, 2.1, 2.1.0,
+// v1.28.5+k3s1, 1.0.0-rc.1. Patterns are constants and compiled where
+// used: validation runs them a handful of times per file.
+const versionPattern = `^v?[0-9]+(\.[0-9]+){0,2}(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`
 
 func checkVersion(s string) string {
 	if strings.EqualFold(s, "latest") {
 		return `is "latest"; omit version to get the latest release`
 	}
-	if !versionRE.MatchString(s) {
+	if !regexp.MustCompile(versionPattern).MatchString(s) {
 		return "is not a version like 2.1.0, v1.28.5+k3s1 or 1.0.0-rc.1"
 	}
 	return ""
 }
 
-var sizeRE = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$`)
+// sizePattern is a Kubernetes quantity.
+const sizePattern = `^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$`
 
 // checkSize: a Kubernetes quantity such as 100Gi or 1Ti.
 func checkSize(s string) string {
-	if !sizeRE.MatchString(s) {
+	if !regexp.MustCompile(sizePattern).MatchString(s) {
 		return "is not a size like 500Gi or 1Ti"
 	}
 	return ""
 }
 
-var retentionRE = regexp.MustCompile(`^([0-9]+(ms|s|m|h|d|w|y))+$`)
+// retentionPattern is a Prometheus duration.
+const retentionPattern = `^([0-9]+(ms|s|m|h|d|w|y))+$`
 
 // checkRetention: a Prometheus/Loki duration such as 30d or 12h.
 func checkRetention(s string) string {
-	if !retentionRE.MatchString(s) || strings.Trim(s, "0msdhwy") == "" {
+	if !regexp.MustCompile(retentionPattern).MatchString(s) || strings.Trim(s, "0msdhwy") == "" {
 		return "is not a duration like 30d, 12h or 2w"
 	}
 	return ""
 }
 
-var labelNameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$`)
+// isLabelName: up to 63 of [A-Za-z0-9_.-], starting and ending with a
+// letter or digit (Kubernetes label names and values). Written by hand:
+// it runs once per label, so it must be cheap.
+func isLabelName(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
+	if !alnum(s[0]) || !alnum(s[len(s)-1]) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !alnum(c) && c != '_' && c != '.' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
 
 // checkLabelKey: a Kubernetes label key, [prefix/]name.
 func checkLabelKey(k string) string {
@@ -127,7 +147,7 @@ func checkLabelKey(k string) string {
 			return "has a prefix that is not a lower-case DNS name"
 		}
 	}
-	if !labelNameRE.MatchString(name) {
+	if !isLabelName(name) {
 		return "is not a label name (up to 63 letters, digits, '-', '_', '.', starting and ending with a letter or digit)"
 	}
 	return ""
@@ -135,7 +155,7 @@ func checkLabelKey(k string) string {
 
 // checkLabelValue: a Kubernetes label value (may be empty).
 func checkLabelValue(v string) string {
-	if v != "" && !labelNameRE.MatchString(v) {
+	if v != "" && !isLabelName(v) {
 		return "is not a label value (up to 63 letters, digits, '-', '_', '.', starting and ending with a letter or digit)"
 	}
 	return ""
@@ -148,4 +168,21 @@ func oneOf(v string, allowed ...string) bool {
 		}
 	}
 	return false
+}
+
+// ValidName checks a cluster name the way Validate does, for wizards that
+// re-ask instead of failing at the end.
+func ValidName(s string) error { return reasonErr("cluster name", s, checkDNSLabel(s)) }
+
+// ValidDomain checks a cluster domain the way Validate does.
+func ValidDomain(s string) error { return reasonErr("domain", s, checkDomain(s)) }
+
+// ValidHostname checks a host name the way Validate does.
+func ValidHostname(s string) error { return reasonErr("host name", s, checkHostname(s)) }
+
+func reasonErr(what, s, reason string) error {
+	if reason == "" {
+		return nil
+	}
+	return fmt.Errorf("%s %q %s", what, s, reason)
 }

@@ -184,3 +184,34 @@ func CheckFor(t testing.TB, total, step time.Duration, fn func() error) {
 		time.Sleep(step)
 	}
 }
+
+// ConnectFunc returns a Connect function for CLI options that dials c as
+// the bootstrap admin.
+func ConnectFunc(t testing.TB, c *controller.Controller) func(context.Context) (*client.Client, error) {
+	t.Helper()
+	ca := WriteCA(t, c)
+	return func(ctx context.Context) (*client.Client, error) {
+		return client.Connect(ctx, client.Options{URL: c.URLs()[0], CredsFile: c.AdminCredsPath(), CAFile: ca})
+	}
+}
+
+// WaitOnline polls until n hosts are online.
+func WaitOnline(t testing.TB, cl *client.Client, n int) {
+	t.Helper()
+	CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		hl, err := cl.HostList(context.Background())
+		if err != nil {
+			return err
+		}
+		online := 0
+		for _, h := range hl.Hosts {
+			if h.State == messages.StateOnline {
+				online++
+			}
+		}
+		if online != n {
+			return fmt.Errorf("%d of %d online", online, n)
+		}
+		return nil
+	})
+}

@@ -100,16 +100,20 @@ func NewFactory(io *cmdutil.IOStreams, logger *slog.Logger, version string) *cmd
 func Main(ctx context.Context, version string, args []string) int {
 	io := cmdutil.System()
 	logger := slog.New(slog.NewTextHandler(io.ErrOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	f := NewFactory(io, logger, version)
-	cmd := NewCmdRoot(f)
-	cmd.SetArgs(args)
-	cmd.SetOut(io.Out)
-	cmd.SetErr(io.ErrOut)
-	err := cmd.ExecuteContext(ctx)
-	return exitCode(io, cmd, err)
+	return Run(ctx, NewFactory(io, logger, version), args)
 }
 
-func exitCode(io *cmdutil.IOStreams, cmd *cobra.Command, err error) int {
+// Run executes one command line against f and returns the exit code; tests
+// call it with fake IO.
+func Run(ctx context.Context, f *cmdutil.Factory, args []string) int {
+	cmd := NewCmdRoot(f)
+	cmd.SetArgs(args)
+	cmd.SetOut(f.IO.Out)
+	cmd.SetErr(f.IO.ErrOut)
+	return exitCode(f.IO, cmd.ExecuteContext(ctx))
+}
+
+func exitCode(io *cmdutil.IOStreams, err error) int {
 	var flagErr *cmdutil.FlagError
 	var codeErr *cmdutil.ExitCodeError
 	switch {
