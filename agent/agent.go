@@ -44,6 +44,9 @@ type Options struct {
 	Notify func(state string)
 	// WatchdogInterval is systemd's WatchdogSec, 0 when disabled.
 	WatchdogInterval time.Duration
+	// Uninstall schedules the agent's own removal from the host; nil
+	// where that is not possible (then the uninstall verb is refused).
+	Uninstall func(ctx context.Context) error
 }
 
 // Agent is one running agent.
@@ -92,7 +95,10 @@ func New(opts Options) (*Agent, error) {
 		refusals: newLimiter(10, time.Second),
 		abort:    make(chan struct{}),
 	}
-	a.handlers = map[string]Handler{messages.VerbStatus: a.handleStatus}
+	a.handlers = map[string]Handler{
+		messages.VerbStatus:    a.handleStatus,
+		messages.VerbUninstall: a.handleUninstall,
+	}
 	return a, nil
 }
 

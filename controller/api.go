@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -35,6 +36,7 @@ func (c *Controller) startAPI() error {
 	}{
 		{"host-list", messages.APIHostList, handle(c.hostList)},
 		{"host-enroll", messages.APIHostEnroll, handle(c.Enroll)},
+		{"host-remove", messages.APIHostRemove, async(handle(c.RemoveHost))},
 		{"fleet-status", messages.APIFleetStatus, async(handle(c.FleetStatus))},
 		{"controller-info", messages.APIInfo, handle(c.info)},
 	}
@@ -74,8 +76,28 @@ func orEmptyObject(b []byte) []byte {
 	return b
 }
 
+// hostList joins the registry (what heartbeats said) with the identities
+// (what was enrolled), so a host that was added but never came up is
+// visible as "enrolled" instead of missing from the list.
 func (c *Controller) hostList(_ context.Context, _ messages.HostListRequest) (messages.HostListResult, error) {
-	return messages.HostListResult{Hosts: c.reg.list(time.Now())}, nil
+	hosts := c.reg.list(time.Now())
+	byID := make(map[string]int, len(hosts))
+	for i, h := range hosts {
+		byID[h.ID] = i
+	}
+	for _, id := range c.agents() {
+		i, ok := byID[id.Name]
+		if !ok {
+			hosts = append(hosts, messages.HostRecord{ID: id.Name, State: messages.StateEnrolled, FirstSeen: id.Created})
+			i = len(hosts) - 1
+			byID[id.Name] = i
+		}
+		if id.Address != "" {
+			hosts[i].Address, hosts[i].SSHUser, hosts[i].SSHPort = id.Address, id.SSHUser, id.SSHPort
+		}
+	}
+	sort.Slice(hosts, func(i, j int) bool { return hosts[i].ID < hosts[j].ID })
+	return messages.HostListResult{Hosts: hosts}, nil
 }
 
 func (c *Controller) info(_ context.Context, _ struct{}) (messages.ControllerInfo, error) {

@@ -31,6 +31,9 @@ type Identity struct {
 	Name      string `json:"name"` // host id for agents, operator name otherwise
 	Role      string `json:"role,omitempty"`
 	Created   int64  `json:"created"`
+	Address   string `json:"address,omitempty"`
+	SSHUser   string `json:"ssh_user,omitempty"`
+	SSHPort   int    `json:"ssh_port,omitempty"`
 }
 
 // authenticator checks NKey signatures on the server's nonce and assigns

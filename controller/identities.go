@@ -59,12 +59,23 @@ func (c *Controller) putIdentity(ctx context.Context, id Identity) error {
 
 // agentIdentities returns the public keys enrolled for host.
 func (c *Controller) agentIdentities(host string) []string {
+	var out []string
+	for _, id := range c.agents() {
+		if id.Name == host {
+			out = append(out, id.PublicKey)
+		}
+	}
+	return out
+}
+
+// agents returns every agent identity.
+func (c *Controller) agents() []Identity {
 	c.auth.mu.RLock()
 	defer c.auth.mu.RUnlock()
-	var out []string
-	for pub, id := range c.auth.ids {
-		if id.Kind == KindAgent && id.Name == host {
-			out = append(out, pub)
+	var out []Identity
+	for _, id := range c.auth.ids {
+		if id.Kind == KindAgent {
+			out = append(out, id)
 		}
 	}
 	return out
@@ -85,6 +96,12 @@ func (c *Controller) Enroll(ctx context.Context, req messages.EnrollRequest) (me
 		if existing.Kind != KindAgent || existing.Name != req.Host {
 			return res, &messages.Error{Code: messages.CodeForbidden, Message: "this public key already belongs to another identity; generate a new key"}
 		}
+		if req.Address != "" && (existing.Address != req.Address || existing.SSHUser != req.SSHUser || existing.SSHPort != req.SSHPort) {
+			existing.Address, existing.SSHUser, existing.SSHPort = req.Address, req.SSHUser, req.SSHPort
+			if err := c.putIdentity(ctx, existing); err != nil {
+				return res, err
+			}
+		}
 		return res, nil
 	}
 	for _, old := range c.agentIdentities(req.Host) {
@@ -92,7 +109,9 @@ func (c *Controller) Enroll(ctx context.Context, req messages.EnrollRequest) (me
 			return res, err
 		}
 	}
-	if err := c.putIdentity(ctx, Identity{PublicKey: req.PublicKey, Kind: KindAgent, Name: req.Host, Created: nowMs()}); err != nil {
+	id := Identity{PublicKey: req.PublicKey, Kind: KindAgent, Name: req.Host, Created: nowMs(),
+		Address: req.Address, SSHUser: req.SSHUser, SSHPort: req.SSHPort}
+	if err := c.putIdentity(ctx, id); err != nil {
 		return res, err
 	}
 	res.Created = true

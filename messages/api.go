@@ -5,6 +5,7 @@ package messages
 var (
 	APIHostList    = MustAPISubject("host", "list")
 	APIHostEnroll  = MustAPISubject("host", "enroll")
+	APIHostRemove  = MustAPISubject("host", "remove")
 	APIFleetStatus = MustAPISubject("fleet", "status")
 	APIInfo        = MustAPISubject("controller", "info")
 )
@@ -16,11 +17,13 @@ type APIResponse[T any] struct {
 	Result T      `json:"result"`
 }
 
-// Host states, derived from heartbeat age by the controller.
+// Host states, derived from heartbeat age by the controller. Enrolled means
+// an identity exists but no heartbeat has arrived yet.
 const (
-	StateOnline  = "online"
-	StateStale   = "stale"
-	StateOffline = "offline"
+	StateOnline   = "online"
+	StateStale    = "stale"
+	StateOffline  = "offline"
+	StateEnrolled = "enrolled"
 )
 
 // HostRecord is a host as the registry knows it.
@@ -32,6 +35,11 @@ type HostRecord struct {
 	IntervalMs int64  `json:"interval_ms"`
 	Goodbye    bool   `json:"goodbye,omitempty"`
 	Facts      Facts  `json:"facts"`
+	// Where the host was bootstrapped from, for SSH fallbacks (remove,
+	// configure, ssh). Kept with the identity, not in a local file.
+	Address string `json:"address,omitempty"`
+	SSHUser string `json:"ssh_user,omitempty"`
+	SSHPort int    `json:"ssh_port,omitempty"`
 }
 
 // HostListRequest asks for the registry.
@@ -86,6 +94,9 @@ type FleetStatusResult struct {
 type EnrollRequest struct {
 	Host      string `json:"host"`
 	PublicKey string `json:"public_key"` // NKey user public key (U...)
+	Address   string `json:"address,omitempty"`
+	SSHUser   string `json:"ssh_user,omitempty"`
+	SSHPort   int    `json:"ssh_port,omitempty"`
 }
 
 // EnrollResult is everything an agent needs to reach and trust the
@@ -105,4 +116,21 @@ type ControllerInfo struct {
 	TrustedKeys []string `json:"trusted_keys"`
 	TLS         bool     `json:"tls"`
 	Hosts       int      `json:"hosts"`
+}
+
+// HostRemoveRequest removes a host from the fleet.
+type HostRemoveRequest struct {
+	Host string `json:"host"`
+}
+
+// HostRemoveResult says what was done. AgentUninstalled is false when the
+// agent could not be reached; the caller then removes it over SSH.
+type HostRemoveResult struct {
+	Host             string `json:"host"`
+	AgentUninstalled bool   `json:"agent_uninstalled"`
+	AgentError       string `json:"agent_error,omitempty"`
+	Revoked          int    `json:"revoked"`
+	Address          string `json:"address,omitempty"`
+	SSHUser          string `json:"ssh_user,omitempty"`
+	SSHPort          int    `json:"ssh_port,omitempty"`
 }

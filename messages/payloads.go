@@ -5,6 +5,11 @@ import "encoding/json"
 // Command verbs understood by agents.
 const (
 	VerbStatus = "status"
+	// VerbUninstall asks an agent to remove itself from its host: unit,
+	// binary, config and identity. It replies first, then a transient
+	// systemd unit does the removal so the agent's own stop cannot cut
+	// it short.
+	VerbUninstall = "uninstall"
 )
 
 // Heartbeat kinds. A register heartbeat is sent on every (re)connect so the
@@ -88,6 +93,7 @@ const (
 	EventHostStale     = "host_stale"
 	EventHostOffline   = "host_offline"
 	EventHostEnrolled  = "host_enrolled"
+	EventHostRemoved   = "host_removed"
 )
 
 // Event is something that happened, kept in the events stream.

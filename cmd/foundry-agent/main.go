@@ -20,6 +20,7 @@ import (
 
 	"github.com/foundry-fleet/foundry/agent"
 	"github.com/foundry-fleet/foundry/agent/facts"
+	"github.com/foundry-fleet/foundry/installer/agentunit"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -82,10 +83,16 @@ func runAgent(ctx context.Context, cfgPath string, stderr io.Writer) error {
 	logger := newLogger(stderr, cfg.LogLevel)
 	notify, wd := agent.Systemd()
 	fc := facts.New(ctx, version)
-	a, err := agent.New(agent.Options{
+	opts := agent.Options{
 		Config: cfg, Logger: logger, Version: version,
 		Facts: fc.Collect, Notify: notify, WatchdogInterval: wd,
-	})
+	}
+	if os.Getenv("NOTIFY_SOCKET") != "" {
+		// Only an agent systemd runs was installed by foundry and may
+		// remove itself; a foreground run (the demo) never deletes files.
+		opts.Uninstall = agent.SystemdUninstall(agentunit.UninstallScript())
+	}
+	a, err := agent.New(opts)
 	if err != nil {
 		return err
 	}

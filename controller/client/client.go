@@ -138,6 +138,13 @@ func (c *Client) Enroll(ctx context.Context, req messages.EnrollRequest) (messag
 	return call[messages.EnrollRequest, messages.EnrollResult](ctx, c, messages.APIHostEnroll, req)
 }
 
+// RemoveHost removes a host: agent uninstall over NATS, then revocation.
+func (c *Client) RemoveHost(ctx context.Context, req messages.HostRemoveRequest) (messages.HostRemoveResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	return call[messages.HostRemoveRequest, messages.HostRemoveResult](ctx, c, messages.APIHostRemove, req)
+}
+
 // Info describes the controller.
 func (c *Client) Info(ctx context.Context) (messages.ControllerInfo, error) {
 	return call[struct{}, messages.ControllerInfo](ctx, c, messages.APIInfo, struct{}{})

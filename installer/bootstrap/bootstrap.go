@@ -1,0 +1,331 @@
+// Package bootstrap is "SSH once": it installs the agent on a host over SSH,
+// gives it its own NATS identity and waits until it registers. Every later
+// operation goes over NATS.
+//
+// A run is idempotent (a healthy host is reported unchanged and nothing is
+// restarted; a broken one is repaired) and all-or-nothing per host: when a
+// step fails, what this run put on the host is removed (or, for a repair,
+// the previous files are restored) and the error names the step, the
+// command, its stderr and exit code.
+package bootstrap
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/foundry-fleet/foundry/agent"
+	"github.com/foundry-fleet/foundry/installer/agentunit"
+	"github.com/foundry-fleet/foundry/installer/ssh"
+	"github.com/foundry-fleet/foundry/messages"
+)
+
+// Outcomes of Add.
+const (
+	Added     = "added"
+	Unchanged = "unchanged"
+	Repaired  = "repaired"
+)
+
+// Controller is what the bootstrap needs from the controller API;
+// *client.Client implements it.
+type Controller interface {
+	Enroll(ctx context.Context, req messages.EnrollRequest) (messages.EnrollResult, error)
+	HostList(ctx context.Context) (messages.HostListResult, error)
+	RemoveHost(ctx context.Context, req messages.HostRemoveRequest) (messages.HostRemoveResult, error)
+}
+
+// KeyStore keeps each host's private SSH key (OpenBAO or 0600 files).
+type KeyStore interface {
+	StoreSSHKey(ctx context.Context, host string, privatePEM []byte) error
+	LoadSSHKey(ctx context.Context, host string) ([]byte, error)
+}
+
+// Options describe one host to add.
+type Options struct {
+	// ID is the host id in the fleet; Address is what SSH dials.
+	ID      string
+	Address string
+	Port    int
+	User    string
+	// Password (first contact, and sudo) or KeyFile (an existing key).
+	Password []byte
+	KeyFile  string
+
+	KnownHostsFile string
+	TrustPrompt    ssh.TrustPrompt
+	Keys           KeyStore
+	Controller     Controller
+
+	// AgentBinary is the foundry-agent executable to install.
+	AgentBinary []byte
+	// Heartbeat is written into the agent's config (0 = agent default).
+	Heartbeat time.Duration
+	// RegisterTimeout bounds the wait for the first heartbeat.
+	RegisterTimeout time.Duration
+
+	Logger   *slog.Logger
+	Progress func(id, step string)
+}
+
+// Result is what happened on one host.
+type Result struct {
+	ID      string   `json:"id"`
+	Address string   `json:"address"`
+	Outcome string   `json:"outcome,omitempty"`
+	Changes []string `json:"changes,omitempty"`
+	Error   string   `json:"error,omitempty"`
+}
+
+// StepError says which step failed and how, with the command's stderr
+// and exit code when a remote command failed.
+type StepError struct {
+	Host     string
+	Step     string
+	Command  string
+	Stderr   string
+	ExitCode int
+	Err      error
+}
+
+func (e *StepError) Error() string {
+	msg := fmt.Sprintf("%s: step %q failed: %v", e.Host, e.Step, e.Err)
+	if e.Command != "" {
+		msg += fmt.Sprintf(" (command %q exited %d", e.Command, e.ExitCode)
+		if s := strings.TrimSpace(e.Stderr); s != "" {
+			msg += ": " + s
+		}
+		msg += ")"
+	}
+	return msg
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
+
+// run is one Add in progress: what it changed, so a failure can undo it.
+type run struct {
+	o            Options
+	r            ssh.Runner
+	log          *slog.Logger
+	before       hostState
+	changes      []string
+	keyLine      string // authorized_keys line this run added
+	viaStoredKey bool
+	enrolled     bool // this run created the identity
+	backedUp     bool
+}
+
+// Add installs or repairs the agent on one host and waits until it
+// registers with the controller.
+func Add(ctx context.Context, o Options) (res Result) {
+	res = Result{ID: o.ID, Address: o.Address}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Progress == nil {
+		o.Progress = func(string, string) {}
+	}
+	if o.RegisterTimeout == 0 {
+		o.RegisterTimeout = 60 * time.Second
+	}
+	rn := &run{o: o, log: o.Logger.With("host", o.ID)}
+	outcome, err := rn.add(ctx)
+	if rn.r != nil {
+		defer rn.r.Close()
+	}
+	if err != nil {
+		rn.undo(ctx)
+		res.Error = err.Error()
+		return res
+	}
+	res.Outcome, res.Changes = outcome, rn.changes
+	return res
+}
+
+func (rn *run) step(name string) { rn.o.Progress(rn.o.ID, name) }
+
+func (rn *run) fail(step string, err error) error {
+	se := &StepError{Host: rn.o.ID, Step: step, Err: err}
+	var ee *ssh.ExitError
+	if errors.As(err, &ee) {
+		se.Command, se.Stderr, se.ExitCode = ee.Command, ee.Stderr, ee.ExitCode
+		se.Err = errors.New("remote command failed")
+	}
+	return se
+}
+
+// sh runs a script as root.
+func (rn *run) sh(ctx context.Context, step, script string) (string, error) {
+	res, err := rn.r.Run(ctx, ssh.Command{Line: script, Sudo: true})
+	if err != nil {
+		return res.Stdout, rn.fail(step, err)
+	}
+	return res.Stdout, nil
+}
+
+func (rn *run) add(ctx context.Context) (string, error) {
+	if err := messages.ValidHostID(rn.o.ID); err != nil {
+		return "", rn.fail("validate", err)
+	}
+	rn.step("connect")
+	if err := rn.connect(ctx); err != nil {
+		return "", err
+	}
+	rn.step("check sudo")
+	out, err := rn.sh(ctx, "check sudo", "id -u")
+	if err != nil {
+		return "", err
+	}
+	if strings.TrimSpace(out) != "0" {
+		return "", rn.fail("check sudo", fmt.Errorf("sudo did not give root (uid %s)", strings.TrimSpace(out)))
+	}
+	rn.step("probe")
+	out, err = rn.sh(ctx, "probe", probeScript())
+	if err != nil {
+		return "", err
+	}
+	if rn.before, err = parseProbe(out); err != nil {
+		return "", rn.fail("probe", err)
+	}
+	if rn.before.installed() {
+		if _, err := rn.sh(ctx, "back up", backupScript(managedFiles)); err != nil {
+			return "", err
+		}
+		rn.backedUp = true
+	}
+	if err := rn.ensureHostKey(ctx); err != nil {
+		return "", err
+	}
+	if err := rn.install(ctx); err != nil {
+		return "", err
+	}
+	if rn.backedUp {
+		if _, err := rn.sh(ctx, "clean up", dropBackupsScript(managedFiles)); err != nil {
+			rn.log.Warn("backups not removed", "err", err)
+		}
+		rn.backedUp = false
+	}
+	switch {
+	case len(rn.changes) == 0:
+		return Unchanged, nil
+	case rn.before.installed():
+		return Repaired, nil
+	}
+	return Added, nil
+}
+
+// install puts binary, identity, config and unit in place, (re)starts the
+// agent only when something changed, and waits for it to register.
+func (rn *run) install(ctx context.Context) error {
+	want := sha(rn.o.AgentBinary)
+	if rn.before.sums[agentunit.DefaultBinary] != want {
+		rn.step("upload agent")
+		if err := ssh.Upload(ctx, rn.r, agentunit.DefaultBinary, 0o755, "root:root", bytes.NewReader(rn.o.AgentBinary), true); err != nil {
+			return rn.fail("upload agent", err)
+		}
+		out, err := rn.sh(ctx, "verify agent", "sha256sum "+ssh.Quote(agentunit.DefaultBinary))
+		if err != nil {
+			return err
+		}
+		if f := strings.Fields(out); len(f) == 0 || f[0] != want {
+			return rn.fail("verify agent", fmt.Errorf("sha256 on host %q does not match %s", out, want))
+		}
+		rn.changes = append(rn.changes, "agent binary")
+	}
+	rn.step("identity")
+	out, err := rn.sh(ctx, "identity", "install -d -m 0755 "+ssh.Quote(agentunit.ConfigDir)+" && "+
+		ssh.QuoteArgs(agentunit.DefaultBinary, "keygen", "--out", agentunit.SeedPath))
+	if err != nil {
+		return err
+	}
+	pub := strings.TrimSpace(out)
+	if rn.before.sums[agentunit.SeedPath] == "" {
+		rn.changes = append(rn.changes, "identity")
+	}
+	rn.step("enroll")
+	enr, err := rn.o.Controller.Enroll(ctx, messages.EnrollRequest{Host: rn.o.ID, PublicKey: pub,
+		Address: rn.o.Address, SSHUser: rn.o.User, SSHPort: rn.o.Port})
+	if err != nil {
+		return rn.fail("enroll", err)
+	}
+	rn.enrolled = enr.Created && !rn.before.installed()
+	if enr.Created && rn.before.sums[agentunit.SeedPath] != "" {
+		rn.changes = append(rn.changes, "identity re-enrolled")
+	}
+
+	files, err := rn.renderFiles(enr)
+	if err != nil {
+		return rn.fail("render config", err)
+	}
+	unitChanged := false
+	for _, f := range files {
+		if rn.before.sums[f.path] == sha(f.data) {
+			continue
+		}
+		rn.step("write " + f.path)
+		if err := ssh.Upload(ctx, rn.r, f.path, f.mode, "root:root", bytes.NewReader(f.data), true); err != nil {
+			return rn.fail("write "+f.path, err)
+		}
+		rn.changes = append(rn.changes, f.path)
+		unitChanged = unitChanged || f.path == agentunit.UnitPath
+	}
+	var cmds []string
+	if unitChanged {
+		cmds = append(cmds, "systemctl daemon-reload")
+	}
+	if !rn.before.enabled {
+		cmds = append(cmds, "systemctl enable "+agentunit.UnitName+" >/dev/null 2>&1")
+	}
+	restart := len(rn.changes) > 0 || !rn.before.active
+	if restart {
+		cmds = append(cmds, "systemctl restart "+agentunit.UnitName)
+		if !rn.before.active && len(rn.changes) == 0 {
+			rn.changes = append(rn.changes, "agent restarted")
+		}
+	}
+	since := time.Now()
+	if len(cmds) > 0 {
+		rn.step("start agent")
+		if _, err := rn.sh(ctx, "start agent", strings.Join(cmds, " && ")); err != nil {
+			return err
+		}
+	}
+	rn.step("wait for registration")
+	return rn.waitRegistered(ctx, since, restart)
+}
+
+// managedFile is one file the bootstrap writes.
+type managedFile struct {
+	path string
+	mode os.FileMode
+	data []byte
+}
+
+// renderFiles is what the host's /etc should hold for this enrollment.
+func (rn *run) renderFiles(enr messages.EnrollResult) ([]managedFile, error) {
+	cfg := agent.Config{ID: rn.o.ID, URLs: enr.URLs, NKeyFile: agentunit.SeedPath, TrustedKeys: enr.TrustedKeys, Heartbeat: rn.o.Heartbeat}
+	var out []managedFile
+	if enr.CAPEM != "" {
+		cfg.CAFile = agentunit.CAPath
+		out = append(out, managedFile{agentunit.CAPath, 0o644, []byte(enr.CAPEM)})
+	}
+	y, err := agent.RenderConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return append(out,
+		managedFile{agentunit.DefaultConfig, 0o644, y},
+		managedFile{agentunit.UnitPath, 0o644, []byte(agentunit.Unit(agentunit.Options{}))}), nil
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}

@@ -1,0 +1,34 @@
+package bootstrap
+
+import (
+	"context"
+	"sync"
+)
+
+// AddMany runs Add for every host with at most parallel at a time and
+// returns the results in input order. One host's failure never stops the
+// others.
+func AddMany(ctx context.Context, hosts []Options, parallel int) []Result {
+	if parallel < 1 {
+		parallel = 1
+	}
+	out := make([]Result, len(hosts))
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for i := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				out[i] = Result{ID: hosts[i].ID, Address: hosts[i].Address, Error: "not started: " + ctx.Err().Error()}
+				return
+			}
+			defer func() { <-sem }()
+			out[i] = Add(ctx, hosts[i])
+		}()
+	}
+	wg.Wait()
+	return out
+}

@@ -1,0 +1,132 @@
+package bootstrap
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/foundry-fleet/foundry/installer/agentunit"
+	"github.com/foundry-fleet/foundry/installer/ssh"
+)
+
+// Files the bootstrap manages, in the order the probe reports them.
+var managedFiles = []string{
+	agentunit.DefaultBinary,
+	agentunit.DefaultConfig,
+	agentunit.CAPath,
+	agentunit.UnitPath,
+	agentunit.SeedPath,
+}
+
+// probeScript reports, in one round trip, what of the agent is already on
+// the host: a sha256 per managed file ("-" when absent) and the unit's
+// enabled and active states.
+func probeScript() string {
+	var b strings.Builder
+	b.WriteString("for f in")
+	for _, f := range managedFiles {
+		b.WriteString(" " + ssh.Quote(f))
+	}
+	b.WriteString("; do if [ -f \"$f\" ]; then sha256sum \"$f\"; else echo \"- $f\"; fi; done\n")
+	b.WriteString("echo \"enabled $(systemctl is-enabled " + agentunit.UnitName + " 2>/dev/null || true)\"\n")
+	b.WriteString("echo \"active $(systemctl is-active " + agentunit.UnitName + " 2>/dev/null || true)\"\n")
+	return b.String()
+}
+
+// hostState is what the probe found.
+type hostState struct {
+	sums    map[string]string // path -> sha256 hex, absent when missing
+	enabled bool
+	active  bool
+}
+
+// installed reports whether any part of the agent is on the host.
+func (s hostState) installed() bool { return len(s.sums) > 0 }
+
+// parseProbe reads probeScript's output.
+func parseProbe(out string) (hostState, error) {
+	st := hostState{sums: map[string]string{}}
+	seen := 0
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		switch {
+		case f[0] == "enabled":
+			st.enabled = len(f) > 1 && f[1] == "enabled"
+		case f[0] == "active":
+			st.active = len(f) > 1 && f[1] == "active"
+		case len(f) == 2 && f[0] == "-":
+			seen++
+		case len(f) == 2 && len(f[0]) == 64:
+			st.sums[f[1]] = f[0]
+			seen++
+		default:
+			return st, fmt.Errorf("unexpected probe output line %q", line)
+		}
+	}
+	if seen != len(managedFiles) {
+		return st, fmt.Errorf("probe reported %d of %d files", seen, len(managedFiles))
+	}
+	return st, nil
+}
+
+// authorizeKeyScript adds the public key line read from stdin to the
+// login user's authorized_keys, once.
+func authorizeKeyScript() string {
+	return `set -eu
+umask 077
+line=$(cat)
+mkdir -p "$HOME/.ssh"
+touch "$HOME/.ssh/authorized_keys"
+grep -qxF "$line" "$HOME/.ssh/authorized_keys" || printf '%s\n' "$line" >> "$HOME/.ssh/authorized_keys"
+`
+}
+
+// unauthorizeKeyScript removes the key line read from stdin again.
+func unauthorizeKeyScript() string {
+	return `set -eu
+line=$(cat)
+f="$HOME/.ssh/authorized_keys"
+[ -f "$f" ] || exit 0
+grep -vxF "$line" "$f" > "$f.foundry-tmp" || true
+cat "$f.foundry-tmp" > "$f"
+rm -f "$f.foundry-tmp"
+`
+}
+
+// backupScript keeps a copy of each existing file so a failed repair can
+// be undone; restoreScript puts them back; dropBackupsScript forgets them
+// after success.
+func backupScript(files []string) string {
+	var b strings.Builder
+	for _, f := range files {
+		q := ssh.Quote(f)
+		fmt.Fprintf(&b, "[ -f %s ] && cp -p %s %s.foundry-prev || true\n", q, q, q)
+	}
+	return b.String()
+}
+
+func restoreScript(files []string) string {
+	var b strings.Builder
+	for _, f := range files {
+		q := ssh.Quote(f)
+		fmt.Fprintf(&b, "if [ -f %s.foundry-prev ]; then mv -f %s.foundry-prev %s; fi\n", q, q, q)
+	}
+	return b.String()
+}
+
+func dropBackupsScript(files []string) string {
+	var b strings.Builder
+	b.WriteString("rm -f")
+	for _, f := range files {
+		b.WriteString(" " + ssh.Quote(f+".foundry-prev"))
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// journalTail is run when the agent does not register, to show why.
+func journalTail() string {
+	return "journalctl -u " + agentunit.UnitName + " -n 15 --no-pager -o cat 2>&1 || true"
+}
