@@ -16,6 +16,7 @@ const (
 	SeverityWarning
 )
 
+// String is the word printed before a warning ("error" or "warning").
 func (s Severity) String() string {
 	if s == SeverityWarning {
 		return "warning"
@@ -90,6 +91,7 @@ func (ps Problems) Err() error {
 	return ps.Errors()
 }
 
+// Error lists every problem, one per line, in file order.
 func (ps Problems) Error() string {
 	lines := make([]string, len(ps))
 	for i, p := range ps {

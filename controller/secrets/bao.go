@@ -110,7 +110,12 @@ func (b *BaoClient) WithToken(token string) (*BaoClient, error) {
 // dataPath and metaPath are the API paths (without /v1/) of a secret, for
 // messages and policies.
 func (b *BaoClient) dataPath(p string) string { return b.mount + "/data/" + p }
-func (b *BaoClient) metaPath(p string) string { return b.mount + "/metadata/" + p }
+func (b *BaoClient) metaPath(p string) string {
+	if p == "" {
+		return b.mount + "/metadata"
+	}
+	return b.mount + "/metadata/" + p
+}
 
 func (b *BaoClient) needToken(op string) error {
 	if b.HasToken() {

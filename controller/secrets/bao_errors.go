@@ -36,6 +36,7 @@ type BaoError struct {
 	Err    error
 }
 
+// Error says what failed, against which server, and what to do.
 func (e *BaoError) Error() string {
 	msg := fmt.Sprintf("%s: %s at %s", e.Op, e.Kind, e.Addr)
 	if e.Detail != "" {

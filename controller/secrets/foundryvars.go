@@ -29,6 +29,7 @@ type VarsLineError struct {
 	Reason string
 }
 
+// Error names the line and the problem, never the value.
 func (e VarsLineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Reason) }
 
 // VarsError carries every bad line, so the user fixes the file in one go.
@@ -37,6 +38,7 @@ type VarsError struct {
 	Lines []VarsLineError
 }
 
+// Error lists every bad line and the expected format.
 func (e *VarsError) Error() string {
 	parts := make([]string, len(e.Lines))
 	for i, l := range e.Lines {

@@ -38,6 +38,7 @@ type RefError struct {
 	Reason string
 }
 
+// Error says what is wrong and how the reference should look.
 func (e *RefError) Error() string {
 	return fmt.Sprintf("%s %q: %s; write it as ${secret:path/to/secret:key}", ErrMalformedRef, e.Text, e.Reason)
 }

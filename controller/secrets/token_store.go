@@ -34,9 +34,14 @@ func SystemKeyring() Keyring { return systemKeyring{} }
 
 type systemKeyring struct{}
 
+// Get reads an item from the OS keyring.
 func (systemKeyring) Get(s, u string) (string, error) { return keyring.Get(s, u) }
-func (systemKeyring) Set(s, u, p string) error        { return keyring.Set(s, u, p) }
-func (systemKeyring) Delete(s, u string) error        { return keyring.Delete(s, u) }
+
+// Set writes an item to the OS keyring.
+func (systemKeyring) Set(s, u, p string) error { return keyring.Set(s, u, p) }
+
+// Delete removes an item from the OS keyring.
+func (systemKeyring) Delete(s, u string) error { return keyring.Delete(s, u) }
 
 // Token store backends, reported so the CLI can tell the user where the
 // token went.

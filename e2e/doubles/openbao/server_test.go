@@ -375,3 +375,30 @@ func errs(body map[string]any) string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+func TestConcurrentClientsAreSerialised(t *testing.T) {
+	ts := start(t, NewDev(root))
+	c := client(t, ts, root)
+	kv := c.KVv2("secret")
+	ctx := context.Background()
+	const n = 16
+	errc := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			_, err := kv.Put(ctx, "shared", map[string]any{"writer": i})
+			if err == nil {
+				_, err = kv.Get(ctx, "shared")
+			}
+			errc <- err
+		}(i)
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	meta, err := kv.GetMetadata(ctx, "shared")
+	if err != nil || meta.CurrentVersion != n {
+		t.Fatalf("versions %+v %v, want %d (one per write)", meta, err, n)
+	}
+}

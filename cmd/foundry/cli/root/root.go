@@ -13,10 +13,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
+	configcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/config"
 	controllercmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/controller"
 	eventscmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/events"
 	fleetcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/fleet"
 	hostcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/host"
+	secretcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/secret"
 	"github.com/foundry-fleet/foundry/controller"
 	"github.com/foundry-fleet/foundry/controller/client"
 	"github.com/foundry-fleet/foundry/controller/pki"
@@ -52,6 +54,8 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		hostcmd.NewCmdHost(f),
 		fleetcmd.NewCmdFleet(f),
 		eventscmd.NewCmdEvents(f),
+		configcmd.NewCmdConfig(f),
+		secretcmd.NewCmdSecret(f),
 		newCmdVersion(f),
 	)
 	return cmd
