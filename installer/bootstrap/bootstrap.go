@@ -109,6 +109,10 @@ func (e *StepError) Error() string {
 
 func (e *StepError) Unwrap() error { return e.Err }
 
+// errRemote stands for "the remote command exited non-zero"; the details
+// are in the StepError's fields.
+var errRemote = errors.New("remote command failed")
+
 // run is one Add in progress: what it changed, so a failure can undo it.
 type run struct {
 	o            Options
@@ -156,7 +160,7 @@ func (rn *run) fail(step string, err error) error {
 	var ee *ssh.ExitError
 	if errors.As(err, &ee) {
 		se.Command, se.Stderr, se.ExitCode = ee.Command, ee.Stderr, ee.ExitCode
-		se.Err = errors.New("remote command failed")
+		se.Err = errRemote
 	}
 	return se
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
+	secretcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/secret"
 	"github.com/foundry-fleet/foundry/controller/client"
 	"github.com/foundry-fleet/foundry/controller/secrets"
 	"github.com/foundry-fleet/foundry/installer/bootstrap"
@@ -27,6 +28,8 @@ type AddOptions struct {
 	IO      *cmdutil.IOStreams
 	Connect func(context.Context) (*client.Client, error)
 	Home    func() (string, error)
+	// Keys is where per-host SSH keys are kept (OpenBAO or files).
+	Keys func() (*secrets.SSHKeyStore, error)
 
 	Hosts         []string
 	FromFile      string
@@ -48,7 +51,7 @@ type AddOptions struct {
 
 // NewCmdAdd is `foundry host add`.
 func NewCmdAdd(f *cmdutil.Factory, runF func(context.Context, *AddOptions) error) *cobra.Command {
-	opts := &AddOptions{IO: f.IO, Connect: f.Connect, Home: f.Home}
+	opts := &AddOptions{IO: f.IO, Connect: f.Connect, Home: f.Home, Keys: keyStore(f)}
 	cmd := &cobra.Command{
 		Use:   "add <host>... [--user U] [--password-stdin | --key FILE]",
 		Short: "Install the agent on hosts over SSH (once) and wait until they register",
@@ -110,7 +113,7 @@ func validateAdd(o *AddOptions) error {
 
 type target struct {
 	address, id, user string
-	port             int
+	port              int
 }
 
 func (o *AddOptions) targets() ([]target, error) {
@@ -184,9 +187,9 @@ func addTargets(ctx context.Context, o *AddOptions, targets []target) error {
 		}
 		defer clear(password)
 	}
-	keys, err := secrets.NewSSHKeyStore(secrets.SSHKeysFile, nil, home)
+	keys, err := o.Keys()
 	if err != nil {
-		return err
+		return fmt.Errorf("open the SSH key store: %w", err)
 	}
 	cl, err := o.Connect(ctx)
 	if err != nil {
@@ -325,4 +328,9 @@ func (p *progress) done() {
 	if p.tty {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
+}
+
+// keyStore is the lazy key-store lookup shared by the host verbs.
+func keyStore(f *cmdutil.Factory) func() (*secrets.SSHKeyStore, error) {
+	return func() (*secrets.SSHKeyStore, error) { return secretcmd.SSHKeyStore(f) }
 }

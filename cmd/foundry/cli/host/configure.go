@@ -15,7 +15,7 @@ import (
 // hosts with their stored key. It is `host add` for hosts already in the
 // fleet, so it is just as idempotent.
 func NewCmdConfigure(f *cmdutil.Factory, runF func(context.Context, *AddOptions) error) *cobra.Command {
-	opts := &AddOptions{IO: f.IO, Connect: f.Connect, Home: f.Home, Configure: true}
+	opts := &AddOptions{IO: f.IO, Connect: f.Connect, Home: f.Home, Keys: keyStore(f), Configure: true}
 	cmd := &cobra.Command{
 		Use:   "configure <host-id>...",
 		Short: "Re-apply the host's base configuration over SSH with its stored key",

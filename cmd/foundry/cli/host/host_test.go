@@ -86,10 +86,10 @@ func TestEnrollWritesARunnableAgentDir(t *testing.T) {
 
 func TestEnrollFlags(t *testing.T) {
 	for args, want := range map[string]string{
-		"web-1":                              "exactly one of --public-key or --dir",
-		"web-1 --dir /x --public-key UABC":   "exactly one of --public-key or --dir",
-		"Web.1 --dir /x":                     "invalid host id",
-		"":                                   "accepts 1 arg",
+		"web-1":                            "exactly one of --public-key or --dir",
+		"web-1 --dir /x --public-key UABC": "exactly one of --public-key or --dir",
+		"Web.1 --dir /x":                   "invalid host id",
+		"":                                 "accepts 1 arg",
 	} {
 		ios, _, _, _ := cmdutil.Test()
 		cmd := NewCmdEnroll(&cmdutil.Factory{IO: ios}, func(context.Context, *EnrollOptions) error { return nil })

@@ -22,6 +22,7 @@ type RemoveOptions struct {
 	IO            *cmdutil.IOStreams
 	Connect       func(context.Context) (*client.Client, error)
 	Home          func() (string, error)
+	Keys          func() (*secrets.SSHKeyStore, error)
 	Hosts         []string
 	Yes           bool
 	DryRun        bool
@@ -31,7 +32,7 @@ type RemoveOptions struct {
 
 // NewCmdRemove is `foundry host remove`.
 func NewCmdRemove(f *cmdutil.Factory, runF func(context.Context, *RemoveOptions) error) *cobra.Command {
-	opts := &RemoveOptions{IO: f.IO, Connect: f.Connect, Home: f.Home}
+	opts := &RemoveOptions{IO: f.IO, Connect: f.Connect, Home: f.Home, Keys: keyStore(f)}
 	cmd := &cobra.Command{
 		Use:   "remove <host-id>...",
 		Short: "Uninstall the agent and revoke the host's NATS identity",
@@ -109,7 +110,7 @@ func removeRun(ctx context.Context, o *RemoveOptions) error {
 	var results []removeResult
 	failed := 0
 	for _, h := range o.Hosts {
-		r := removeOne(ctx, cl, home, h, password)
+		r := removeOne(ctx, cl, o.Keys, home, h, password)
 		if r.Error != "" {
 			failed++
 		}
@@ -138,7 +139,7 @@ func removeRun(ctx context.Context, o *RemoveOptions) error {
 	return nil
 }
 
-func removeOne(ctx context.Context, cl *client.Client, home, host string, password []byte) removeResult {
+func removeOne(ctx context.Context, cl *client.Client, keyStore func() (*secrets.SSHKeyStore, error), home, host string, password []byte) removeResult {
 	res, err := cl.RemoveHost(ctx, messages.HostRemoveRequest{Host: host})
 	if err != nil {
 		return removeResult{Host: host, Error: err.Error()}
@@ -149,7 +150,7 @@ func removeOne(ctx context.Context, cl *client.Client, home, host string, passwo
 	if res.Address == "" {
 		return removeResult{Host: host, Via: "-", Error: fmt.Sprintf("agent unreachable (%s) and no SSH address known", res.AgentError)}
 	}
-	keys, err := secrets.NewSSHKeyStore(secrets.SSHKeysFile, nil, home)
+	keys, err := keyStore()
 	if err != nil {
 		return removeResult{Host: host, Via: "ssh", Error: err.Error()}
 	}
