@@ -33,3 +33,8 @@ clean:
 	rm -rf $(BIN)
 
 -include e2e/e2e.mk
+
+# Bootstrap N real test hosts from bare to registered, against a plain-SSH
+# baseline in the same run (see e2e/bench_bootstrap_test.go).
+bench-bootstrap:
+	FOUNDRY_E2E=1 FOUNDRY_BENCH_BOOTSTRAP=1 FOUNDRY_E2E_RAISE_INOTIFY=1 $(GO) test -count=1 -timeout 30m -run TestBenchBootstrap -v ./e2e/

@@ -15,10 +15,13 @@
 #
 # usage: hosts.sh base | up N | down | reset I | rekey I | hostkey I | ip I
 #                 | exec I cmd... | ssh I [cmd] | status | env
+#   up N is idempotent (starts only missing hosts); reset I makes host I bare
+#   again; rekey I gives it new host keys; exec exits 125 if I is not running.
 #
 # env: FOUNDRY_E2E_DIR (state, default /var/tmp/foundry-e2e; $DIR/cache is the
 #      debootstrap cache worth keeping in CI), FOUNDRY_E2E_RAISE_INOTIFY=1,
-#      FOUNDRY_E2E_MIRROR, FOUNDRY_E2E_BOOT_TIMEOUT (s, default 300)
+#      FOUNDRY_E2E_MIRROR, FOUNDRY_E2E_PASS, FOUNDRY_E2E_BOOT_TIMEOUT (s, default 300).
+#      Bridge, netns and cgroup names are fixed: one harness per machine.
 set -euo pipefail
 
 TOP=${FOUNDRY_E2E_DIR:-/var/tmp/foundry-e2e}
@@ -193,6 +196,9 @@ start_host() {
   ip netns list | grep -qx "$name\( .*\)\?" || ip netns add "$name"
   if ! ip link show "fe-v$i" >/dev/null 2>&1; then
     ip link add "fe-v$i" type veth peer name eth0 netns "$name"
+    # a fixed MAC per host: after a reset or down/up this machine's ARP entry for the
+    # address stays right (a stale one costs up to a minute of unreachable host)
+    ip -n "$name" link set eth0 address "$(printf '02:fe:77:00:00:%02x' "$i")"
     ip -n "$name" addr add "$ip/24" dev eth0
     ip -n "$name" link set lo up
     ip -n "$name" link set eth0 up
@@ -209,23 +215,28 @@ start_host() {
 # Ready = systemd finished booting, sshd is active, and port 22 answers on the
 # bridge. Probed from inside with nsenter, so no key needs to be on the host.
 wait_ready() {
-  local i=$1 ip p st deadline; ip=$(ip_of "$i"); deadline=$(( $(date +%s) + BOOT_TIMEOUT ))
+  local i=$1 ip p st t0 why=nspawn deadline; ip=$(ip_of "$i"); t0=$(now); deadline=$(( $(date +%s) + BOOT_TIMEOUT ))
   while (( $(date +%s) < deadline )); do
     [ -n "$(nspawn_pid "$i")" ] || { log "fe-$i: nspawn exited, see $RUN/$i/console.log"; return 1; }
     p=$(leader_pid "$i")
     if [ -n "$p" ]; then
       st=$(timeout 60 nsenter -t "$p" -a -- env -i PATH="$PATH_IN" systemctl is-system-running --wait 2>/dev/null) || true
+      why="systemd ${st:-not answering}"
       case $st in
         running|degraded)
-          if nsenter -t "$p" -a -- env -i PATH="$PATH_IN" systemctl is-active -q ssh.service 2>/dev/null \
-             && timeout 2 bash -c ": < /dev/tcp/$ip/22" 2>/dev/null; then
-            echo "$st"; return 0
+          why="ssh.service not active"
+          if nsenter -t "$p" -a -- env -i PATH="$PATH_IN" systemctl is-active -q ssh.service 2>/dev/null; then
+            why="port 22 not answering on $ip"
+            if timeout 2 bash -c ": < /dev/tcp/$ip/22" 2>/dev/null; then
+              awk -v a="$t0" -v b="$(now)" 'BEGIN{exit !(b-a > 10)}' && log "fe-$i: slow boot, ready after $(since "$t0")s (last waited for: $why)"
+              echo "$st"; return 0
+            fi
           fi ;;
       esac
     fi
     sleep 0.2
   done
-  log "fe-$i: not ready after ${BOOT_TIMEOUT}s, see $RUN/$i/console.log"; return 1
+  log "fe-$i: not ready after ${BOOT_TIMEOUT}s (waiting for: $why), see $RUN/$i/console.log"; return 1
 }
 
 # All hosts run as uid 0 of this kernel, so their inotify instances (systemd 3, logind 1
@@ -250,9 +261,9 @@ check_inotify() {
 
 # start hosts (idempotent) and wait until all of them are ready
 start_and_wait() {
-  local i fail=0 t0; t0=$(now)
-  local new=0
-  for i in "$@"; do [ -n "$(nspawn_pid "$i")" ] || new=$((new + 1)); done
+  local i k fail=0 t0; t0=$(now)
+  local new=0; declare -A fresh=()
+  for i in "$@"; do [ -n "$(nspawn_pid "$i")" ] || { new=$((new + 1)); fresh[$i]=1; }; done
   check_inotify "$new"
   mkdir -p "$RUN"; ensure_bridge
   for k in $(cg_roots); do mkdir -p "$k/$CG"; done
@@ -260,7 +271,7 @@ start_and_wait() {
   declare -A pids=()
   for i in "$@"; do wait_ready "$i" > "$RUN/$i/state" & pids[$i]=$!; done
   for i in "$@"; do wait "${pids[$i]}" || fail=1; done
-  for i in "$@"; do printf 'fe-%s %s %s\n' "$i" "$(ip_of "$i")" "$(cat "$RUN/$i/state" 2>/dev/null || echo failed)"; done
+  for i in "$@"; do printf 'fe-%s %s %s %s\n' "$i" "$(ip_of "$i")" "$(cat "$RUN/$i/state" 2>/dev/null || echo failed)" "${fresh[$i]:+started}"; done
   (( fail == 0 )) || die "some hosts failed to come up"
   log "hosts $* ready in $(since "$t0")s ($new started)"
 }
@@ -295,6 +306,7 @@ stop_hosts() {
     rm -rf "/run/systemd/nspawn/propagate/fe-$i" "$d"
     ip netns list | grep -qx "fe-$i\( .*\)\?" && ip netns del "fe-$i"
     ip link del "fe-v$i" 2>/dev/null || true
+    ip neigh del "$(ip_of "$i")" dev "$BR" 2>/dev/null || true
     for s in $(cg_roots); do [ -d "$s/$CG/fe-$i" ] && { find "$s/$CG/fe-$i" -depth -type d -exec rmdir {} + 2>/dev/null || log "cgroup $s/$CG/fe-$i not empty"; }; done
   done
   return 0
@@ -362,11 +374,11 @@ case ${1:-} in
   hostkey) cmd_hostkey "${2:?usage: hostkey I}" ;;
   ip)      ip_of "${2:?usage: ip I}" ;;
   exec)    need_root; i=${2:?usage: exec I cmd...}; idx "$i"; shift 2; (( $# > 0 )) || die "usage: exec I cmd..."
-           p=$(leader_pid "$i"); [ -n "$p" ] || die "fe-$i is not running"
+           p=$(leader_pid "$i"); [ -n "$p" ] || { log "ERROR: fe-$i is not running"; exit 125; }   # 125: the command did not run
            exec nsenter -t "$p" -a -- env -i PATH="$PATH_IN" HOME=/root LANG=C.UTF-8 TERM=dumb "$@" ;;
   ssh)     need_root; i=${2:?usage: ssh I [cmd]}; idx "$i"; shift 2; cmd_ssh "$i" "$@" ;;
   status)  cmd_status ;;
   _run)    cmd_run "$2" ;;
   env)     echo "FOUNDRY_E2E_DIR=$TOP FOUNDRY_E2E_USER=$ADMIN_USER FOUNDRY_E2E_NOSUDO_USER=$NOSUDO_USER FOUNDRY_E2E_PASS=$PASS FOUNDRY_E2E_CONTROLLER_IP=$NET.1 FOUNDRY_E2E_BRIDGE=$BR" ;;
-  *)       sed -n '2,21p' "$0"; exit 2 ;;
+  *)       sed -n '2,24p' "$0"; exit 2 ;;
 esac

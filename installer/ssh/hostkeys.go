@@ -225,7 +225,8 @@ func (v *hostKeyVerifier) callback(conn net.Conn, handshakeTimeout time.Duration
 func (v *hostKeyVerifier) verify(hostname string, remote net.Addr, key PublicKey) error {
 	knownHostsMu.Lock()
 	defer knownHostsMu.Unlock()
-	f, err := os.OpenFile(v.file, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	// Read-only for the lock: a pinned host must work with a read-only file.
+	f, err := os.Open(v.file)
 	if err != nil {
 		return fmt.Errorf("opening known_hosts: %w", err)
 	}
@@ -268,16 +269,21 @@ func (v *hostKeyVerifier) verify(hostname string, remote net.Addr, key PublicKey
 		return &HostKeyUnknownError{Host: host, File: v.file, Type: key.Type(), Fingerprint: fp,
 			Reason: "it was not accepted"}
 	}
-	if err := appendLine(f, knownhosts.Line([]string{host}, key)); err != nil {
+	if err := appendLine(v.file, knownhosts.Line([]string{host}, key)); err != nil {
 		return fmt.Errorf("pinning the host key of %s in %s: %w", host, v.file, err)
 	}
 	v.log.Info("pinned host key", "known_host", host, "type", key.Type(), "fingerprint", fp, "file", v.file)
 	return nil
 }
 
-// appendLine appends line to f (opened O_APPEND), starting a new line first
-// if the file does not end with one.
-func appendLine(f *os.File, line string) error {
+// appendLine appends line to file, starting a new line first if the file does
+// not end with one.
+func appendLine(file, line string) error {
+	f, err := os.OpenFile(file, os.O_RDWR|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
 		return err

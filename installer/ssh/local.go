@@ -60,6 +60,7 @@ func (l *Local) Close() error {
 
 func (l *Local) exec(ctx context.Context, argv []string, stdin io.Reader) (Result, string, error) {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	killGroupOnCancel(cmd)
 	// A command that exits without reading all its stdin, or leaves a child
 	// holding stdout open, must not hang Run.
 	cmd.WaitDelay = 2 * time.Second

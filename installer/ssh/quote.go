@@ -4,7 +4,7 @@ import "strings"
 
 // Quote returns s as one POSIX shell word: unchanged when it holds only
 // characters no shell treats specially, otherwise in single quotes with each
-// ' written as '\''. Every remote command line is built with it, so no
+// ' written as '\”. Every remote command line is built with it, so no
 // argument is ever split, globbed or expanded by the host's shell.
 //
 // A NUL byte cannot be passed through a shell; Run rejects lines holding one.

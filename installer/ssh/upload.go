@@ -48,11 +48,15 @@ func Upload(ctx context.Context, r Runner, dst string, mode os.FileMode, owner s
 		"trap - EXIT HUP INT TERM\n" +
 		"printf '%s %s\\n' \"${sum%% *}\" \"$tmp\"\n"
 	res, err := r.Run(ctx, Command{Line: stage, Stdin: counted, Sudo: sudo})
+	fields := strings.Fields(res.Stdout)
+	valid := len(fields) == 2 && strings.HasPrefix(fields[1], dir+"/"+uploadPrefix)
 	if err != nil {
+		if valid { // the host finished, but what it got is not what we meant to send
+			cleanupUpload(ctx, r, fields[1], sudo)
+		}
 		return fmt.Errorf("upload %s: writing the temporary file: %w", dst, err)
 	}
-	fields := strings.Fields(res.Stdout)
-	if len(fields) != 2 || !strings.HasPrefix(fields[1], dir+"/"+uploadPrefix) || strings.ContainsAny(fields[1], "\n\x00") {
+	if !valid {
 		return fmt.Errorf("upload %s: unexpected answer from the host: %q", dst, tail(res.Stdout, 300))
 	}
 	remoteSum, tmp := fields[0], fields[1]
