@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -182,30 +183,23 @@ func (rn *run) add(ctx context.Context) (string, error) {
 	if err := rn.connect(ctx); err != nil {
 		return "", err
 	}
-	rn.step("check sudo")
-	out, err := rn.sh(ctx, "check sudo", "id -u")
-	if err != nil {
-		return "", err
-	}
-	if strings.TrimSpace(out) != "0" {
-		return "", rn.fail("check sudo", fmt.Errorf("sudo did not give root (uid %s)", strings.TrimSpace(out)))
-	}
-	rn.step("probe")
-	out, err = rn.sh(ctx, "probe", probeScript())
-	if err != nil {
-		return "", err
-	}
-	if rn.before, err = parseProbe(out); err != nil {
-		return "", rn.fail("probe", err)
-	}
-	if rn.before.installed() {
-		if _, err := rn.sh(ctx, "back up", backupScript(managedFiles)); err != nil {
-			return "", err
-		}
-		rn.backedUp = true
-	}
+	// Switch to the host's own key before the first sudo: every sudo with a
+	// password costs a password hash on the host, so the whole install is
+	// done in as few sudo calls as possible on one connection.
 	if err := rn.ensureHostKey(ctx); err != nil {
 		return "", err
+	}
+	rn.step("probe")
+	out, err := rn.sh(ctx, "probe", "id -u\n"+probeScript())
+	if err != nil {
+		return "", err
+	}
+	uid, rest, _ := strings.Cut(out, "\n")
+	if strings.TrimSpace(uid) != "0" {
+		return "", rn.fail("check sudo", fmt.Errorf("sudo did not give root (uid %s)", strings.TrimSpace(uid)))
+	}
+	if rn.before, err = parseProbe(rest); err != nil {
+		return "", rn.fail("probe", err)
 	}
 	if err := rn.install(ctx); err != nil {
 		return "", err
@@ -226,33 +220,34 @@ func (rn *run) add(ctx context.Context) (string, error) {
 }
 
 // install puts binary, identity, config and unit in place, (re)starts the
-// agent only when something changed, and waits for it to register.
+// agent only when something changed, and waits for it to register. It uses
+// at most two sudo calls: binary and identity, then files and systemd.
 func (rn *run) install(ctx context.Context) error {
 	want := sha(rn.o.AgentBinary)
-	if rn.before.sums[agentunit.DefaultBinary] != want {
-		rn.step("upload agent")
-		if err := ssh.Upload(ctx, rn.r, agentunit.DefaultBinary, 0o755, "root:root", bytes.NewReader(rn.o.AgentBinary), true); err != nil {
-			return rn.fail("upload agent", err)
+	newBinary := rn.before.sums[agentunit.DefaultBinary] != want
+	var script strings.Builder
+	script.WriteString("set -eu\n")
+	var stdin io.Reader
+	if newBinary {
+		if rn.before.installed() {
+			script.WriteString(backupScript([]string{agentunit.DefaultBinary}))
+			rn.backedUp = true
 		}
-		out, err := rn.sh(ctx, "verify agent", "sha256sum "+ssh.Quote(agentunit.DefaultBinary))
-		if err != nil {
-			return err
-		}
-		if f := strings.Fields(out); len(f) == 0 || f[0] != want {
-			return rn.fail("verify agent", fmt.Errorf("sha256 on host %q does not match %s", out, want))
-		}
+		script.WriteString(installBinaryScript(want))
+		stdin = bytes.NewReader(rn.o.AgentBinary)
 		rn.changes = append(rn.changes, "agent binary")
 	}
-	rn.step("identity")
-	out, err := rn.sh(ctx, "identity", "install -d -m 0755 "+ssh.Quote(agentunit.ConfigDir)+" && "+
-		ssh.QuoteArgs(agentunit.DefaultBinary, "keygen", "--out", agentunit.SeedPath))
+	script.WriteString(keygenScript())
+	rn.step("install agent")
+	res, err := rn.r.Run(ctx, ssh.Command{Line: script.String(), Stdin: stdin, Sudo: true})
 	if err != nil {
-		return err
+		return rn.fail("install agent", err)
 	}
-	pub := strings.TrimSpace(out)
+	pub := strings.TrimSpace(res.Stdout)
 	if rn.before.sums[agentunit.SeedPath] == "" {
 		rn.changes = append(rn.changes, "identity")
 	}
+
 	rn.step("enroll")
 	enr, err := rn.o.Controller.Enroll(ctx, messages.EnrollRequest{Host: rn.o.ID, PublicKey: pub,
 		Address: rn.o.Address, SSHUser: rn.o.User, SSHPort: rn.o.Port})
@@ -268,36 +263,40 @@ func (rn *run) install(ctx context.Context) error {
 	if err != nil {
 		return rn.fail("render config", err)
 	}
+	var changed []managedFile
+	var changedPaths []string
 	unitChanged := false
 	for _, f := range files {
-		if rn.before.sums[f.path] == sha(f.data) {
-			continue
+		if rn.before.sums[f.path] != sha(f.data) {
+			changed = append(changed, f)
+			changedPaths = append(changedPaths, f.path)
+			unitChanged = unitChanged || f.path == agentunit.UnitPath
 		}
-		rn.step("write " + f.path)
-		if err := ssh.Upload(ctx, rn.r, f.path, f.mode, "root:root", bytes.NewReader(f.data), true); err != nil {
-			return rn.fail("write "+f.path, err)
-		}
-		rn.changes = append(rn.changes, f.path)
-		unitChanged = unitChanged || f.path == agentunit.UnitPath
 	}
-	var cmds []string
+	rn.changes = append(rn.changes, changedPaths...)
+	restart := len(rn.changes) > 0 || !rn.before.active
+	script.Reset()
+	if len(changed) > 0 && rn.before.installed() {
+		script.WriteString(backupScript(changedPaths))
+		rn.backedUp = true
+	}
+	script.WriteString(writeFilesScript(changed))
 	if unitChanged {
-		cmds = append(cmds, "systemctl daemon-reload")
+		script.WriteString("systemctl daemon-reload\n")
 	}
 	if !rn.before.enabled {
-		cmds = append(cmds, "systemctl enable "+agentunit.UnitName+" >/dev/null 2>&1")
+		script.WriteString("systemctl enable " + agentunit.UnitName + " >/dev/null 2>&1\n")
 	}
-	restart := len(rn.changes) > 0 || !rn.before.active
 	if restart {
-		cmds = append(cmds, "systemctl restart "+agentunit.UnitName)
-		if !rn.before.active && len(rn.changes) == 0 {
+		script.WriteString("systemctl restart " + agentunit.UnitName + "\n")
+		if len(rn.changes) == 0 {
 			rn.changes = append(rn.changes, "agent restarted")
 		}
 	}
 	since := time.Now()
-	if len(cmds) > 0 {
+	if script.Len() > 0 {
 		rn.step("start agent")
-		if _, err := rn.sh(ctx, "start agent", strings.Join(cmds, " && ")); err != nil {
+		if _, err := rn.sh(ctx, "start agent", "set -eu\n"+script.String()); err != nil {
 			return err
 		}
 	}

@@ -130,3 +130,37 @@ func dropBackupsScript(files []string) string {
 func journalTail() string {
 	return "journalctl -u " + agentunit.UnitName + " -n 15 --no-pager -o cat 2>&1 || true"
 }
+
+// installBinaryScript streams the agent from stdin into place: into a
+// temp file beside the destination, checked against the expected sha256,
+// then renamed, so a broken transfer never replaces a working agent.
+func installBinaryScript(wantSHA string) string {
+	dst := ssh.Quote(agentunit.DefaultBinary)
+	return `tmp=$(mktemp ` + ssh.Quote(agentunit.DefaultBinary+".foundry-new.XXXXXX") + `)
+trap 'rm -f "$tmp"' EXIT
+cat > "$tmp"
+echo "` + wantSHA + `  $tmp" | sha256sum -c --quiet - || { echo "agent binary corrupted in transfer (sha256 mismatch)" >&2; exit 1; }
+chown root:root "$tmp" && chmod 0755 "$tmp" && mv -f "$tmp" ` + dst + `
+trap - EXIT
+`
+}
+
+// keygenScript creates the agent's NATS seed on the host (once) and prints
+// its public key; the seed never leaves the host.
+func keygenScript() string {
+	return "install -d -m 0755 " + ssh.Quote(agentunit.ConfigDir) + "\n" +
+		ssh.QuoteArgs(agentunit.DefaultBinary, "keygen", "--out", agentunit.SeedPath) + "\n"
+}
+
+// writeFilesScript writes each file atomically with its mode, owned by
+// root. Contents travel inside the script: none of these files is secret
+// (the seed is created on the host and never written by us).
+func writeFilesScript(files []managedFile) string {
+	var b strings.Builder
+	for _, f := range files {
+		q := ssh.Quote(f.path)
+		fmt.Fprintf(&b, "printf '%%s' %s > %s.foundry-new && chmod %04o %s.foundry-new && chown root:root %s.foundry-new && mv -f %s.foundry-new %s\n",
+			ssh.Quote(string(f.data)), q, f.mode.Perm(), q, q, q, q)
+	}
+	return b.String()
+}
