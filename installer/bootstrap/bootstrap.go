@@ -190,15 +190,11 @@ func (rn *run) add(ctx context.Context) (string, error) {
 		return "", err
 	}
 	rn.step("probe")
-	out, err := rn.sh(ctx, "probe", "id -u\n"+probeScript())
+	res, err := rn.r.Run(ctx, ssh.Command{Line: probeScript()})
 	if err != nil {
-		return "", err
+		return "", rn.fail("probe", err)
 	}
-	uid, rest, _ := strings.Cut(out, "\n")
-	if strings.TrimSpace(uid) != "0" {
-		return "", rn.fail("check sudo", fmt.Errorf("sudo did not give root (uid %s)", strings.TrimSpace(uid)))
-	}
-	if rn.before, err = parseProbe(rest); err != nil {
+	if rn.before, err = parseProbe(res.Stdout); err != nil {
 		return "", rn.fail("probe", err)
 	}
 	if err := rn.install(ctx); err != nil {
@@ -226,7 +222,8 @@ func (rn *run) install(ctx context.Context) error {
 	want := sha(rn.o.AgentBinary)
 	newBinary := rn.before.sums[agentunit.DefaultBinary] != want
 	var script strings.Builder
-	script.WriteString("set -eu\n")
+	// The first sudo call also proves sudo gives root.
+	script.WriteString("set -eu\n[ \"$(id -u)\" = 0 ] || { echo \"sudo did not give root\" >&2; exit 1; }\n")
 	var stdin io.Reader
 	if newBinary {
 		if rn.before.installed() {

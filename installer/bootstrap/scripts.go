@@ -17,16 +17,17 @@ var managedFiles = []string{
 	agentunit.SeedPath,
 }
 
-// probeScript reports, in one round trip, what of the agent is already on
-// the host: a sha256 per managed file ("-" when absent) and the unit's
-// enabled and active states.
+// probeScript reports, in one round trip and without sudo, what of the
+// agent is already on the host: a sha256 per managed file ("-" when
+// absent, "?" when present but readable only by root, like the seed) and
+// the unit's enabled and active states.
 func probeScript() string {
 	var b strings.Builder
 	b.WriteString("for f in")
 	for _, f := range managedFiles {
 		b.WriteString(" " + ssh.Quote(f))
 	}
-	b.WriteString("; do if [ -f \"$f\" ]; then sha256sum \"$f\"; else echo \"- $f\"; fi; done\n")
+	b.WriteString("; do if [ ! -e \"$f\" ]; then echo \"- $f\"; elif [ -r \"$f\" ]; then sha256sum \"$f\"; else echo \"? $f\"; fi; done\n")
 	b.WriteString("echo \"enabled $(systemctl is-enabled " + agentunit.UnitName + " 2>/dev/null || true)\"\n")
 	b.WriteString("echo \"active $(systemctl is-active " + agentunit.UnitName + " 2>/dev/null || true)\"\n")
 	return b.String()
@@ -57,6 +58,9 @@ func parseProbe(out string) (hostState, error) {
 		case f[0] == "active":
 			st.active = len(f) > 1 && f[1] == "active"
 		case len(f) == 2 && f[0] == "-":
+			seen++
+		case len(f) == 2 && f[0] == "?":
+			st.sums[f[1]] = "?"
 			seen++
 		case len(f) == 2 && len(f[0]) == 64:
 			st.sums[f[1]] = f[0]

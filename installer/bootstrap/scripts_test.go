@@ -8,12 +8,12 @@ import (
 func TestParseProbe(t *testing.T) {
 	sum := strings.Repeat("a", 64)
 	full := sum + "  /usr/local/bin/foundry-agent\n" + sum + "  /etc/foundry/agent.yaml\n- /etc/foundry/ca.pem\n" +
-		sum + "  /etc/systemd/system/foundry-agent.service\n" + sum + "  /etc/foundry/agent.nk\nenabled enabled\nactive active\n"
+		sum + "  /etc/systemd/system/foundry-agent.service\n" + "? /etc/foundry/agent.nk\nenabled enabled\nactive active\n"
 	st, err := parseProbe(full)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !st.installed() || !st.enabled || !st.active || len(st.sums) != 4 || st.sums["/etc/foundry/ca.pem"] != "" {
+	if !st.installed() || !st.enabled || !st.active || len(st.sums) != 4 || st.sums["/etc/foundry/ca.pem"] != "" || st.sums["/etc/foundry/agent.nk"] != "?" {
 		t.Fatalf("%+v", st)
 	}
 	bare := "- /usr/local/bin/foundry-agent\n- /etc/foundry/agent.yaml\n- /etc/foundry/ca.pem\n- /etc/systemd/system/foundry-agent.service\n- /etc/foundry/agent.nk\nenabled \nactive inactive\n"
