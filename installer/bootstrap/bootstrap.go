@@ -11,6 +11,7 @@ package bootstrap
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -67,6 +68,9 @@ type Options struct {
 
 	// AgentBinary is the foundry-agent executable to install.
 	AgentBinary []byte
+	// AgentGzip is AgentBinary gzip-compressed; AddMany fills it once for
+	// all hosts, Add compresses on demand when it is empty.
+	AgentGzip []byte
 	// Heartbeat is written into the agent's config (0 = agent default).
 	Heartbeat time.Duration
 	// RegisterTimeout bounds the wait for the first heartbeat.
@@ -231,7 +235,7 @@ func (rn *run) install(ctx context.Context) error {
 			rn.backedUp = true
 		}
 		script.WriteString(installBinaryScript(want))
-		stdin = bytes.NewReader(rn.o.AgentBinary)
+		stdin = bytes.NewReader(rn.o.compressed())
 		rn.changes = append(rn.changes, "agent binary")
 	}
 	script.WriteString(keygenScript())
@@ -278,11 +282,12 @@ func (rn *run) install(ctx context.Context) error {
 		rn.backedUp = true
 	}
 	script.WriteString(writeFilesScript(changed))
-	if unitChanged {
-		script.WriteString("systemctl daemon-reload\n")
-	}
+	// enable reloads unit files itself; a separate daemon-reload is only
+	// needed when the unit changed on an already enabled host.
 	if !rn.before.enabled {
 		script.WriteString("systemctl enable " + agentunit.UnitName + " >/dev/null 2>&1\n")
+	} else if unitChanged {
+		script.WriteString("systemctl daemon-reload\n")
 	}
 	if restart {
 		script.WriteString("systemctl restart " + agentunit.UnitName + "\n")
@@ -328,4 +333,22 @@ func (rn *run) renderFiles(enr messages.EnrollResult) ([]managedFile, error) {
 func sha(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+// compressed returns the gzip form of the agent binary.
+func (o *Options) compressed() []byte {
+	if len(o.AgentGzip) == 0 {
+		o.AgentGzip = Gzip(o.AgentBinary)
+	}
+	return o.AgentGzip
+}
+
+// Gzip compresses b at the fastest level: the transfer, not the ratio,
+// is what matters.
+func Gzip(b []byte) []byte {
+	var buf bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	_, _ = w.Write(b)
+	_ = w.Close()
+	return buf.Bytes()
 }

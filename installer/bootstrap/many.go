@@ -13,6 +13,17 @@ func AddMany(ctx context.Context, hosts []Options, parallel int) []Result {
 		parallel = 1
 	}
 	out := make([]Result, len(hosts))
+	// Compress each distinct agent binary once, not once per host.
+	zipped := map[*byte][]byte{}
+	for i := range hosts {
+		if len(hosts[i].AgentGzip) == 0 && len(hosts[i].AgentBinary) > 0 {
+			k := &hosts[i].AgentBinary[0]
+			if zipped[k] == nil {
+				zipped[k] = Gzip(hosts[i].AgentBinary)
+			}
+			hosts[i].AgentGzip = zipped[k]
+		}
+	}
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
 	for i := range hosts {

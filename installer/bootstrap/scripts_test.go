@@ -1,8 +1,15 @@
 package bootstrap
 
 import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/foundry-fleet/foundry/installer/agentunit"
 )
 
 func TestParseProbe(t *testing.T) {
@@ -50,5 +57,39 @@ func TestStepErrorNamesStepCommandStderrAndExitCode(t *testing.T) {
 	want := `web-1: step "identity" failed: remote command failed (command "sudo foundry-agent keygen" exited 126: exec format error)`
 	if e.Error() != want {
 		t.Fatalf("got  %s\nwant %s", e.Error(), want)
+	}
+}
+
+func TestInstallBinaryScriptRunsLocally(t *testing.T) {
+	// The script is plain sh; run it against a temp destination to prove
+	// the decompress-verify-rename path, and that a wrong sum keeps the old file.
+	dir := t.TempDir()
+	dst := dir + "/agent"
+	bin := []byte("#!/bin/sh\necho new agent\n")
+	script := strings.ReplaceAll(installBinaryScript(sha(bin)), agentunit.DefaultBinary, dst)
+	script = strings.ReplaceAll(script, "chown root:root \"$tmp\" && ", "")
+	run := func(payload []byte) error {
+		cmd := exec.Command("/bin/sh", "-ec", script)
+		cmd.Stdin = bytes.NewReader(Gzip(payload))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	}
+	if err := run(bin); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(dst); !bytes.Equal(got, bin) {
+		t.Fatalf("installed %q", got)
+	}
+	if err := run([]byte("tampered")); err == nil || !strings.Contains(err.Error(), "sha256 mismatch") {
+		t.Fatalf("tampered binary: %v", err)
+	}
+	if got, _ := os.ReadFile(dst); !bytes.Equal(got, bin) {
+		t.Fatal("a failed transfer replaced the installed agent")
+	}
+	if left, _ := filepath.Glob(dst + ".foundry-new.*"); len(left) != 0 {
+		t.Fatalf("temp files left: %v", left)
 	}
 }
