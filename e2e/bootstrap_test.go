@@ -73,7 +73,8 @@ func (f *fleet) cli(stdin string, args ...string) (int, string, string) {
 	in.WriteString(stdin)
 	f.t.Setenv("FOUNDRY_HOME", f.home)
 	fac := root.NewFactory(ios, slog.New(slog.DiscardHandler), "e2e")
-	args = append(args, "--controller", f.c.URLs()[0], "--creds", f.c.AdminCredsPath(), "--ca", f.ca)
+	// Global flags go first so they never land after a "--".
+	args = append([]string{"--controller", f.c.URLs()[0], "--creds", f.c.AdminCredsPath(), "--ca", f.ca}, args...)
 	code := root.Run(context.Background(), fac, args)
 	return code, out.String(), errOut.String()
 }
@@ -173,6 +174,17 @@ func TestBootstrap(t *testing.T) {
 			if after := agentTrace(t, h); after != before[h.Name] {
 				t.Errorf("%s agent restarted: %s -> %s", h.Name, before[h.Name], after)
 			}
+		}
+	})
+
+	t.Run("host ssh runs a command with the stored key", func(t *testing.T) {
+		code, out, errOut := f.cli("", "host", "ssh", ten[0].Name, "--", "hostname")
+		if code != 0 || strings.TrimSpace(out) != ten[0].Name {
+			t.Fatalf("exit %d, out %q, err %q", code, out, errOut)
+		}
+		code, _, _ = f.cli("", "host", "ssh", ten[0].Name, "--", "sh", "-c", "exit 7")
+		if code != 7 {
+			t.Fatalf("remote exit status not passed through: %d", code)
 		}
 	})
 

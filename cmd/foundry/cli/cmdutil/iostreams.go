@@ -46,6 +46,9 @@ func (s *IOStreams) IsStdoutTTY() bool { return s.stdoutTTY }
 // IsStdinTTY reports whether a human can answer prompts.
 func (s *IOStreams) IsStdinTTY() bool { return s.stdinTTY }
 
+// StdinFD is the terminal file descriptor behind In, or -1 in tests.
+func (s *IOStreams) StdinFD() int { return s.stdinFD }
+
 // SetTTY forces both TTY flags, for tests.
 func (s *IOStreams) SetTTY(in, out bool) { s.stdinTTY, s.stdoutTTY = in, out }
 
