@@ -227,7 +227,8 @@ func TestBootstrap(t *testing.T) {
 		junk := filepath.Join(t.TempDir(), "foundry-agent")
 		os.WriteFile(junk, []byte("#!/bin/sh\nexit 3\n"), 0o755)
 		code, _, errOut := f.cli(harness.Password+"\n", "host", "add", spare.IP, "--id", spare.Name, "--password-stdin", "--yes", "--agent-binary", junk)
-		if code == 0 || !strings.Contains(errOut, `step "identity"`) || !strings.Contains(errOut, "exited 3") {
+		if code == 0 || !strings.Contains(errOut, `step "install agent"`) || !strings.Contains(errOut, "exited 3") ||
+			!strings.Contains(errOut, "failed at step: create NATS identity") {
 			t.Fatalf("exit %d\n%s", code, errOut)
 		}
 		bare(t, spare, harness.User)

@@ -103,7 +103,7 @@ type StepError struct {
 func (e *StepError) Error() string {
 	msg := fmt.Sprintf("%s: step %q failed: %v", e.Host, e.Step, e.Err)
 	if e.Command != "" {
-		msg += fmt.Sprintf(" (command %q exited %d", e.Command, e.ExitCode)
+		msg += fmt.Sprintf(" (command %q exited %d", compact(e.Command), e.ExitCode)
 		if s := strings.TrimSpace(e.Stderr); s != "" {
 			msg += ": " + s
 		}
@@ -113,6 +113,16 @@ func (e *StepError) Error() string {
 }
 
 func (e *StepError) Unwrap() error { return e.Err }
+
+// compact shows a multi-line script on one line, shortened: the failing
+// step is named on stderr, so the whole script adds little to a message.
+func compact(cmd string) string {
+	cmd = strings.Join(strings.Fields(strings.ReplaceAll(cmd, "\n", "; ")), " ")
+	if len(cmd) > 160 {
+		cmd = cmd[:157] + "..."
+	}
+	return cmd
+}
 
 // errRemote stands for "the remote command exited non-zero"; the details
 // are in the StepError's fields.
@@ -226,8 +236,7 @@ func (rn *run) install(ctx context.Context) error {
 	want := sha(rn.o.AgentBinary)
 	newBinary := rn.before.sums[agentunit.DefaultBinary] != want
 	var script strings.Builder
-	// The first sudo call also proves sudo gives root.
-	script.WriteString("set -eu\n[ \"$(id -u)\" = 0 ] || { echo \"sudo did not give root\" >&2; exit 1; }\n")
+	script.WriteString(scriptHeader())
 	var stdin io.Reader
 	if newBinary {
 		if rn.before.installed() {
@@ -285,12 +294,12 @@ func (rn *run) install(ctx context.Context) error {
 	// enable reloads unit files itself; a separate daemon-reload is only
 	// needed when the unit changed on an already enabled host.
 	if !rn.before.enabled {
-		script.WriteString("systemctl enable " + agentunit.UnitName + " >/dev/null 2>&1\n")
+		script.WriteString("step='enable agent'\nsystemctl enable " + agentunit.UnitName + " >/dev/null 2>&1\n")
 	} else if unitChanged {
 		script.WriteString("systemctl daemon-reload\n")
 	}
 	if restart {
-		script.WriteString("systemctl restart " + agentunit.UnitName + "\n")
+		script.WriteString("step='start agent'\nsystemctl restart " + agentunit.UnitName + "\n")
 		if len(rn.changes) == 0 {
 			rn.changes = append(rn.changes, "agent restarted")
 		}
@@ -298,7 +307,7 @@ func (rn *run) install(ctx context.Context) error {
 	since := time.Now()
 	if script.Len() > 0 {
 		rn.step("start agent")
-		if _, err := rn.sh(ctx, "start agent", "set -eu\n"+script.String()); err != nil {
+		if _, err := rn.sh(ctx, "start agent", scriptHeader()+script.String()); err != nil {
 			return err
 		}
 	}

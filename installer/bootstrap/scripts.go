@@ -135,6 +135,14 @@ func journalTail() string {
 	return "journalctl -u " + agentunit.UnitName + " -n 15 --no-pager -o cat 2>&1 || true"
 }
 
+// scriptHeader starts every multi-step root script: stop at the first
+// error and say on stderr which step failed, since the command line alone
+// does not tell.
+func scriptHeader() string {
+	return "set -eu\nstep=start\ntrap 'rc=$?; [ \"$rc\" = 0 ] || echo \"foundry: failed at step: $step (exit $rc)\" >&2' EXIT\n" +
+		"step='check root'\n[ \"$(id -u)\" = 0 ] || { echo \"sudo did not give root\" >&2; exit 1; }\n"
+}
+
 // installBinaryScript streams the gzip-compressed agent from stdin into
 // place: into a temp file beside the destination, checked against the
 // expected sha256 of the uncompressed binary, then renamed, so a broken
@@ -142,19 +150,19 @@ func journalTail() string {
 // what crosses the wire (gzip is in every Debian/Ubuntu base system).
 func installBinaryScript(wantSHA string) string {
 	dst := ssh.Quote(agentunit.DefaultBinary)
-	return `tmp=$(mktemp ` + ssh.Quote(agentunit.DefaultBinary+".foundry-new.XXXXXX") + `)
-trap 'rm -f "$tmp"' EXIT
-gzip -dc > "$tmp"
-echo "` + wantSHA + `  $tmp" | sha256sum -c --quiet - || { echo "agent binary corrupted in transfer (sha256 mismatch)" >&2; exit 1; }
+	return `step='install agent binary'
+tmp=$(mktemp ` + ssh.Quote(agentunit.DefaultBinary+".foundry-new.XXXXXX") + `)
+if ! { gzip -dc > "$tmp" && echo "` + wantSHA + `  $tmp" | sha256sum -c --quiet - >/dev/null 2>&1; }; then
+  rm -f "$tmp"; echo "agent binary corrupted in transfer (sha256 mismatch)" >&2; exit 1
+fi
 chown root:root "$tmp" && chmod 0755 "$tmp" && mv -f "$tmp" ` + dst + `
-trap - EXIT
 `
 }
 
 // keygenScript creates the agent's NATS seed on the host (once) and prints
 // its public key; the seed never leaves the host.
 func keygenScript() string {
-	return "install -d -m 0755 " + ssh.Quote(agentunit.ConfigDir) + "\n" +
+	return "step='create NATS identity'\ninstall -d -m 0755 " + ssh.Quote(agentunit.ConfigDir) + "\n" +
 		ssh.QuoteArgs(agentunit.DefaultBinary, "keygen", "--out", agentunit.SeedPath) + "\n"
 }
 
@@ -164,6 +172,7 @@ func keygenScript() string {
 func writeFilesScript(files []managedFile) string {
 	var b strings.Builder
 	for _, f := range files {
+		fmt.Fprintf(&b, "step=%s\n", ssh.Quote("write "+f.path))
 		q := ssh.Quote(f.path)
 		fmt.Fprintf(&b, "printf '%%s' %s > %s.foundry-new && chmod %04o %s.foundry-new && chown root:root %s.foundry-new && mv -f %s.foundry-new %s\n",
 			ssh.Quote(string(f.data)), q, f.mode.Perm(), q, q, q, q)

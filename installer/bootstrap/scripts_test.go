@@ -66,7 +66,8 @@ func TestInstallBinaryScriptRunsLocally(t *testing.T) {
 	dir := t.TempDir()
 	dst := dir + "/agent"
 	bin := []byte("#!/bin/sh\necho new agent\n")
-	script := strings.ReplaceAll(installBinaryScript(sha(bin)), agentunit.DefaultBinary, dst)
+	script := strings.ReplaceAll(scriptHeader()+installBinaryScript(sha(bin)), agentunit.DefaultBinary, dst)
+	script = strings.ReplaceAll(script, `[ "$(id -u)" = 0 ]`, "true")
 	script = strings.ReplaceAll(script, "chown root:root \"$tmp\" && ", "")
 	run := func(payload []byte) error {
 		cmd := exec.Command("/bin/sh", "-ec", script)
@@ -83,7 +84,8 @@ func TestInstallBinaryScriptRunsLocally(t *testing.T) {
 	if got, _ := os.ReadFile(dst); !bytes.Equal(got, bin) {
 		t.Fatalf("installed %q", got)
 	}
-	if err := run([]byte("tampered")); err == nil || !strings.Contains(err.Error(), "sha256 mismatch") {
+	if err := run([]byte("tampered")); err == nil || !strings.Contains(err.Error(), "sha256 mismatch") ||
+		!strings.Contains(err.Error(), "failed at step: install agent binary") {
 		t.Fatalf("tampered binary: %v", err)
 	}
 	if got, _ := os.ReadFile(dst); !bytes.Equal(got, bin) {
