@@ -299,6 +299,18 @@ func TestBootstrap(t *testing.T) {
 		}
 	})
 
+	t.Run("remove falls back to SSH when the agent is down", func(t *testing.T) {
+		h := ten[5]
+		inside(t, h, "systemctl stop foundry-agent")
+		code, out, errOut := f.cli(harness.Password+"\n", "host", "remove", h.Name, "--yes", "--password-stdin")
+		if code != 0 || !strings.Contains(out, "ssh") || !strings.Contains(out, "removed") {
+			t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+		}
+		if left := inside(t, h, "ls /usr/local/bin/foundry-agent /etc/foundry /etc/systemd/system/foundry-agent.service 2>/dev/null | wc -l"); left != "0" {
+			t.Fatalf("%s files left on the host", left)
+		}
+	})
+
 	t.Run("changed host key is refused", func(t *testing.T) {
 		h := ten[4]
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
