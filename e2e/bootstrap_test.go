@@ -188,6 +188,23 @@ func TestBootstrap(t *testing.T) {
 		}
 	})
 
+	t.Run("the agent notified READY and pings the systemd watchdog", func(t *testing.T) {
+		h := ten[0]
+		if v := inside(t, h, "systemctl show -p Type -p WatchdogUSec --value foundry-agent"); v != "notify\n30s" {
+			t.Fatalf("unit Type/WatchdogSec: %q", v)
+		}
+		// systemd stamps WatchdogTimestamp on every WATCHDOG=1; the agent
+		// pings every WatchdogSec/2.
+		ct.CheckFor(t, 40*time.Second, time.Second, func() error {
+			out := inside(t, h, "systemctl show -p ActiveEnterTimestampMonotonic -p WatchdogTimestampMonotonic --value foundry-agent")
+			f := strings.Fields(out)
+			if len(f) != 2 || f[1] == "0" || f[1] <= f[0] && len(f[1]) <= len(f[0]) {
+				return fmt.Errorf("no watchdog ping since start yet: %q", out)
+			}
+			return nil
+		})
+	})
+
 	t.Run("a broken agent is repaired", func(t *testing.T) {
 		h := ten[1]
 		inside(t, h, "systemctl stop foundry-agent && rm -f /etc/foundry/agent.yaml")
