@@ -197,8 +197,11 @@ func TestBootstrap(t *testing.T) {
 		// pings every WatchdogSec/2.
 		ct.CheckFor(t, 40*time.Second, time.Second, func() error {
 			out := inside(t, h, "systemctl show -p ActiveEnterTimestampMonotonic -p WatchdogTimestampMonotonic --value foundry-agent")
-			f := strings.Fields(out)
-			if len(f) != 2 || f[1] == "0" || f[1] <= f[0] && len(f[1]) <= len(f[0]) {
+			var started, pinged uint64
+			if _, err := fmt.Sscan(out, &started, &pinged); err != nil {
+				return fmt.Errorf("systemctl show: %q: %v", out, err)
+			}
+			if pinged <= started {
 				return fmt.Errorf("no watchdog ping since start yet: %q", out)
 			}
 			return nil
