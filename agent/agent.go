@@ -47,6 +47,10 @@ type Options struct {
 	// Uninstall schedules the agent's own removal from the host; nil
 	// where that is not possible (then the uninstall verb is refused).
 	Uninstall func(ctx context.Context) error
+	// ConfigPath is the file Config was loaded from. A trust update is
+	// written back to it (atomically) before it takes effect; without a
+	// path the agent keeps trust updates in memory only.
+	ConfigPath string
 }
 
 // Agent is one running agent.
@@ -59,6 +63,7 @@ type Agent struct {
 	started  time.Time
 	seq      atomic.Uint64
 	refusals *limiter
+	trustMu  sync.Mutex // serializes trust updates
 
 	mu    sync.Mutex
 	nc    *nats.Conn
@@ -96,8 +101,9 @@ func New(opts Options) (*Agent, error) {
 		abort:    make(chan struct{}),
 	}
 	a.handlers = map[string]Handler{
-		messages.VerbStatus:    a.handleStatus,
-		messages.VerbUninstall: a.handleUninstall,
+		messages.VerbStatus:      a.handleStatus,
+		messages.VerbUninstall:   a.handleUninstall,
+		messages.VerbTrustUpdate: a.handleTrustUpdate,
 	}
 	return a, nil
 }
@@ -259,7 +265,7 @@ func (a *Agent) heartbeat(nc *nats.Conn, kind string) {
 		interval = DefaultHeartbeat
 	}
 	hb := messages.Heartbeat{V: messages.Version, Kind: kind, Seq: a.seq.Add(1), Time: time.Now().UnixMilli(),
-		IntervalMs: interval.Milliseconds(), Facts: a.opts.Facts(context.Background())}
+		IntervalMs: interval.Milliseconds(), Facts: a.opts.Facts(context.Background()), Trust: a.verifier.KeyIDs()}
 	b, _ := json.Marshal(hb)
 	subj, _ := messages.HeartbeatSubject(a.cfg.ID)
 	if err := nc.Publish(subj, b); err != nil {

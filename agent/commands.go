@@ -13,38 +13,76 @@ import (
 )
 
 // handleCommand decodes, verifies and runs one command. Anything that is
-// not a valid, signed, fresh command for this host is refused with an
-// error reply and an event, and never reaches a handler.
+// not a valid, signed, fresh command for this host, or that asks for a
+// write on behalf of a read-only operator, is refused with an error reply
+// and an event, and never reaches a handler. Accepted commands are logged
+// at INFO with the same fields a refusal carries, so the journal is the
+// host-side audit trail.
 func (a *Agent) handleCommand(ctx context.Context, m *nats.Msg) {
 	env, err := messages.DecodeEnvelope(m.Data)
 	if err == nil {
 		err = a.verifier.Verify(env, a.cfg.ID)
 	}
-	id := ""
-	if env != nil {
-		id = env.ID
-	}
 	if err != nil {
-		a.refuse(m, id, err)
+		a.refuse(m, env, err)
 		return
 	}
 	h, ok := a.handlers[env.Verb]
 	if !ok {
-		a.refuse(m, id, &messages.Error{Code: messages.CodeUnknownVerb, Message: fmt.Sprintf("verb %q is not supported by agent %s", env.Verb, a.opts.Version)})
+		a.refuse(m, env, &messages.Error{Code: messages.CodeUnknownVerb, Message: fmt.Sprintf("verb %q is not supported by agent %s", env.Verb, a.opts.Version)})
 		return
 	}
-	a.logger.Debug("command accepted", "id", env.ID, "verb", env.Verb, "from", env.Sender)
+	if !messages.VerbAllowed(env.Verb, env.Role) {
+		a.refuse(m, env, &messages.Error{Code: messages.CodeForbidden, Message: fmt.Sprintf(
+			"verb %q needs an admin operator, and operator %q is %q; ask an admin", env.Verb, env.Operator, roleOrNone(env.Role))})
+		return
+	}
+	a.logger.Info("command accepted", commandAttrs(env)...)
 	payload, err := h(ctx, env)
 	a.reply(m, messages.Reply{V: messages.Version, ID: env.ID, Host: a.cfg.ID, Error: messages.AsError(err)}, payload)
 }
 
-func (a *Agent) refuse(m *nats.Msg, id string, err error) {
-	we := messages.AsError(err)
-	if a.refusals.allow() {
-		a.logger.Warn("command refused", "id", id, "code", we.Code, "reason", we.Message, "subject", m.Subject)
-		a.publishEvent(messages.EventCmdRefused, messages.SeverityWarning, we.Message, id, map[string]string{"code": we.Code})
+func roleOrNone(r string) string {
+	if r == "" {
+		return "none"
 	}
-	a.reply(m, messages.Reply{V: messages.Version, ID: id, Host: a.cfg.ID, Error: we}, nil)
+	return r
+}
+
+// commandAttrs are the audit fields of a command for the journal. They are
+// the envelope's own fields; the payload is never logged.
+func commandAttrs(env *messages.Envelope) []any {
+	return []any{"id", env.ID, "verb", env.Verb, "operator", env.Operator, "role", env.Role,
+		"targets", env.Targets, "from", env.Sender, "kid", env.KeyID, "expires", time.UnixMilli(env.ExpiresAt).UTC()}
+}
+
+// refuse answers a refused command with an error, and logs and publishes
+// it (rate-limited, so a flood of garbage cannot flood the journal or the
+// events stream). env is nil when the message did not even decode; then
+// only the error is known, and the fields of an envelope that failed
+// verification are what it claimed, not facts.
+func (a *Agent) refuse(m *nats.Msg, env *messages.Envelope, err error) {
+	we := messages.AsError(err)
+	id := ""
+	fields := map[string]string{"code": we.Code}
+	attrs := []any{"code", we.Code, "reason", we.Message, "subject", m.Subject}
+	if env != nil {
+		id = env.ID
+		fields["verb"], fields["operator"], fields["role"] = clip(env.Verb, 64), clip(env.Operator, 64), clip(env.Role, 16)
+		attrs = append(attrs, commandAttrs(env)...)
+	}
+	if a.refusals.allow() {
+		a.logger.Warn("command refused", attrs...)
+		a.publishEvent(messages.EventCmdRefused, messages.SeverityWarning, we.Message, clip(id, 64), fields)
+	}
+	a.reply(m, messages.Reply{V: messages.Version, ID: clip(id, 64), Host: a.cfg.ID, Error: we}, nil)
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 func (a *Agent) reply(m *nats.Msg, r messages.Reply, payload any) {

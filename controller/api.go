@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -21,7 +22,9 @@ const (
 )
 
 // startAPI registers the operator API as a NATS micro service, which gives
-// $SRV discovery and per-endpoint stats for free.
+// $SRV discovery and per-endpoint stats for free. Every endpoint
+// authenticates the operator from the request's signature; endpoints not
+// in messages.ReadAPISubjects also require the admin role.
 func (c *Controller) startAPI() error {
 	svc, err := micro.AddService(c.nc, micro.Config{
 		Name: "foundry-controller", Version: semverOr(c.opts.Version), QueueGroup: "foundry-controller",
@@ -34,11 +37,16 @@ func (c *Controller) startAPI() error {
 		name, subject string
 		h             micro.HandlerFunc
 	}{
-		{"host-list", messages.APIHostList, handle(c.hostList)},
-		{"host-enroll", messages.APIHostEnroll, handle(c.Enroll)},
-		{"host-remove", messages.APIHostRemove, async(handle(c.RemoveHost))},
-		{"fleet-status", messages.APIFleetStatus, async(handle(c.FleetStatus))},
-		{"controller-info", messages.APIInfo, handle(c.info)},
+		{"host-list", messages.APIHostList, handle(c, messages.APIHostList, c.hostList)},
+		{"host-enroll", messages.APIHostEnroll, handle(c, messages.APIHostEnroll, c.Enroll)},
+		{"host-remove", messages.APIHostRemove, async(handle(c, messages.APIHostRemove, c.RemoveHost))},
+		{"fleet-status", messages.APIFleetStatus, async(handle(c, messages.APIFleetStatus, c.FleetStatus))},
+		{"controller-info", messages.APIInfo, handle(c, messages.APIInfo, c.info)},
+		{"operator-create", messages.APIOperatorCreate, handle(c, messages.APIOperatorCreate, c.CreateOperator)},
+		{"operator-list", messages.APIOperatorList, handle(c, messages.APIOperatorList, c.ListOperators)},
+		{"operator-revoke", messages.APIOperatorRevoke, handle(c, messages.APIOperatorRevoke, c.RevokeOperator)},
+		{"rotate-signing-key", messages.APIRotateSigningKey, async(handle(c, messages.APIRotateSigningKey, c.RotateSigningKey))},
+		{"rotate-certs", messages.APIRotateCerts, handle(c, messages.APIRotateCerts, c.RotateCerts)},
 	}
 	for _, e := range endpoints {
 		if err := svc.AddEndpoint(e.name, e.h, micro.WithEndpointSubject(e.subject)); err != nil {
@@ -49,17 +57,87 @@ func (c *Controller) startAPI() error {
 }
 
 // handle adapts a typed function to a micro handler: bounded decode of the
-// request, one envelope for result or error.
-func handle[Req, Res any](fn func(context.Context, Req) (Res, error)) micro.HandlerFunc {
+// request, authentication and authorization of the operator, the call
+// with the operator in its context, an audit record for every write, and
+// one envelope for result or error.
+func handle[Req, Res any](c *Controller, subject string, fn func(context.Context, Req) (Res, error)) micro.HandlerFunc {
+	write := !slices.Contains(messages.ReadAPISubjects, subject)
+	action := strings.TrimPrefix(subject, messages.APIPrefix+".")
 	return func(r micro.Request) {
 		var resp messages.APIResponse[Res]
 		req, err := messages.DecodeAPI[Req](orEmptyObject(r.Data()))
+		var call *apiCall
 		if err == nil {
-			resp.Result, err = fn(context.Background(), req)
+			call, err = c.authorize(r.Subject(), r.Data(), r.Headers().Get, write, action)
+		}
+		if err == nil {
+			resp.Result, err = fn(withCall(context.Background(), call), req)
+			call.mu.Lock()
+			sent := call.commandSent
+			call.mu.Unlock()
+			if write && !sent {
+				c.auditCall(call, err)
+			}
 		}
 		resp.Error = messages.AsError(err)
 		b, _ := json.Marshal(resp)
 		_ = r.Respond(b)
+	}
+}
+
+// authorize establishes who sent an API request from its signature (never
+// from its body), refuses unknown, revoked and replayed senders, and
+// refuses a write to a non-admin. Every refusal is audited.
+func (c *Controller) authorize(subject string, body []byte, header func(string) string, write bool, action string) (*apiCall, error) {
+	now := time.Now()
+	a, err := messages.ParseAPIAuth(header)
+	if err == nil {
+		err = messages.VerifyAPIAuth(a, subject, body, now)
+	}
+	var id Identity
+	if err == nil {
+		var ok bool
+		id, ok = c.auth.get(a.Operator)
+		switch {
+		case !ok || id.Kind != KindOperator:
+			err = &messages.Error{Code: messages.CodeUnauthenticated, Message: "API request is signed by a key that is not an operator of this controller; check --creds"}
+		case id.Revoked != 0:
+			err = &messages.Error{Code: messages.CodeUnauthenticated, Message: fmt.Sprintf("operator %s was revoked; ask an admin for new credentials", id.Name)}
+		}
+	}
+	if err == nil {
+		err = c.replay.check(a.Operator+"/"+a.RequestID, a.Time, now)
+	}
+	call := &apiCall{action: action, apiRequestID: a.RequestID,
+		op: Operator{Name: id.Name, Role: id.Role, PublicKey: id.PublicKey}}
+	if err == nil && write && id.Role != RoleAdmin {
+		err = &messages.Error{Code: messages.CodeForbidden, Message: fmt.Sprintf("operator %s is %s and may not call %s; ask an admin", id.Name, id.Role, action)}
+	}
+	if err != nil {
+		rec := messages.AuditRecord{Source: messages.AuditSourceAPI, RequestID: a.RequestID, APIRequestID: a.RequestID,
+			Operator: messages.UnknownOperator, OperatorKey: a.Operator, Action: action,
+			Outcome: messages.OutcomeRefused, Code: messages.CodeOf(err), Message: err.Error()}
+		if id.Name != "" {
+			rec.Operator, rec.Role = id.Name, id.Role
+		}
+		c.audit.note("api:"+a.Operator, rec)
+		c.logger.Warn("API request refused", "action", action, "operator", rec.Operator, "code", rec.Code)
+		return nil, err
+	}
+	return call, nil
+}
+
+// auditCall records the outcome of an authorized write that sent no
+// command (commands are audited by runCommand).
+func (c *Controller) auditCall(call *apiCall, err error) {
+	rec := messages.AuditRecord{Source: messages.AuditSourceAPI, RequestID: call.apiRequestID, APIRequestID: call.apiRequestID,
+		Operator: call.op.Name, OperatorKey: call.op.PublicKey, Role: call.op.Role, Action: call.action,
+		Outcome: messages.OutcomeSucceeded}
+	if err != nil {
+		rec.Outcome, rec.Code, rec.Message = messages.OutcomeFailed, messages.CodeOf(err), clip(err.Error(), 512)
+	}
+	if aerr := c.audit.record(context.Background(), rec); aerr != nil {
+		c.logger.Warn("API call not audited", "action", call.action, "operator", call.op.Name, "err", aerr)
 	}
 }
 
@@ -102,7 +180,7 @@ func (c *Controller) hostList(_ context.Context, _ messages.HostListRequest) (me
 
 func (c *Controller) info(_ context.Context, _ struct{}) (messages.ControllerInfo, error) {
 	return messages.ControllerInfo{Version: c.opts.Version, URLs: c.urls, TrustedKeys: c.TrustedKeys(),
-		TLS: !c.opts.Plaintext, Hosts: len(c.reg.list(time.Now()))}, nil
+		RetiredKeys: c.keys.retiredKeys(), TLS: !c.opts.Plaintext, Hosts: len(c.reg.list(time.Now()))}, nil
 }
 
 // FleetStatus fans a signed status command out and accounts for every
@@ -132,15 +210,8 @@ func (c *Controller) FleetStatus(ctx context.Context, req messages.FleetStatusRe
 			return messages.FleetStatusResult{}, err
 		}
 	}
-	env, err := messages.NewEnvelope(now, timeout, "controller", messages.VerbStatus, targets, messages.StatusRequest{})
-	if err != nil {
-		return messages.FleetStatusResult{}, err
-	}
-	c.signer.Sign(env)
-	data, _ := json.Marshal(env)
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	fr, err := fanout(ctx, c.nc, data, hosts)
+	env, fr, err := c.runCommand(ctx, command{verb: messages.VerbStatus, targets: targets, hosts: hosts,
+		payload: messages.StatusRequest{}, ttl: timeout})
 	if err != nil {
 		return messages.FleetStatusResult{}, err
 	}

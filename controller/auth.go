@@ -19,8 +19,17 @@ const (
 	KindOperator = "operator"
 	KindInternal = "controller"
 
-	RoleAdmin    = "admin"
-	RoleReadOnly = "read-only"
+	RoleAdmin    = messages.RoleAdmin
+	RoleReadOnly = messages.RoleReadOnly
+)
+
+// Default per-identity connection limits. An agent needs one connection;
+// the second lets a reconnect succeed while the server has not yet noticed
+// that the old TCP connection died. An operator opens one per CLI
+// invocation, so a few may overlap (events tail next to a status).
+const (
+	DefaultMaxConnsPerAgent    = 2
+	DefaultMaxConnsPerOperator = 8
 )
 
 // Identity is a NATS user known to the controller, stored in the
@@ -31,22 +40,37 @@ type Identity struct {
 	Name      string `json:"name"` // host id for agents, operator name otherwise
 	Role      string `json:"role,omitempty"`
 	Created   int64  `json:"created"`
-	Address   string `json:"address,omitempty"`
-	SSHUser   string `json:"ssh_user,omitempty"`
-	SSHPort   int    `json:"ssh_port,omitempty"`
+	// Revoked is set (unix ms) on a revoked operator. The record is kept
+	// as a tombstone so that nothing, not even the bootstrap admin's
+	// re-creation at start, brings the key back.
+	Revoked int64  `json:"revoked,omitempty"`
+	Address string `json:"address,omitempty"`
+	SSHUser string `json:"ssh_user,omitempty"`
+	SSHPort int    `json:"ssh_port,omitempty"`
 }
 
 // authenticator checks NKey signatures on the server's nonce and assigns
 // per-identity permissions. It replaces static user lists so that hosts can
-// be enrolled and revoked while the server runs.
+// be enrolled and revoked while the server runs, and it caps how many
+// connections one identity may hold, so stolen or buggy credentials cannot
+// flood the server with connections.
 type authenticator struct {
+	maxAgent, maxOperator int
+	// alive reports whether a client id is still connected; set once the
+	// server exists.
+	alive  func(cid uint64) bool
+	onDeny func(id Identity, limit int)
+
 	mu    sync.RWMutex
 	ids   map[string]Identity            // public key -> identity
 	conns map[string]map[uint64]struct{} // public key -> live client ids
+	cids  map[uint64]string              // client id -> public key
 }
 
-func newAuthenticator() *authenticator {
-	return &authenticator{ids: map[string]Identity{}, conns: map[string]map[uint64]struct{}{}}
+func newAuthenticator(maxAgent, maxOperator int) *authenticator {
+	return &authenticator{maxAgent: maxAgent, maxOperator: maxOperator,
+		alive: func(uint64) bool { return true }, onDeny: func(Identity, int) {},
+		ids: map[string]Identity{}, conns: map[string]map[uint64]struct{}{}, cids: map[uint64]string{}}
 }
 
 func (a *authenticator) set(id Identity) {
@@ -61,9 +85,22 @@ func (a *authenticator) remove(pub string) []uint64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	delete(a.ids, pub)
+	return a.dropConnsLocked(pub)
+}
+
+// markRevoked keeps a tombstone for pub and returns its client ids.
+func (a *authenticator) markRevoked(id Identity) []uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.ids[id.PublicKey] = id
+	return a.dropConnsLocked(id.PublicKey)
+}
+
+func (a *authenticator) dropConnsLocked(pub string) []uint64 {
 	var out []uint64
 	for cid := range a.conns[pub] {
 		out = append(out, cid)
+		delete(a.cids, cid)
 	}
 	delete(a.conns, pub)
 	return out
@@ -76,6 +113,47 @@ func (a *authenticator) get(pub string) (Identity, bool) {
 	return id, ok
 }
 
+// byClient returns the identity a client id authenticated as.
+func (a *authenticator) byClient(cid uint64) (Identity, bool) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	pub, ok := a.cids[cid]
+	if !ok {
+		return Identity{}, false
+	}
+	id, ok := a.ids[pub]
+	return id, ok
+}
+
+// liveConns counts pub's connections that are still up.
+func (a *authenticator) liveConns(pub string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.pruneLocked(pub)
+}
+
+// pruneLocked forgets client ids that are gone and returns how many are
+// left.
+func (a *authenticator) pruneLocked(pub string) int {
+	for cid := range a.conns[pub] {
+		if !a.alive(cid) {
+			delete(a.conns[pub], cid)
+			delete(a.cids, cid)
+		}
+	}
+	return len(a.conns[pub])
+}
+
+func (a *authenticator) limit(id Identity) int {
+	switch id.Kind {
+	case KindAgent:
+		return a.maxAgent
+	case KindOperator:
+		return a.maxOperator
+	}
+	return 0 // the controller's own connection is not limited
+}
+
 // Check implements server.Authentication.
 func (a *authenticator) Check(c server.ClientAuthentication) bool {
 	opts := c.GetOpts()
@@ -83,7 +161,7 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 		return false
 	}
 	id, ok := a.get(opts.Nkey)
-	if !ok {
+	if !ok || id.Revoked != 0 {
 		return false
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(opts.Sig)
@@ -100,13 +178,23 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 	if err != nil {
 		return false
 	}
-	c.RegisterUser(&server.User{Username: id.Kind + ":" + id.Name, Permissions: perms})
 	a.mu.Lock()
+	if cur, ok := a.ids[opts.Nkey]; !ok || cur.Revoked != 0 {
+		a.mu.Unlock() // revoked while we verified
+		return false
+	}
+	if max := a.limit(id); max > 0 && a.pruneLocked(opts.Nkey) >= max {
+		a.mu.Unlock()
+		a.onDeny(id, max)
+		return false
+	}
 	if a.conns[opts.Nkey] == nil {
 		a.conns[opts.Nkey] = map[uint64]struct{}{}
 	}
 	a.conns[opts.Nkey][c.GetID()] = struct{}{}
+	a.cids[c.GetID()] = opts.Nkey
 	a.mu.Unlock()
+	c.RegisterUser(&server.User{Username: id.Kind + ":" + id.Name, Permissions: perms})
 	return true
 }
 
@@ -114,12 +202,26 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 // is derived from the public key so two operators never share replies.
 func OperatorInbox(pub string) string { return "_INBOX_" + pub }
 
+// streamReadSubjects are the JetStream API calls that read one stream with
+// ephemeral consumers, which is all `events` and `audit` need.
+func streamReadSubjects(stream string) []string {
+	return []string{
+		"$JS.API.STREAM.INFO." + stream,
+		"$JS.API.CONSUMER.CREATE." + stream + ".>",
+		"$JS.API.CONSUMER.CREATE." + stream,
+		"$JS.API.CONSUMER.DELETE." + stream + ".>",
+		"$JS.API.CONSUMER.INFO." + stream + ".>",
+		"$JS.API.CONSUMER.MSG.NEXT." + stream + ".>",
+	}
+}
+
 // permissionsFor is least privilege per identity kind:
 //   - an agent hears its own command subject and the broadcast, publishes
 //     only its own heartbeats and events, and may answer only the requests
 //     it received (allow_responses);
-//   - an operator reaches only the controller API and read access to the
-//     events stream, and receives only on its own inbox;
+//   - an operator reaches only the controller API (a read-only one only
+//     the read endpoints) and read access to the events and audit
+//     streams, and receives only on its own inbox;
 //   - the controller's own connection is unrestricted.
 func permissionsFor(id Identity) (*server.Permissions, error) {
 	switch id.Kind {
@@ -137,23 +239,16 @@ func permissionsFor(id Identity) (*server.Permissions, error) {
 			Response:  &server.ResponsePermission{MaxMsgs: 1, Expires: messages.MaxValidity},
 		}, nil
 	case KindOperator:
-		api := messages.APIPrefix + ".>"
-		if id.Role == RoleReadOnly {
-			api = "" // read-only operators get the read endpoints only
-		}
-		pub := []string{
-			"$JS.API.INFO",
-			"$JS.API.STREAM.INFO." + EventsStream,
-			"$JS.API.CONSUMER.CREATE." + EventsStream + ".>",
-			"$JS.API.CONSUMER.CREATE." + EventsStream,
-			"$JS.API.CONSUMER.DELETE." + EventsStream + ".>",
-			"$JS.API.CONSUMER.INFO." + EventsStream + ".>",
-			"$JS.API.CONSUMER.MSG.NEXT." + EventsStream + ".>",
-		}
-		if api != "" {
-			pub = append(pub, api)
-		} else {
-			pub = append(pub, readAPISubjects()...)
+		pub := []string{"$JS.API.INFO"}
+		pub = append(pub, streamReadSubjects(EventsStream)...)
+		pub = append(pub, streamReadSubjects(messages.AuditStream)...)
+		switch id.Role {
+		case RoleAdmin:
+			pub = append(pub, messages.APIPrefix+".>")
+		case RoleReadOnly:
+			pub = append(pub, messages.ReadAPISubjects...)
+		default:
+			return nil, fmt.Errorf("operator %s has unknown role %q", id.Name, id.Role)
 		}
 		return &server.Permissions{
 			Publish:   &server.SubjectPermission{Allow: pub},
@@ -161,11 +256,6 @@ func permissionsFor(id Identity) (*server.Permissions, error) {
 		}, nil
 	}
 	return nil, fmt.Errorf("unknown identity kind %q", id.Kind)
-}
-
-// readAPISubjects are the endpoints a read-only operator may call.
-func readAPISubjects() []string {
-	return []string{messages.APIHostList, messages.APIFleetStatus, messages.APIInfo}
 }
 
 func nowMs() int64 { return time.Now().UnixMilli() }

@@ -49,6 +49,10 @@ type Options struct {
 	SweepInterval time.Duration
 	// Logger receives structured logs, including the NATS server's.
 	Logger *slog.Logger
+	// MaxConnsPerAgent and MaxConnsPerOperator cap the live connections
+	// one identity may hold; 0 means the defaults.
+	MaxConnsPerAgent    int
+	MaxConnsPerOperator int
 }
 
 // Controller is a running control plane.
@@ -61,12 +65,20 @@ type Controller struct {
 	ids    jetstream.KeyValue
 	auth   *authenticator
 	reg    *registry
-	signer *messages.Signer
+	keys   *keyring
+	certs  *certHolder // nil in plaintext mode
+	audit  *auditor
+	replay *replayCache
 	caPEM  []byte
 	urls   []string
 	svc    micro.Service
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	sweeping     bool
+	auditing     bool
+	trustLimiter *keyedLimiter
+	denyLog      *keyedLimiter
 }
 
 // ErrDataDir means the data directory cannot be used.
@@ -96,13 +108,27 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 	if len(opts.Advertise) == 0 {
 		opts.Advertise = defaultAdvertise(host)
 	}
-	c := &Controller{opts: opts, logger: opts.Logger, auth: newAuthenticator(), done: make(chan struct{})}
+	if opts.MaxConnsPerAgent <= 0 {
+		opts.MaxConnsPerAgent = DefaultMaxConnsPerAgent
+	}
+	if opts.MaxConnsPerOperator <= 0 {
+		opts.MaxConnsPerOperator = DefaultMaxConnsPerOperator
+	}
+	c := &Controller{opts: opts, logger: opts.Logger, done: make(chan struct{}),
+		auth:   newAuthenticator(opts.MaxConnsPerAgent, opts.MaxConnsPerOperator),
+		replay: newReplayCache(), trustLimiter: newKeyedLimiter(1, time.Minute), denyLog: newKeyedLimiter(1, time.Minute),
+		audit: newAuditor(opts.Logger.With("component", "audit"))}
+	c.auth.onDeny = func(id Identity, limit int) {
+		if c.denyLog.allow(id.PublicKey) {
+			c.logger.Warn("connection refused: identity is at its connection limit", "kind", id.Kind, "name", id.Name, "limit", limit)
+		}
+	}
 
-	key, err := loadOrCreateSigningKey(opts.DataDir)
+	keys, err := loadKeyring(opts.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	c.signer = messages.NewSigner(key)
+	c.keys = keys
 
 	sopts := &server.Options{
 		ServerName:                 "foundry-controller",
@@ -119,22 +145,24 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 	}
 	var clientTLS *tls.Config
 	if !opts.Plaintext {
-		mat, err := pki.Ensure(opts.DataDir, opts.Advertise)
+		certs, err := newCertHolder(opts.DataDir, opts.Advertise)
 		if err != nil {
 			return nil, fmt.Errorf("prepare TLS: %w", err)
 		}
-		c.caPEM = mat.CAPEM
+		c.certs = certs
+		c.caPEM = certs.mat.CAPEM
 		sopts.TLS = true
-		sopts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{mat.Server}, MinVersion: tls.VersionTLS12}
+		sopts.TLSConfig = certs.serverTLS()
 		sopts.TLSTimeout = 5
-		pool, _ := pki.Pool(mat.CAPEM)
+		pool, _ := pki.Pool(c.caPEM)
 		clientTLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12, ServerName: opts.Advertise[0]}
 	}
 	srv, err := server.NewServer(sopts)
 	if err != nil {
 		return nil, fmt.Errorf("configure NATS: %w", err)
 	}
-	srv.SetLoggerV2(&natsLogger{l: opts.Logger.With("component", "nats")}, false, false, false)
+	c.auth.alive = func(cid uint64) bool { return srv.GetClient(cid) != nil }
+	srv.SetLoggerV2(&natsLogger{l: opts.Logger.With("component", "nats"), violation: c.noteViolation}, false, false, false)
 	go srv.Start()
 	if !srv.ReadyForConnections(15 * time.Second) {
 		srv.Shutdown()
@@ -192,6 +220,14 @@ func (c *Controller) startServices(ctx context.Context) error {
 		return fmt.Errorf("create JetStream state: %w", err)
 	}
 	c.ids = ids
+	if err := ensureAuditStream(ctx, c.js, 1); err != nil {
+		return fmt.Errorf("create audit stream: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	c.audit.attach(c.js, c.nc)
+	c.auditing = true
+	go c.audit.run(runCtx)
 	if err := c.loadIdentities(ctx); err != nil {
 		return err
 	}
@@ -199,17 +235,21 @@ func (c *Controller) startServices(ctx context.Context) error {
 		return err
 	}
 	c.reg = newRegistry(reg, c.logger.With("component", "registry"), c.publishEvent)
+	c.reg.onRegister = c.catchUpTrust
 	if err := c.reg.load(ctx); err != nil {
 		return fmt.Errorf("load registry: %w", err)
 	}
 	if _, err := c.nc.QueueSubscribe(messages.HeartbeatWildcard, "registry", c.reg.handleHeartbeat); err != nil {
 		return err
 	}
+	refused, _ := messages.EventFilter("", messages.EventCmdRefused)
+	if _, err := c.nc.QueueSubscribe(refused, "audit", c.handleRefusalEvent); err != nil {
+		return err
+	}
 	if err := c.startAPI(); err != nil {
 		return err
 	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	c.cancel = cancel
+	c.sweeping = true
 	go c.sweepLoop(runCtx)
 	c.logger.Info("controller ready", "urls", c.urls, "data_dir", c.opts.DataDir, "tls", !c.opts.Plaintext)
 	return nil
@@ -239,9 +279,7 @@ func (c *Controller) CAPEM() []byte { return c.caPEM }
 func (c *Controller) AdminCredsPath() string { return filepath.Join(c.opts.DataDir, AdminCredsFile) }
 
 // TrustedKeys are the command-signing public keys agents must pin.
-func (c *Controller) TrustedKeys() []string {
-	return []string{messages.EncodePublicKey(c.signer.PublicKey())}
-}
+func (c *Controller) TrustedKeys() []string { return c.keys.trusted() }
 
 // Server exposes the embedded NATS server, for tests that need to inspect
 // connections.
@@ -259,7 +297,12 @@ func (c *Controller) Wait(ctx context.Context) error {
 func (c *Controller) Shutdown() {
 	if c.cancel != nil {
 		c.cancel()
-		<-c.done
+		if c.sweeping {
+			<-c.done
+		}
+		if c.auditing {
+			<-c.audit.done
+		}
 	}
 	if c.svc != nil {
 		_ = c.svc.Stop()

@@ -12,4 +12,4 @@ func (c *Controller) InternalConn() *nats.Conn { return c.nc }
 
 // Signer exposes the real signing key so tests can build expired and
 // replayed commands that are otherwise valid.
-func (c *Controller) Signer() *messages.Signer { return c.signer }
+func (c *Controller) Signer() *messages.Signer { return c.keys.current() }

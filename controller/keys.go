@@ -3,7 +3,6 @@ package controller
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -26,26 +25,18 @@ const (
 // anyone who can read it can command every host.
 func loadOrCreateSigningKey(dir string) (ed25519.PrivateKey, error) {
 	path := filepath.Join(dir, SigningKeyFile)
-	b, err := readPrivate(path)
+	priv, err := readSigningKey(path)
 	if errors.Is(err, os.ErrNotExist) {
 		_, priv, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
 			return nil, err
 		}
-		out := pem.EncodeToMemory(&pem.Block{Type: "FOUNDRY ED25519 SEED", Bytes: priv.Seed()})
-		if err := pki.WriteFile(path, out, 0o600); err != nil {
-			return nil, fmt.Errorf("write signing key: %w", err)
+		if err := writeSigningKey(path, priv); err != nil {
+			return nil, err
 		}
 		return priv, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil || len(blk.Bytes) != ed25519.SeedSize {
-		return nil, fmt.Errorf("signing key %s is damaged; restore it from backup (agents trust only this key)", path)
-	}
-	return ed25519.NewKeyFromSeed(blk.Bytes), nil
+	return priv, err
 }
 
 // loadOrCreateNKey returns a user NKey stored as a seed file, creating it

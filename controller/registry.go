@@ -52,6 +52,9 @@ type registry struct {
 	kv     jetstream.KeyValue
 	logger *slog.Logger
 	events func(messages.Event)
+	// onRegister, when set, sees every register heartbeat's trusted key
+	// ids, so hosts that missed a key rotation are brought forward.
+	onRegister func(host string, trust []string)
 
 	mu    sync.RWMutex
 	hosts map[string]*messages.HostRecord
@@ -111,6 +114,9 @@ func (r *registry) handleHeartbeat(msg *nats.Msg) {
 	rec.IntervalMs = hb.IntervalMs
 	rec.Goodbye = hb.Kind == messages.KindGoodbye
 	rec.Facts = hb.Facts
+	if len(hb.Trust) > 0 {
+		rec.TrustedKeyIDs = boundedIDs(hb.Trust)
+	}
 	snapshot := *rec
 	r.mu.Unlock()
 
@@ -120,6 +126,24 @@ func (r *registry) handleHeartbeat(msg *nats.Msg) {
 		}
 	}
 	r.transition(snapshot, now)
+	if hb.Kind == messages.KindRegister && r.onRegister != nil {
+		r.onRegister(host, snapshot.TrustedKeyIDs)
+	}
+}
+
+// boundedIDs keeps at most MaxTrustedKeys short ids from a heartbeat, which
+// is the agent's word and must not grow the registry without bound.
+func boundedIDs(ids []string) []string {
+	out := make([]string, 0, min(len(ids), messages.MaxTrustedKeys))
+	for _, id := range ids {
+		if len(out) == messages.MaxTrustedKeys {
+			break
+		}
+		if len(id) <= 64 {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // transition publishes an event when a host's state changed since the last

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -30,15 +29,7 @@ func (c *Controller) RemoveHost(ctx context.Context, req messages.HostRemoveRequ
 			res.Address, res.SSHUser, res.SSHPort = id.Address, id.SSHUser, id.SSHPort
 		}
 	}
-	env, err := messages.NewEnvelope(time.Now(), uninstallTimeout, "controller", messages.VerbUninstall, []string{req.Host}, nil)
-	if err != nil {
-		return res, err
-	}
-	c.signer.Sign(env)
-	data, _ := json.Marshal(env)
-	fctx, cancel := context.WithTimeout(ctx, uninstallTimeout)
-	fr, err := fanout(fctx, c.nc, data, []string{req.Host})
-	cancel()
+	_, fr, err := c.runCommand(ctx, command{verb: messages.VerbUninstall, targets: []string{req.Host}, hosts: []string{req.Host}, ttl: uninstallTimeout})
 	if err != nil {
 		return res, err
 	}

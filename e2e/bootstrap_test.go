@@ -32,6 +32,7 @@ type fleet struct {
 	home  string
 	ca    string
 	agent string // path of the foundry-agent binary to install
+	cl    *client.Client
 }
 
 func newFleet(t *testing.T) *fleet {
@@ -79,7 +80,14 @@ func (f *fleet) cli(stdin string, args ...string) (int, string, string) {
 	return code, out.String(), errOut.String()
 }
 
-func (f *fleet) client() *client.Client { return ct.Client(f.t, f.c) }
+// client is one admin connection for the whole scenario (operators have a
+// connection limit).
+func (f *fleet) client() *client.Client {
+	if f.cl == nil {
+		f.cl = ct.Client(f.t, f.c)
+	}
+	return f.cl
+}
 
 // hostsFile writes "ip id" lines for --from-file.
 func hostsFile(t *testing.T, hosts []harness.Host) string {

@@ -8,7 +8,19 @@ var (
 	APIHostRemove  = MustAPISubject("host", "remove")
 	APIFleetStatus = MustAPISubject("fleet", "status")
 	APIInfo        = MustAPISubject("controller", "info")
+
+	APIOperatorCreate = MustAPISubject("operator", "create")
+	APIOperatorList   = MustAPISubject("operator", "list")
+	APIOperatorRevoke = MustAPISubject("operator", "revoke")
+
+	APIRotateSigningKey = MustAPISubject("controller", "rotate-signing-key")
+	APIRotateCerts      = MustAPISubject("controller", "rotate-certs")
 )
+
+// ReadAPISubjects are the endpoints a read-only operator may call; every
+// other API subject is admin-only. NATS permissions and the controller
+// both enforce this list.
+var ReadAPISubjects = []string{APIHostList, APIFleetStatus, APIInfo}
 
 // APIResponse wraps every controller API answer so a client can tell an
 // error from an empty result without guessing.
@@ -40,6 +52,8 @@ type HostRecord struct {
 	Address string `json:"address,omitempty"`
 	SSHUser string `json:"ssh_user,omitempty"`
 	SSHPort int    `json:"ssh_port,omitempty"`
+	// TrustedKeyIDs are the signing keys the agent last said it trusts.
+	TrustedKeyIDs []string `json:"trusted_key_ids,omitempty"`
 }
 
 // HostListRequest asks for the registry.
@@ -114,6 +128,9 @@ type ControllerInfo struct {
 	Version     string   `json:"version"`
 	URLs        []string `json:"urls"`
 	TrustedKeys []string `json:"trusted_keys"`
+	// RetiredKeys are older signing keys kept only to sign trust updates
+	// for hosts that missed a rotation.
+	RetiredKeys []string `json:"retired_keys,omitempty"`
 	TLS         bool     `json:"tls"`
 	Hosts       int      `json:"hosts"`
 }
@@ -133,4 +150,73 @@ type HostRemoveResult struct {
 	Address          string `json:"address,omitempty"`
 	SSHUser          string `json:"ssh_user,omitempty"`
 	SSHPort          int    `json:"ssh_port,omitempty"`
+}
+
+// OperatorCreateRequest registers an operator. Like an agent's, the
+// operator's key pair is made where it will be used (the CLI) and only
+// the public key travels; the controller never sees the seed.
+type OperatorCreateRequest struct {
+	Name      string `json:"name"`
+	Role      string `json:"role"`
+	PublicKey string `json:"public_key"`
+}
+
+// OperatorInfo is an operator as the controller knows it.
+type OperatorInfo struct {
+	Name        string `json:"name"`
+	Role        string `json:"role"`
+	PublicKey   string `json:"public_key"`
+	Created     int64  `json:"created"`           // unix ms
+	Revoked     int64  `json:"revoked,omitempty"` // unix ms; revoked keys never connect again
+	Connections int    `json:"connections"`       // live NATS connections now
+}
+
+// OperatorListRequest asks for every operator, revoked ones included.
+type OperatorListRequest struct{}
+
+// OperatorListResult is every operator, sorted by name then creation.
+type OperatorListResult struct {
+	Operators []OperatorInfo `json:"operators"`
+}
+
+// OperatorRevokeRequest revokes an operator by name.
+type OperatorRevokeRequest struct {
+	Name string `json:"name"`
+}
+
+// OperatorRevokeResult says what revocation did.
+type OperatorRevokeResult struct {
+	Name         string `json:"name"`
+	PublicKey    string `json:"public_key"`
+	Disconnected int    `json:"disconnected"`
+}
+
+// RotateSigningKeyRequest asks the controller to make a new command
+// signing key and move every agent's trust to it.
+type RotateSigningKeyRequest struct {
+	TimeoutMs int64 `json:"timeout_ms"`
+}
+
+// RotateSigningKeyResult accounts for every agent. Hosts in Missing or
+// Failed still trust only older keys; the controller keeps those keys to
+// sign their trust update when they next connect.
+type RotateSigningKeyResult struct {
+	OldKey    string        `json:"old_key"`
+	NewKey    string        `json:"new_key"`
+	RequestID string        `json:"request_id"`
+	Expected  int           `json:"expected"`
+	Updated   []string      `json:"updated"`
+	Failed    []HostStatus  `json:"failed"`
+	Missing   []MissingHost `json:"missing"`
+}
+
+// RotateCertsRequest asks the controller to reissue its TLS server
+// certificate from the same CA and serve it from the next handshake on.
+type RotateCertsRequest struct{}
+
+// RotateCertsResult describes the certificate now served.
+type RotateCertsResult struct {
+	Serial   string   `json:"serial"`
+	NotAfter int64    `json:"not_after"` // unix ms
+	Names    []string `json:"names"`
 }

@@ -37,8 +37,14 @@ type Envelope struct {
 	Targets   []string        `json:"to"`
 	Verb      string          `json:"verb"`
 	Payload   json.RawMessage `json:"payload,omitempty"`
-	KeyID     string          `json:"kid,omitempty"`
-	Sig       []byte          `json:"sig,omitempty"`
+	// Operator and Role name who the controller signed this command for.
+	// They are covered by the signature, so an agent can refuse a write
+	// verb on behalf of a read-only operator even if the controller's
+	// own role check were bypassed.
+	Operator string `json:"op,omitempty"`
+	Role     string `json:"role,omitempty"`
+	KeyID    string `json:"kid,omitempty"`
+	Sig      []byte `json:"sig,omitempty"`
 }
 
 // NewID returns a random 128-bit id in hex. Ids are the replay key, so they
@@ -83,6 +89,8 @@ func (e *Envelope) SigningBytes() []byte {
 		b = appendString(b, t)
 	}
 	b = appendString(b, e.Verb)
+	b = appendString(b, e.Operator)
+	b = appendString(b, e.Role)
 	b = appendString(b, e.KeyID)
 	return append(b, sum[:]...)
 }

@@ -17,9 +17,13 @@ const (
 	CodeNotTarget    = "not_target"
 	CodeUnknownVerb  = "unknown_verb"
 	CodeForbidden    = "forbidden"
-	CodeNotFound     = "not_found"
-	CodeUnavailable  = "unavailable"
-	CodeInternal     = "internal"
+	// CodeUnauthenticated means an API request carried no valid operator
+	// signature, so the controller cannot tell who sent it.
+	CodeUnauthenticated = "unauthenticated"
+	CodeConflict        = "conflict"
+	CodeNotFound        = "not_found"
+	CodeUnavailable     = "unavailable"
+	CodeInternal        = "internal"
 )
 
 // Error is the wire form of a failure. It is also a Go error so decoders and

@@ -1,6 +1,10 @@
 package messages
 
-import "encoding/json"
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+)
 
 // Command verbs understood by agents.
 const (
@@ -10,7 +14,56 @@ const (
 	// systemd unit does the removal so the agent's own stop cannot cut
 	// it short.
 	VerbUninstall = "uninstall"
+	// VerbTrustUpdate replaces the agent's pinned signing keys with the
+	// set in its TrustUpdate payload. Like every command it is accepted
+	// only when signed by a key the agent already trusts, so the chain of
+	// trust runs unbroken from the key pinned at bootstrap.
+	VerbTrustUpdate = "trust_update"
 )
+
+// MaxTrustedKeys bounds a trust set; rotation needs two at most, the rest
+// is headroom for several controllers.
+const MaxTrustedKeys = 8
+
+// TrustUpdate is the payload of a trust_update command: the complete new
+// set of trusted signing keys, in EncodePublicKey form.
+type TrustUpdate struct {
+	Keys []string `json:"keys"`
+}
+
+// TrustUpdateReply is an agent's answer to a trust update: the key ids it
+// now trusts and whether they were written to its config file (an agent
+// run without one keeps them in memory only).
+type TrustUpdateReply struct {
+	KeyIDs    []string `json:"key_ids"`
+	Persisted bool     `json:"persisted"`
+}
+
+// DecodeTrustUpdate parses and checks a trust update payload: a non-empty,
+// bounded set of distinct, well-formed keys.
+func DecodeTrustUpdate(b []byte) (TrustUpdate, []ed25519.PublicKey, error) {
+	u, err := decode[TrustUpdate](b, MaxCommandBytes, "trust update")
+	if err != nil {
+		return u, nil, err
+	}
+	if len(u.Keys) == 0 || len(u.Keys) > MaxTrustedKeys {
+		return u, nil, &Error{Code: CodeBadRequest, Message: fmt.Sprintf("trust update must name 1 to %d keys, not %d", MaxTrustedKeys, len(u.Keys))}
+	}
+	keys := make([]ed25519.PublicKey, 0, len(u.Keys))
+	seen := map[string]bool{}
+	for _, s := range u.Keys {
+		k, err := ParsePublicKey(s)
+		if err != nil {
+			return u, nil, &Error{Code: CodeBadRequest, Message: "trust update: " + err.Error()}
+		}
+		if seen[KeyID(k)] {
+			return u, nil, &Error{Code: CodeBadRequest, Message: "trust update names the same key twice"}
+		}
+		seen[KeyID(k)] = true
+		keys = append(keys, k)
+	}
+	return u, keys, nil
+}
 
 // Heartbeat kinds. A register heartbeat is sent on every (re)connect so the
 // controller can rebuild its registry from nothing; goodbye is sent on a
@@ -52,6 +105,9 @@ type Heartbeat struct {
 	Time       int64  `json:"time"`        // unix ms, agent clock
 	IntervalMs int64  `json:"interval_ms"` // the agent's current heartbeat interval
 	Facts      Facts  `json:"facts"`
+	// Trust lists the ids (KeyID) of the signing keys the agent trusts,
+	// so the controller can see a host that missed a key rotation.
+	Trust []string `json:"trust,omitempty"`
 }
 
 // StatusRequest is the payload of a status command.
@@ -94,6 +150,7 @@ const (
 	EventHostOffline   = "host_offline"
 	EventHostEnrolled  = "host_enrolled"
 	EventHostRemoved   = "host_removed"
+	EventTrustUpdated  = "trust_updated"
 )
 
 // Event is something that happened, kept in the events stream.

@@ -6,8 +6,10 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -70,7 +72,7 @@ func (s *Signer) Sign(e *Envelope) {
 // Verifier checks envelopes against pinned keys and remembers ids it has
 // accepted until they expire. It is safe for concurrent use.
 type Verifier struct {
-	keys map[string]ed25519.PublicKey
+	keys atomic.Pointer[map[string]ed25519.PublicKey]
 	now  func() time.Time
 
 	mu   sync.Mutex
@@ -83,11 +85,33 @@ func NewVerifier(keys []ed25519.PublicKey, now func() time.Time) *Verifier {
 	if now == nil {
 		now = time.Now
 	}
+	v := &Verifier{now: now, seen: make(map[string]int64)}
+	v.SetKeys(keys)
+	return v
+}
+
+// SetKeys replaces the trusted key set (a trust update). The replay cache
+// is kept, so a command accepted before the change cannot be replayed
+// after it.
+func (v *Verifier) SetKeys(keys []ed25519.PublicKey) {
 	m := make(map[string]ed25519.PublicKey, len(keys))
 	for _, k := range keys {
 		m[KeyID(k)] = k
 	}
-	return &Verifier{keys: m, now: now, seen: make(map[string]int64)}
+	v.keys.Store(&m)
+}
+
+// KeyIDs are the ids of the trusted keys, sorted; agents report them in
+// heartbeats so the controller can bring a host that missed a key
+// rotation up to date.
+func (v *Verifier) KeyIDs() []string {
+	m := *v.keys.Load()
+	out := make([]string, 0, len(m))
+	for id := range m {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Verify accepts e for host self or returns an *Error saying why not. The
@@ -101,7 +125,7 @@ func (v *Verifier) Verify(e *Envelope, self string) error {
 	if len(e.Sig) == 0 {
 		return &Error{Code: CodeUnsigned, Message: "command is not signed"}
 	}
-	key, ok := v.keys[e.KeyID]
+	key, ok := (*v.keys.Load())[e.KeyID]
 	if !ok {
 		return &Error{Code: CodeUnknownKey, Message: fmt.Sprintf("command is signed by unknown key %q", e.KeyID)}
 	}

@@ -40,6 +40,7 @@ const usage = `usage:
   foundry-agent run [--config /etc/foundry/agent.yaml]   run the agent
   foundry-agent keygen --out FILE                        create the agent's NATS key (0600), print its public key
   foundry-agent version                                  print the version
+  foundry-agent simulate --count N (--dir DIR | --enroll ...)  run N simulated agents (load tests; see simulate --help)
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -70,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "version":
 		fmt.Fprintln(stdout, version)
 		return nil
+	case "simulate":
+		return runSimulate(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", args[0])
@@ -84,7 +87,7 @@ func runAgent(ctx context.Context, cfgPath string, stderr io.Writer) error {
 	notify, wd := agent.Systemd()
 	fc := facts.New(ctx, version)
 	opts := agent.Options{
-		Config: cfg, Logger: logger, Version: version,
+		Config: cfg, ConfigPath: cfgPath, Logger: logger, Version: version,
 		Facts: fc.Collect, Notify: notify, WatchdogInterval: wd,
 	}
 	if os.Getenv("NOTIFY_SOCKET") != "" {

@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -29,9 +31,19 @@ type Options struct {
 	Timeout   time.Duration
 }
 
-// Client is a connected operator.
+// Client is a connected operator. It keeps the operator's key pair to sign
+// every API request, which is how the controller knows who is asking.
 type Client struct {
-	nc *nats.Conn
+	nc  *nats.Conn
+	kp  nkeys.KeyPair
+	pub string
+
+	// denied wakes requests whose publish the server refused: NATS
+	// reports a permission violation asynchronously, so without this a
+	// read-only operator calling a write endpoint would wait for the
+	// timeout instead of being told at once.
+	mu     sync.Mutex
+	denied map[string]map[chan struct{}]struct{}
 }
 
 // Sentinel errors so callers can give the right advice.
@@ -54,8 +66,13 @@ func Connect(ctx context.Context, o Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s is not an NKey seed; pass the operator credentials file with --creds", o.CredsFile)
 	}
-	pub, _ := kp.PublicKey()
+	pub, err := kp.PublicKey()
+	if err != nil || !nkeys.IsValidPublicUserKey(pub) {
+		return nil, fmt.Errorf("%s is not an operator (user) NKey seed; pass the operator credentials file with --creds", o.CredsFile)
+	}
+	cl := &Client{kp: kp, pub: pub, denied: map[string]map[chan struct{}]struct{}{}}
 	opts := []nats.Option{
+		nats.ErrorHandler(cl.asyncError),
 		nats.Name(orDefault(o.Name, "foundry-cli")),
 		nats.Nkey(pub, kp.Sign),
 		nats.CustomInboxPrefix(OperatorInbox(pub)),
@@ -76,12 +93,56 @@ func Connect(ctx context.Context, o Options) (*Client, error) {
 	nc, err := nats.Connect(o.URL, opts...)
 	if err != nil {
 		if errors.Is(err, nats.ErrAuthorization) || strings.Contains(strings.ToLower(err.Error()), "authorization") {
-			return nil, fmt.Errorf("%w: %s was not accepted by %s; check --creds", ErrAuth, o.CredsFile, o.URL)
+			return nil, fmt.Errorf("%w: %s was not accepted by %s; check --creds (revoked operators are refused, and so is a connection beyond the per-operator limit, so close other sessions with the same credentials)", ErrAuth, o.CredsFile, o.URL)
 		}
 		return nil, fmt.Errorf("%w at %s (%v); start it with `foundry controller run` or pass --controller", ErrUnreachable, o.URL, err)
 	}
-	return &Client{nc: nc}, nil
+	cl.nc = nc
+	return cl, nil
 }
+
+var publishViolationRe = regexp.MustCompile(`Permissions Violation for Publish to "([^"]+)"`)
+
+func (c *Client) asyncError(_ *nats.Conn, _ *nats.Subscription, err error) {
+	if !errors.Is(err, nats.ErrPermissionViolation) {
+		return
+	}
+	m := publishViolationRe.FindStringSubmatch(err.Error())
+	if m == nil {
+		return
+	}
+	c.mu.Lock()
+	for ch := range c.denied[m[1]] {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	c.mu.Unlock()
+}
+
+// watchDenied returns a channel that receives when the server refuses a
+// publish to subject, and a func to stop watching.
+func (c *Client) watchDenied(subject string) (chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	c.mu.Lock()
+	if c.denied[subject] == nil {
+		c.denied[subject] = map[chan struct{}]struct{}{}
+	}
+	c.denied[subject][ch] = struct{}{}
+	c.mu.Unlock()
+	return ch, func() {
+		c.mu.Lock()
+		delete(c.denied[subject], ch)
+		if len(c.denied[subject]) == 0 {
+			delete(c.denied, subject)
+		}
+		c.mu.Unlock()
+	}
+}
+
+// PublicKey is the operator's public key this client signs with.
+func (c *Client) PublicKey() string { return c.pub }
 
 // OperatorInbox must match the controller's permission for operators.
 func OperatorInbox(pub string) string { return "_INBOX_" + pub }
@@ -92,14 +153,45 @@ func (c *Client) Close() { c.nc.Close() }
 // Conn exposes the NATS connection for streaming reads (events).
 func (c *Client) Conn() *nats.Conn { return c.nc }
 
+// defaultCallTimeout bounds a request whose context has no deadline.
+const defaultCallTimeout = 30 * time.Second
+
 // call sends a request to an API subject and decodes the typed answer.
 func call[Req, Res any](ctx context.Context, c *Client, subject string, req Req) (Res, error) {
 	var zero Res
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, defaultCallTimeout)
+		defer cancel()
+	}
 	b, err := json.Marshal(req)
 	if err != nil {
 		return zero, err
 	}
-	msg, err := c.nc.RequestWithContext(ctx, subject, b)
+	auth, err := messages.SignAPI(subject, b, c.pub, time.Now(), c.kp.Sign)
+	if err != nil {
+		return zero, err
+	}
+	m := nats.NewMsg(subject)
+	m.Data = b
+	for k, v := range auth.Headers() {
+		m.Header.Set(k, v)
+	}
+	denied, stop := c.watchDenied(subject)
+	defer stop()
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-denied:
+			cancel()
+		case <-rctx.Done():
+		}
+	}()
+	msg, err := c.nc.RequestMsgWithContext(rctx, m)
+	if err != nil && ctx.Err() == nil && rctx.Err() != nil {
+		err = nats.ErrPermissionViolation // cancelled by the server's refusal
+	}
 	if err != nil {
 		if errors.Is(err, nats.ErrNoResponders) {
 			return zero, fmt.Errorf("%w: no controller serves %s; is `foundry controller run` running?", ErrUnreachable, subject)
@@ -148,6 +240,38 @@ func (c *Client) RemoveHost(ctx context.Context, req messages.HostRemoveRequest)
 // Info describes the controller.
 func (c *Client) Info(ctx context.Context) (messages.ControllerInfo, error) {
 	return call[struct{}, messages.ControllerInfo](ctx, c, messages.APIInfo, struct{}{})
+}
+
+// CreateOperator registers an operator's public key with a role.
+func (c *Client) CreateOperator(ctx context.Context, req messages.OperatorCreateRequest) (messages.OperatorInfo, error) {
+	return call[messages.OperatorCreateRequest, messages.OperatorInfo](ctx, c, messages.APIOperatorCreate, req)
+}
+
+// ListOperators returns every operator, revoked ones included.
+func (c *Client) ListOperators(ctx context.Context) (messages.OperatorListResult, error) {
+	return call[messages.OperatorListRequest, messages.OperatorListResult](ctx, c, messages.APIOperatorList, messages.OperatorListRequest{})
+}
+
+// RevokeOperator revokes an operator and disconnects it.
+func (c *Client) RevokeOperator(ctx context.Context, req messages.OperatorRevokeRequest) (messages.OperatorRevokeResult, error) {
+	return call[messages.OperatorRevokeRequest, messages.OperatorRevokeResult](ctx, c, messages.APIOperatorRevoke, req)
+}
+
+// RotateSigningKey moves the fleet to a new command-signing key. The
+// request waits for both fan-out phases.
+func (c *Client) RotateSigningKey(ctx context.Context, req messages.RotateSigningKeyRequest) (messages.RotateSigningKeyResult, error) {
+	per := time.Duration(req.TimeoutMs) * time.Millisecond
+	if per <= 0 {
+		per = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*per+10*time.Second)
+	defer cancel()
+	return call[messages.RotateSigningKeyRequest, messages.RotateSigningKeyResult](ctx, c, messages.APIRotateSigningKey, req)
+}
+
+// RotateCerts reissues the controller's TLS server certificate.
+func (c *Client) RotateCerts(ctx context.Context) (messages.RotateCertsResult, error) {
+	return call[messages.RotateCertsRequest, messages.RotateCertsResult](ctx, c, messages.APIRotateCerts, messages.RotateCertsRequest{})
 }
 
 func orDefault(s, d string) string {

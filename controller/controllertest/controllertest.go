@@ -5,11 +5,13 @@
 package controllertest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -151,8 +153,26 @@ func StartAgents(t testing.TB, c *controller.Controller, cl *client.Client, pref
 // RunAgent runs one agent with cfg until the test ends.
 func RunAgent(t testing.TB, cfg agent.Config) *Agent {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := agent.New(agent.Options{Config: cfg, Version: "test", Facts: Facts(cfg.ID), Logger: logger})
+	return RunAgentWith(t, cfg, AgentOptions{})
+}
+
+// AgentOptions are the optional parts of RunAgentWith.
+type AgentOptions struct {
+	// ConfigPath makes the agent persist trust updates to this file;
+	// WriteAgentConfig writes cfg there first.
+	ConfigPath string
+	// Logger replaces the default logger (the test's output).
+	Logger *slog.Logger
+}
+
+// RunAgentWith runs one agent with cfg and o until the test ends.
+func RunAgentWith(t testing.TB, cfg agent.Config, o AgentOptions) *Agent {
+	t.Helper()
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	a, err := agent.New(agent.Options{Config: cfg, ConfigPath: o.ConfigPath, Version: "test", Facts: Facts(cfg.ID), Logger: logger})
 	if err != nil {
 		t.Fatalf("agent %s: %v", cfg.ID, err)
 	}
@@ -214,4 +234,75 @@ func WaitOnline(t testing.TB, cl *client.Client, n int) {
 		}
 		return nil
 	})
+}
+
+// WriteAgentConfig writes cfg as the agent's config file in dir and
+// returns its path, for agents that persist trust updates.
+func WriteAgentConfig(t testing.TB, cfg agent.Config, dir string) string {
+	t.Helper()
+	b, err := agent.RenderConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, cfg.ID+".yaml")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// CreateOperator makes an operator key pair, registers it with role
+// through cl (an admin), and returns the seed file's path (0600).
+func CreateOperator(t testing.TB, cl *client.Client, name, role string) string {
+	t.Helper()
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := kp.Seed()
+	pub, _ := kp.PublicKey()
+	p := filepath.Join(t.TempDir(), name+".nk")
+	if err := os.WriteFile(p, seed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.CreateOperator(context.Background(), messages.OperatorCreateRequest{Name: name, Role: role, PublicKey: pub}); err != nil {
+		t.Fatalf("create operator %s: %v", name, err)
+	}
+	return p
+}
+
+// ClientAs connects to c with the operator seed file creds.
+func ClientAs(t testing.TB, c *controller.Controller, creds string) (*client.Client, error) {
+	t.Helper()
+	cl, err := client.Connect(context.Background(), client.Options{URL: c.URLs()[0], CredsFile: creds, CAFile: WriteCA(t, c)})
+	if err == nil {
+		t.Cleanup(cl.Close)
+	}
+	return cl, err
+}
+
+// LogBuffer collects log output from several goroutines, for tests that
+// inspect what was logged (for example that no secret was).
+type LogBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write implements io.Writer.
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns everything written so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Logger returns a debug-level JSON logger writing to l.
+func (l *LogBuffer) Logger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

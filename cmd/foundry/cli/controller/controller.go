@@ -10,6 +10,7 @@ import (
 // NewCmdController is the `controller` noun.
 func NewCmdController(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{Use: "controller <verb>", Short: "Run and manage the controller"}
-	cmd.AddCommand(NewCmdRun(f, nil), NewCmdInfo(f, nil))
+	cmd.AddCommand(NewCmdRun(f, nil), NewCmdInfo(f, nil), NewCmdInit(f, nil),
+		NewCmdRotateCerts(f, nil), NewCmdRotateSigningKey(f, nil))
 	return cmd
 }

@@ -12,12 +12,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	auditcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/audit"
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
 	configcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/config"
 	controllercmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/controller"
 	eventscmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/events"
 	fleetcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/fleet"
 	hostcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/host"
+	rbaccmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/rbac"
 	secretcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/secret"
 	"github.com/foundry-fleet/foundry/controller"
 	"github.com/foundry-fleet/foundry/controller/client"
@@ -56,6 +58,8 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		eventscmd.NewCmdEvents(f),
 		configcmd.NewCmdConfig(f),
 		secretcmd.NewCmdSecret(f),
+		rbaccmd.NewCmdRbac(f),
+		auditcmd.NewCmdAudit(f),
 		newCmdVersion(f),
 	)
 	return cmd

@@ -1,0 +1,118 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
+	"github.com/foundry-fleet/foundry/controller"
+	ct "github.com/foundry-fleet/foundry/controller/controllertest"
+	"github.com/foundry-fleet/foundry/messages"
+)
+
+func TestFlags(t *testing.T) {
+	for args, want := range map[string]string{
+		"--since -5m":        "--since must be positive",
+		"--operator Bad.One": "invalid operator name",
+		"--operator >":       "invalid operator name",
+		"extra":              "unknown command",
+	} {
+		ios, _, _, _ := cmdutil.Test()
+		cmd := NewCmdList(&cmdutil.Factory{IO: ios}, func(context.Context, *Options) error { return nil })
+		cmd.SetArgs(strings.Fields(args))
+		cmd.SetOut(ios.Out)
+		cmd.SetErr(ios.ErrOut)
+		if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want %q", args, err, want)
+		}
+	}
+}
+
+func TestListShowsWhoDidWhatAndFiltersByOperator(t *testing.T) {
+	c := ct.StartController(t)
+	admin := ct.Client(t, c)
+	ct.StartAgents(t, c, admin, "web", 1)
+	ct.WaitOnline(t, admin, 1)
+	viewer, err := ct.ClientAs(t, c, ct.CreateOperator(t, admin, "viewer", controller.RoleReadOnly))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := viewer.FleetStatus(t.Context(), messages.FleetStatusRequest{TimeoutMs: 5000})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ios, _, out, _ := cmdutil.Test()
+	if err := run(context.Background(), &Options{IO: ios, Connect: ct.ConnectFunc(t, c), Since: time.Hour, Operator: "viewer"}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want the issued and the completed record of viewer's status, got:\n%s", out.String())
+	}
+	for i, outcome := range []string{"issued", "succeeded"} {
+		f := strings.Split(lines[i], "\t")
+		if len(f) != 7 || f[1] != "viewer" || f[2] != "cmd" || f[3] != "fleet.status status" || f[4] != outcome || f[5] != "web-1" || f[6] != st.RequestID {
+			t.Fatalf("line %d: %q", i, lines[i])
+		}
+		if _, err := time.Parse(time.RFC3339Nano, f[0]); err != nil {
+			t.Fatalf("piped time is not RFC 3339: %q", f[0])
+		}
+	}
+	// JSON lines carry the whole record; admin's own records are there
+	// without a filter.
+	ios, _, out, _ = cmdutil.Test()
+	if err := run(context.Background(), &Options{IO: ios, Connect: ct.ConnectFunc(t, c), Since: time.Hour, JSON: true}); err != nil {
+		t.Fatal(err)
+	}
+	ops := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var r messages.AuditRecord
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("not a JSON line: %q", line)
+		}
+		ops[r.Operator] = true
+	}
+	if !ops["admin"] || !ops["viewer"] {
+		t.Fatalf("operators in the trail: %v", ops)
+	}
+}
+
+func TestTailFollowsNewRecords(t *testing.T) {
+	c := ct.StartController(t)
+	admin := ct.Client(t, c)
+	ios, _, _, _ := cmdutil.Test()
+	buf := &ct.LogBuffer{} // a goroutine-safe writer
+	ios.Out = buf
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, &Options{IO: ios, Connect: ct.ConnectFunc(t, c), Follow: true, Operator: "ops2"})
+	}()
+	// ops2 keeps making audited calls (revoking nobody fails, and is
+	// recorded) until the follower, which started with no history, shows
+	// one; admin's own records (creating ops2) must not appear.
+	ops2, err := ct.ClientAs(t, c, ct.CreateOperator(t, admin, "ops2", controller.RoleAdmin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+		_, _ = ops2.RevokeOperator(t.Context(), messages.OperatorRevokeRequest{Name: "nobody"})
+		if !strings.Contains(buf.String(), "operator.revoke") {
+			return context.DeadlineExceeded
+		}
+		return nil
+	})
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if f := strings.Split(line, "\t"); len(f) != 7 || f[1] != "ops2" {
+			t.Fatalf("tail printed a record it should have filtered out: %q", line)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

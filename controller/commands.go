@@ -1,0 +1,113 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/foundry-fleet/foundry/messages"
+)
+
+// command is one signed command to send to a set of hosts.
+type command struct {
+	verb    string
+	targets []string // envelope targets (the hosts, or TargetAll)
+	hosts   []string // hosts expected to answer
+	payload any
+	ttl     time.Duration
+	// signer overrides the current signing key (trust updates for hosts
+	// that trust only a retired key).
+	signer *messages.Signer
+}
+
+// runCommand signs cmd on behalf of the context's operator, records it in
+// the audit trail before anything is sent (no record, no command), fans it
+// out, and records every host's outcome. The operator comes from the
+// authenticated API call in ctx and nowhere else.
+func (c *Controller) runCommand(ctx context.Context, cmd command) (*messages.Envelope, fanoutResult, error) {
+	call, ok := callFrom(ctx)
+	if !ok {
+		return nil, fanoutResult{}, &messages.Error{Code: messages.CodeInternal, Message: "command has no operator; this is a controller bug, please report it"}
+	}
+	if !messages.VerbAllowed(cmd.verb, call.op.Role) {
+		return nil, fanoutResult{}, &messages.Error{Code: messages.CodeForbidden,
+			Message: fmt.Sprintf("operator %s (%s) may not send %s; ask an admin", call.op.Name, call.op.Role, cmd.verb)}
+	}
+	env, err := messages.NewEnvelope(time.Now(), cmd.ttl, "controller", cmd.verb, cmd.targets, cmd.payload)
+	if err != nil {
+		return nil, fanoutResult{}, err
+	}
+	env.Operator, env.Role = call.op.Name, call.op.Role
+	signer := cmd.signer
+	if signer == nil {
+		signer = c.keys.current()
+	}
+	signer.Sign(env)
+	data, _ := json.Marshal(env)
+
+	rec := messages.AuditRecord{Source: messages.AuditSourceCommand, RequestID: env.ID, APIRequestID: call.apiRequestID,
+		Operator: call.op.Name, OperatorKey: call.op.PublicKey, Role: call.op.Role, Action: call.action,
+		Verb: cmd.verb, Targets: cmd.hosts, Outcome: messages.OutcomeIssued}
+	if err := c.audit.record(ctx, rec); err != nil {
+		return nil, fanoutResult{}, err
+	}
+	call.mu.Lock()
+	call.commandSent = true
+	call.mu.Unlock()
+
+	fctx, cancel := context.WithTimeout(ctx, cmd.ttl)
+	fr, err := fanout(fctx, c.nc, data, cmd.hosts)
+	cancel()
+	rec.Time = 0
+	if err != nil {
+		rec.Outcome, rec.Code, rec.Message = messages.OutcomeFailed, messages.CodeOf(err), err.Error()
+	} else {
+		rec.Outcome, rec.Hosts = commandOutcome(cmd.hosts, fr)
+	}
+	if aerr := c.audit.record(context.Background(), rec); aerr != nil {
+		c.logger.Warn("command result not audited", "request_id", env.ID, "err", aerr)
+	}
+	return env, fr, err
+}
+
+// commandOutcome summarizes a fan-out for the audit trail.
+func commandOutcome(hosts []string, fr fanoutResult) (string, []messages.AuditHost) {
+	out := make([]messages.AuditHost, 0, len(hosts))
+	ok := 0
+	for _, h := range hosts {
+		if r, found := fr.replies[h]; found {
+			if r.reply.Error == nil {
+				ok++
+				out = append(out, messages.AuditHost{Host: h, Outcome: messages.OutcomeSucceeded})
+				continue
+			}
+			outcome := messages.OutcomeFailed
+			if refusalCode(r.reply.Error.Code) {
+				outcome = messages.OutcomeRefused
+			}
+			out = append(out, messages.AuditHost{Host: h, Outcome: outcome, Code: r.reply.Error.Code, Message: clip(r.reply.Error.Message, 512)})
+			continue
+		}
+		out = append(out, messages.AuditHost{Host: h, Outcome: messages.OutcomeMissing, Message: fr.missing[h]})
+	}
+	switch {
+	case ok == len(hosts):
+		return messages.OutcomeSucceeded, out
+	case ok == 0:
+		return messages.OutcomeFailed, out
+	}
+	return messages.OutcomePartial, out
+}
+
+// refusalCode reports whether an agent's error code means it refused the
+// command (rather than tried and failed).
+func refusalCode(code string) bool {
+	switch code {
+	case messages.CodeUnsigned, messages.CodeBadSignature, messages.CodeUnknownKey, messages.CodeExpired,
+		messages.CodeNotYetValid, messages.CodeReplayed, messages.CodeNotTarget, messages.CodeUnknownVerb,
+		messages.CodeForbidden, messages.CodeUnsupported, messages.CodeBadRequest:
+		return true
+	}
+	return false
+}
