@@ -62,6 +62,10 @@ type Agent struct {
 	handlers map[string]Handler
 	started  time.Time
 	seq      atomic.Uint64
+	// interval and spread are set by the controller's liveness command;
+	// they start from the config.
+	interval atomic.Int64 // heartbeat, ns
+	spread   atomic.Int64 // first reconnect delay spread, ns
 	refusals *limiter
 	trustMu  sync.Mutex // serializes trust updates
 
@@ -104,7 +108,13 @@ func New(opts Options) (*Agent, error) {
 		messages.VerbStatus:      a.handleStatus,
 		messages.VerbUninstall:   a.handleUninstall,
 		messages.VerbTrustUpdate: a.handleTrustUpdate,
+		messages.VerbLiveness:    a.handleLiveness,
 	}
+	hb := opts.Config.Heartbeat
+	if hb == 0 {
+		hb = DefaultHeartbeat
+	}
+	a.interval.Store(int64(hb))
 	return a, nil
 }
 
@@ -139,11 +149,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.logger.Info("agent started", "urls", a.cfg.URLs, "version", a.opts.Version)
 	a.publishEvent(messages.EventAgentStarted, messages.SeverityInfo, "agent started", "", nil)
 
-	interval := a.cfg.Heartbeat
-	if interval == 0 {
-		interval = DefaultHeartbeat
-	}
-	hb := time.NewTimer(jittered(interval))
+	hb := time.NewTimer(jittered(a.heartbeatInterval()))
 	defer hb.Stop()
 	var wd <-chan time.Time
 	if a.opts.WatchdogInterval > 0 {
@@ -163,7 +169,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			if nc.IsConnected() {
 				a.heartbeat(nc, messages.KindHeartbeat)
 			}
-			hb.Reset(jittered(interval))
+			hb.Reset(jittered(a.heartbeatInterval()))
 		case <-wd:
 			a.opts.Notify("WATCHDOG=1")
 		}
@@ -198,7 +204,9 @@ func (a *Agent) connect() (*nats.Conn, error) {
 		nats.Nkey(pub, kp.Sign),
 		nats.MaxReconnects(-1),
 		nats.RetryOnFailedConnect(true),
-		nats.CustomReconnectDelay(func(n int) time.Duration { return reconnectDelay(n, randJitter()) }),
+		nats.CustomReconnectDelay(func(n int) time.Duration {
+			return reconnectDelay(n, randJitter()) + firstSpread(n, time.Duration(a.spread.Load()))
+		}),
 		nats.PingInterval(20 * time.Second),
 		nats.MaxPingsOutstanding(3),
 		nats.ReconnectBufSize(256 << 10),
@@ -260,12 +268,8 @@ func (a *Agent) conn() *nats.Conn {
 // connection explicitly because the connect callback can fire before Run
 // has stored it.
 func (a *Agent) heartbeat(nc *nats.Conn, kind string) {
-	interval := a.cfg.Heartbeat
-	if interval == 0 {
-		interval = DefaultHeartbeat
-	}
 	hb := messages.Heartbeat{V: messages.Version, Kind: kind, Seq: a.seq.Add(1), Time: time.Now().UnixMilli(),
-		IntervalMs: interval.Milliseconds(), Facts: a.opts.Facts(context.Background()), Trust: a.verifier.KeyIDs()}
+		IntervalMs: a.heartbeatInterval().Milliseconds(), Facts: a.opts.Facts(context.Background()), Trust: a.verifier.KeyIDs()}
 	b, _ := json.Marshal(hb)
 	subj, _ := messages.HeartbeatSubject(a.cfg.ID)
 	if err := nc.Publish(subj, b); err != nil {

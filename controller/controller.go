@@ -47,6 +47,10 @@ type Options struct {
 	Version string
 	// SweepInterval is how often silent hosts are re-evaluated.
 	SweepInterval time.Duration
+	// HeartbeatBase and HeartbeatRate scale agents' heartbeat interval
+	// with fleet size (see Liveness); zero means the defaults.
+	HeartbeatBase time.Duration
+	HeartbeatRate float64
 	// Logger receives structured logs, including the NATS server's.
 	Logger *slog.Logger
 	// MaxConnsPerAgent and MaxConnsPerOperator cap the live connections
@@ -76,6 +80,7 @@ type Controller struct {
 	done   chan struct{}
 
 	sweeping     bool
+	livenessSent map[string]livenessMark // host -> last liveness command, sweep goroutine only
 	auditing     bool
 	trustLimiter *keyedLimiter
 	denyLog      *keyedLimiter
@@ -94,6 +99,12 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 	}
 	if opts.SweepInterval == 0 {
 		opts.SweepInterval = time.Second
+	}
+	if opts.HeartbeatBase == 0 {
+		opts.HeartbeatBase = DefaultHeartbeatBase
+	}
+	if opts.HeartbeatRate == 0 {
+		opts.HeartbeatRate = DefaultHeartbeatRate
 	}
 	if opts.DataDir == "" {
 		return nil, fmt.Errorf("%w: no data directory given", ErrDataDir)
@@ -114,7 +125,7 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 	if opts.MaxConnsPerOperator <= 0 {
 		opts.MaxConnsPerOperator = DefaultMaxConnsPerOperator
 	}
-	c := &Controller{opts: opts, logger: opts.Logger, done: make(chan struct{}),
+	c := &Controller{opts: opts, logger: opts.Logger, done: make(chan struct{}), livenessSent: map[string]livenessMark{},
 		auth:   newAuthenticator(opts.MaxConnsPerAgent, opts.MaxConnsPerOperator),
 		replay: newReplayCache(), trustLimiter: newKeyedLimiter(1, time.Minute), denyLog: newKeyedLimiter(1, time.Minute),
 		audit: newAuditor(opts.Logger.With("component", "audit"))}
@@ -265,6 +276,7 @@ func (c *Controller) sweepLoop(ctx context.Context) {
 			return
 		case now := <-t.C:
 			c.reg.sweep(now)
+			c.enforceLiveness(now)
 		}
 	}
 }

@@ -14,6 +14,9 @@ const (
 	// systemd unit does the removal so the agent's own stop cannot cut
 	// it short.
 	VerbUninstall = "uninstall"
+	// VerbLiveness sets the agent's heartbeat interval and reconnect
+	// spread, which the controller scales with fleet size.
+	VerbLiveness = "liveness"
 	// VerbTrustUpdate replaces the agent's pinned signing keys with the
 	// set in its TrustUpdate payload. Like every command it is accepted
 	// only when signed by a key the agent already trusts, so the chain of
@@ -164,4 +167,22 @@ type Event struct {
 	RequestID string            `json:"request_id,omitempty"`
 	Source    string            `json:"source"` // "agent" or "controller"
 	Fields    map[string]string `json:"fields,omitempty"`
+}
+
+// Liveness is the payload of a liveness command.
+type Liveness struct {
+	HeartbeatMs       int64 `json:"heartbeat_ms"`
+	ReconnectSpreadMs int64 `json:"reconnect_spread_ms"`
+}
+
+// Validate bounds what an agent accepts, so a bad value can neither make
+// it spin nor make it look dead.
+func (l Liveness) Validate() error {
+	if l.HeartbeatMs < 100 || l.HeartbeatMs > 10*60*1000 {
+		return &Error{Code: CodeBadRequest, Message: "heartbeat_ms must be between 100 and 600000"}
+	}
+	if l.ReconnectSpreadMs < 0 || l.ReconnectSpreadMs > 5*60*1000 {
+		return &Error{Code: CodeBadRequest, Message: "reconnect_spread_ms must be between 0 and 300000"}
+	}
+	return nil
 }

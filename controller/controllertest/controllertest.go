@@ -48,7 +48,10 @@ func StartNATS(t testing.TB, mutate ...func(*server.Options)) *server.Server {
 func StartController(t testing.TB, mutate ...func(*controller.Options)) *controller.Controller {
 	t.Helper()
 	opts := controller.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(t.TempDir(), "controller"),
-		SweepInterval: 100 * time.Millisecond, Version: "test"}
+		SweepInterval: 100 * time.Millisecond, Version: "test",
+		// Test agents heartbeat every 200ms; keep the controller from
+		// slowing them to the production 10s.
+		HeartbeatBase: 200 * time.Millisecond}
 	for _, m := range mutate {
 		m(&opts)
 	}

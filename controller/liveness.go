@@ -1,0 +1,94 @@
+package controller
+
+import (
+	"context"
+	"math"
+	"time"
+
+	"github.com/foundry-fleet/foundry/messages"
+)
+
+// Liveness scaling. The controller should see at most HeartbeatRate
+// heartbeats per second and at most ReconnectRate new connections per
+// second however large the fleet:
+//
+//	heartbeat(n)        = min(HeartbeatBase * max(1, ceil(n / (HeartbeatRate * HeartbeatBase))), HeartbeatMax)
+//	reconnect_spread(n) = clamp(ceil(n / ReconnectRate) seconds, SpreadMin, SpreadMax)
+//
+// The interval moves in whole steps of HeartbeatBase, so a growing fleet
+// changes it a few times, not at every new host.
+//
+// With the defaults (10 s base, 200/s, 1,000/s) a fleet of up to 2,000
+// hosts heartbeats every 10 s; 10,000 hosts every 50 s, and after a
+// controller restart they reconnect spread over 10 s. Each heartbeat is
+// jittered by ±10% on the agent, and the stale/offline thresholds are
+// multiples (3x, 10x) of each host's own advertised interval, so they
+// grow with it.
+const (
+	DefaultHeartbeatBase = 10 * time.Second
+	DefaultHeartbeatRate = 200.0
+	HeartbeatMax         = 2 * time.Minute
+	ReconnectRate        = 1000.0
+	SpreadMin            = 2 * time.Second
+	SpreadMax            = time.Minute
+	// livenessResend is how long the controller waits before telling the
+	// same host again, so an agent that cannot apply it is not flooded.
+	livenessResend = 30 * time.Second
+)
+
+// Liveness is the interval and spread for a fleet of n hosts.
+func Liveness(n int, base time.Duration, rate float64) messages.Liveness {
+	steps := math.Ceil(float64(n) / (rate * base.Seconds()))
+	hb := min(base*time.Duration(max(1, steps)), HeartbeatMax)
+	spread := time.Duration(math.Ceil(float64(n)/ReconnectRate)) * time.Second
+	spread = min(max(spread, SpreadMin), SpreadMax)
+	return messages.Liveness{HeartbeatMs: hb.Milliseconds(), ReconnectSpreadMs: spread.Milliseconds()}
+}
+
+// enforceLiveness sends the liveness command to every online host whose
+// advertised interval differs from the one the fleet size calls for. It
+// runs with the sweep, from one goroutine.
+func (c *Controller) enforceLiveness(now time.Time) {
+	hosts := c.reg.list(now)
+	online := 0
+	for _, h := range hosts {
+		if h.State != messages.StateOnline && h.State != messages.StateStale {
+			continue
+		}
+		online++
+	}
+	want := Liveness(online, c.opts.HeartbeatBase, c.opts.HeartbeatRate)
+	var behind []string
+	for _, h := range hosts {
+		if h.State != messages.StateOnline || h.IntervalMs == want.HeartbeatMs {
+			continue
+		}
+		if sent, ok := c.livenessSent[h.ID]; ok && sent.value == want && now.Sub(sent.at) < livenessResend {
+			continue
+		}
+		c.livenessSent[h.ID] = livenessMark{at: now, value: want}
+		behind = append(behind, h.ID)
+	}
+	if len(behind) == 0 {
+		return
+	}
+	ctx := withCall(context.Background(), &apiCall{op: SystemOperator, action: "liveness"})
+	go func() {
+		_, fr, err := c.runCommand(ctx, command{verb: messages.VerbLiveness, targets: []string{messages.TargetAll},
+			hosts: behind, payload: want, ttl: 10 * time.Second})
+		if err != nil {
+			c.logger.Warn("liveness command failed", "err", err)
+			return
+		}
+		c.logger.Info("liveness sent", "hosts", len(behind), "answered", len(fr.replies),
+			"heartbeat_ms", want.HeartbeatMs, "spread_ms", want.ReconnectSpreadMs)
+	}()
+}
+
+// livenessMark remembers what was last sent to a host and when: a host is
+// told again at once when the wanted value changed, and otherwise only
+// after livenessResend.
+type livenessMark struct {
+	at    time.Time
+	value messages.Liveness
+}

@@ -1,0 +1,73 @@
+package controller_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/foundry-fleet/foundry/controller"
+	ct "github.com/foundry-fleet/foundry/controller/controllertest"
+	"github.com/foundry-fleet/foundry/messages"
+)
+
+func TestLivenessFormula(t *testing.T) {
+	for _, tc := range []struct {
+		n              int
+		hbMs, spreadMs int64
+	}{
+		{1, 10_000, 2_000},
+		{2_000, 10_000, 2_000},
+		{10_000, 50_000, 10_000},
+		{50_000, 120_000, 50_000},
+		{1_000_000, 120_000, 60_000},
+	} {
+		got := controller.Liveness(tc.n, controller.DefaultHeartbeatBase, controller.DefaultHeartbeatRate)
+		if got.HeartbeatMs != tc.hbMs || got.ReconnectSpreadMs != tc.spreadMs {
+			t.Errorf("n=%d: %+v, want heartbeat %d spread %d", tc.n, got, tc.hbMs, tc.spreadMs)
+		}
+		if err := got.Validate(); err != nil {
+			t.Errorf("n=%d: controller's own value refused by agents: %v", tc.n, err)
+		}
+	}
+}
+
+// TestHeartbeatIntervalFollowsFleetSize: with a rate of 10 heartbeats/s,
+// 20 agents must slow from their configured 200ms to 2s, told by the
+// controller through the signed liveness command.
+func TestHeartbeatIntervalFollowsFleetSize(t *testing.T) {
+	c := ct.StartController(t, func(o *controller.Options) { o.HeartbeatRate = 10 })
+	cl := ct.Client(t, c)
+	ct.StartAgents(t, c, cl, "lv", 20)
+	ct.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		hl, err := cl.HostList(context.Background())
+		if err != nil {
+			return err
+		}
+		slow := 0
+		for _, h := range hl.Hosts {
+			if h.IntervalMs == 2000 && h.State == messages.StateOnline {
+				slow++
+			}
+		}
+		if slow != 20 {
+			return fmt.Errorf("%d of 20 hosts heartbeat every 2s", slow)
+		}
+		return nil
+	})
+}
+
+func TestLivenessMovesInWholeSteps(t *testing.T) {
+	changes := 0
+	prev := controller.Liveness(0, controller.DefaultHeartbeatBase, controller.DefaultHeartbeatRate)
+	for n := 1; n <= 10_000; n++ {
+		l := controller.Liveness(n, controller.DefaultHeartbeatBase, controller.DefaultHeartbeatRate)
+		if l.HeartbeatMs != prev.HeartbeatMs {
+			changes++
+		}
+		prev = l
+	}
+	if changes > 5 {
+		t.Fatalf("interval changed %d times while the fleet grew to 10,000", changes)
+	}
+}
