@@ -269,7 +269,7 @@ func (a *Agent) conn() *nats.Conn {
 // has stored it.
 func (a *Agent) heartbeat(nc *nats.Conn, kind string) {
 	hb := messages.Heartbeat{V: messages.Version, Kind: kind, Seq: a.seq.Add(1), Time: time.Now().UnixMilli(),
-		IntervalMs: a.heartbeatInterval().Milliseconds(), Facts: a.opts.Facts(context.Background()), Trust: a.verifier.KeyIDs()}
+		IntervalMs: a.heartbeatInterval().Milliseconds(), Role: a.cfg.Role, Labels: a.cfg.Labels, Facts: a.opts.Facts(context.Background()), Trust: a.verifier.KeyIDs()}
 	b, _ := json.Marshal(hb)
 	subj, _ := messages.HeartbeatSubject(a.cfg.ID)
 	if err := nc.Publish(subj, b); err != nil {

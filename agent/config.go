@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -35,7 +36,13 @@ type Config struct {
 	Heartbeat time.Duration `yaml:"heartbeat,omitempty"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level,omitempty"`
+	// Role and Labels describe the host for targeting (--where).
+	Role   string            `yaml:"role,omitempty"`
+	Labels map[string]string `yaml:"labels,omitempty"`
 }
+
+// labelRe bounds roles and labels: they travel in every heartbeat.
+var labelRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
 
 // ErrNoConfig lets callers tell "no config file" from "broken config".
 var ErrNoConfig = errors.New("agent config not found")
@@ -92,6 +99,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Heartbeat != 0 && (c.Heartbeat < 100*time.Millisecond || c.Heartbeat > 10*time.Minute) {
 		return fmt.Errorf("heartbeat %s is out of range (100ms to 10m)", c.Heartbeat)
+	}
+	if c.Role != "" && !labelRe.MatchString(c.Role) {
+		return fmt.Errorf("role %q must be letters, digits, '-', '_' or '.'", c.Role)
+	}
+	if len(c.Labels) > 64 {
+		return errors.New("labels: at most 64")
+	}
+	for k, v := range c.Labels {
+		if !labelRe.MatchString(k) || (v != "" && !labelRe.MatchString(v)) {
+			return fmt.Errorf("label %q=%q: keys and values must be letters, digits, '-', '_' or '.'", k, v)
+		}
 	}
 	switch c.LogLevel {
 	case "", "debug", "info", "warn", "error":

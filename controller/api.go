@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/foundry-fleet/foundry/controller/target"
 	"github.com/foundry-fleet/foundry/messages"
 )
 
@@ -195,20 +196,9 @@ func (c *Controller) FleetStatus(ctx context.Context, req messages.FleetStatusRe
 		return messages.FleetStatusResult{}, &messages.Error{Code: messages.CodeBadRequest,
 			Message: fmt.Sprintf("timeout %s is longer than the maximum %s", timeout, maxStatusTimeout)}
 	}
-	now := time.Now()
-	hosts, targets := req.Hosts, req.Hosts
-	if len(hosts) == 0 {
-		for _, h := range c.reg.list(now) {
-			if h.State == messages.StateOnline {
-				hosts = append(hosts, h.ID)
-			}
-		}
-		targets = []string{messages.TargetAll}
-	}
-	for _, h := range hosts {
-		if err := messages.ValidHostID(h); err != nil {
-			return messages.FleetStatusResult{}, err
-		}
+	hosts, targets, err := c.selectHosts(req.Hosts, req.Where, time.Now())
+	if err != nil {
+		return messages.FleetStatusResult{}, err
 	}
 	env, fr, err := c.runCommand(ctx, command{verb: messages.VerbStatus, targets: targets, hosts: hosts,
 		payload: messages.StatusRequest{}, ttl: timeout})
@@ -216,6 +206,48 @@ func (c *Controller) FleetStatus(ctx context.Context, req messages.FleetStatusRe
 		return messages.FleetStatusResult{}, err
 	}
 	return c.statusResult(env.ID, hosts, fr), nil
+}
+
+// selectHosts is the expected set of a fan-out: the named hosts, or every
+// online host, narrowed by a --where expression evaluated against the
+// registry. It returns the envelope targets too: the named hosts, or "*"
+// when the selection came from the registry (a long list would not fit a
+// command).
+func (c *Controller) selectHosts(named []string, where string, now time.Time) (hosts, targets []string, err error) {
+	var expr target.Expr
+	if where != "" {
+		if expr, err = target.Parse(where); err != nil {
+			return nil, nil, &messages.Error{Code: messages.CodeBadRequest, Message: "--where: " + err.Error()}
+		}
+	}
+	for _, h := range named {
+		if err := messages.ValidHostID(h); err != nil {
+			return nil, nil, err
+		}
+	}
+	if len(named) > 0 && expr == nil {
+		return named, named, nil
+	}
+	want := map[string]bool{}
+	for _, h := range named {
+		want[h] = true
+	}
+	for _, h := range c.reg.list(now) {
+		if len(named) > 0 && !want[h.ID] {
+			continue
+		}
+		if len(named) == 0 && h.State != messages.StateOnline {
+			continue
+		}
+		if expr != nil && !expr.Match(target.Host{ID: h.ID, Role: h.Role, Labels: h.Labels, Facts: h.Facts}) {
+			continue
+		}
+		hosts = append(hosts, h.ID)
+	}
+	if len(named) > 0 {
+		return hosts, hosts, nil
+	}
+	return hosts, []string{messages.TargetAll}, nil
 }
 
 func (c *Controller) statusResult(id string, hosts []string, fr fanoutResult) messages.FleetStatusResult {

@@ -114,6 +114,7 @@ func (r *registry) handleHeartbeat(msg *nats.Msg) {
 	rec.IntervalMs = hb.IntervalMs
 	rec.Goodbye = hb.Kind == messages.KindGoodbye
 	rec.Facts = hb.Facts
+	rec.Role, rec.Labels = hb.Role, hb.Labels
 	if len(hb.Trust) > 0 {
 		rec.TrustedKeyIDs = boundedIDs(hb.Trust)
 	}

@@ -40,13 +40,15 @@ const (
 
 // HostRecord is a host as the registry knows it.
 type HostRecord struct {
-	ID         string `json:"id"`
-	State      string `json:"state"`
-	LastSeen   int64  `json:"last_seen"`  // unix ms, controller clock
-	FirstSeen  int64  `json:"first_seen"` // unix ms
-	IntervalMs int64  `json:"interval_ms"`
-	Goodbye    bool   `json:"goodbye,omitempty"`
-	Facts      Facts  `json:"facts"`
+	ID         string            `json:"id"`
+	State      string            `json:"state"`
+	LastSeen   int64             `json:"last_seen"`  // unix ms, controller clock
+	FirstSeen  int64             `json:"first_seen"` // unix ms
+	IntervalMs int64             `json:"interval_ms"`
+	Goodbye    bool              `json:"goodbye,omitempty"`
+	Facts      Facts             `json:"facts"`
+	Role       string            `json:"role,omitempty"`
+	Labels     map[string]string `json:"labels,omitempty"`
 	// Where the host was bootstrapped from, for SSH fallbacks (remove,
 	// configure, ssh). Kept with the identity, not in a local file.
 	Address string `json:"address,omitempty"`
@@ -67,8 +69,11 @@ type HostListResult struct {
 // FleetStatusRequest asks the controller to fan a status command out. No
 // Hosts means every host the registry has online.
 type FleetStatusRequest struct {
-	Hosts     []string `json:"hosts,omitempty"`
-	TimeoutMs int64    `json:"timeout_ms"`
+	Hosts []string `json:"hosts,omitempty"`
+	// Where selects online hosts by id, role, labels and facts (see
+	// controller/target); combined with Hosts, both must match.
+	Where     string `json:"where,omitempty"`
+	TimeoutMs int64  `json:"timeout_ms"`
 }
 
 // HostStatus is one host's answer in a fan-out.

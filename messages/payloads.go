@@ -108,6 +108,10 @@ type Heartbeat struct {
 	Time       int64  `json:"time"`        // unix ms, agent clock
 	IntervalMs int64  `json:"interval_ms"` // the agent's current heartbeat interval
 	Facts      Facts  `json:"facts"`
+	// Role and Labels come from the agent's config (set at host add from
+	// the stack config or flags); --where selects on them.
+	Role   string            `json:"role,omitempty"`
+	Labels map[string]string `json:"labels,omitempty"`
 	// Trust lists the ids (KeyID) of the signing keys the agent trusts,
 	// so the controller can see a host that missed a key rotation.
 	Trust []string `json:"trust,omitempty"`

@@ -73,6 +73,9 @@ type Options struct {
 	AgentGzip []byte
 	// Heartbeat is written into the agent's config (0 = agent default).
 	Heartbeat time.Duration
+	// Role and Labels are written into the agent's config for --where.
+	Role   string
+	Labels map[string]string
 	// RegisterTimeout bounds the wait for the first heartbeat.
 	RegisterTimeout time.Duration
 
@@ -324,7 +327,8 @@ type managedFile struct {
 
 // renderFiles is what the host's /etc should hold for this enrollment.
 func (rn *run) renderFiles(enr messages.EnrollResult) ([]managedFile, error) {
-	cfg := agent.Config{ID: rn.o.ID, URLs: enr.URLs, NKeyFile: agentunit.SeedPath, TrustedKeys: enr.TrustedKeys, Heartbeat: rn.o.Heartbeat}
+	cfg := agent.Config{ID: rn.o.ID, URLs: enr.URLs, NKeyFile: agentunit.SeedPath, TrustedKeys: enr.TrustedKeys,
+		Heartbeat: rn.o.Heartbeat, Role: rn.o.Role, Labels: rn.o.Labels}
 	var out []managedFile
 	if enr.CAPEM != "" {
 		cfg.CAFile = agentunit.CAPath

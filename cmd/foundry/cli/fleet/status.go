@@ -18,6 +18,7 @@ type StatusOptions struct {
 	IO      *cmdutil.IOStreams
 	Connect func(context.Context) (*client.Client, error)
 	Hosts   []string
+	Where   string
 	Timeout time.Duration
 	JSON    bool
 }
@@ -31,7 +32,8 @@ func NewCmdStatus(f *cmdutil.Factory, runF func(context.Context, *StatusOptions)
 		Long: `Send a signed status command to the targeted hosts and account for each.
 
 Expected hosts are the named ones (--host), or every host the registry has
-online. The command returns as soon as each expected host has answered or is
+online, narrowed by --where (id, role, labels and facts; see
+docs/targeting.md). The command returns as soon as each expected host has answered or is
 known to be disconnected; --timeout is only an upper bound. Hosts that did
 not answer are listed by name with the reason. Exit code 3 means some
 expected hosts are missing.`,
@@ -52,6 +54,7 @@ expected hosts are missing.`,
 		},
 	}
 	cmd.Flags().StringSliceVar(&opts.Hosts, "host", nil, "target only these host ids (repeatable)")
+	cmd.Flags().StringVar(&opts.Where, "where", "", `select hosts, e.g. 'role=worker and os_version=12' (see docs/targeting.md)`)
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 30*time.Second, "upper bound on waiting for answers")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
 	return cmd
@@ -63,7 +66,7 @@ func statusRun(ctx context.Context, o *StatusOptions) error {
 		return err
 	}
 	defer cl.Close()
-	res, err := cl.FleetStatus(ctx, messages.FleetStatusRequest{Hosts: o.Hosts, TimeoutMs: o.Timeout.Milliseconds()})
+	res, err := cl.FleetStatus(ctx, messages.FleetStatusRequest{Hosts: o.Hosts, Where: o.Where, TimeoutMs: o.Timeout.Milliseconds()})
 	if err != nil {
 		return fmt.Errorf("fleet status: %w", err)
 	}
@@ -75,6 +78,9 @@ func statusRun(ctx context.Context, o *StatusOptions) error {
 		return err
 	}
 	if res.Expected == 0 {
+		if o.Where != "" {
+			return &cmdutil.ExitCodeError{Code: 1, Err: fmt.Errorf("no online host matches --where %q; check `foundry host list`", o.Where)}
+		}
 		return &cmdutil.ExitCodeError{Code: 1, Err: errors.New("no hosts are online to ask; check `foundry host list`")}
 	}
 	failed := len(res.Missing)

@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -111,5 +112,47 @@ func TestStatusWithNoOnlineHostsSaysSo(t *testing.T) {
 	var ec *cmdutil.ExitCodeError
 	if !errors.As(err, &ec) || ec.Code != 1 || !strings.Contains(err.Error(), "no hosts are online") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestStatusWhereSelectsByRoleLabelsAndFacts(t *testing.T) {
+	c := ct.StartController(t)
+	cl := ct.Client(t, c)
+	dir := t.TempDir()
+	for i, role := range []string{"worker", "worker", "db"} {
+		cfg := ct.EnrollConfig(t, cl, c, fmt.Sprintf("n-%d", i+1), dir)
+		cfg.Role, cfg.Labels = role, map[string]string{"zone": []string{"eu1", "us1", "eu1"}[i]}
+		ct.RunAgent(t, cfg)
+	}
+	ct.WaitOnline(t, cl, 3)
+	run := func(where string) (string, error) {
+		ios, _, out, _ := cmdutil.Test()
+		err := statusRun(context.Background(), &StatusOptions{IO: ios, Connect: ct.ConnectFunc(t, c), Timeout: 10 * time.Second, Where: where})
+		return out.String(), err
+	}
+	for where, want := range map[string][]string{
+		"role=worker":                        {"n-1", "n-2"},
+		"role=worker and label.zone=eu1":     {"n-1"},
+		"not role=worker or id=n-2":          {"n-2", "n-3"},
+		"os=debian and mem_total>=8GiB":      {"n-1", "n-2", "n-3"},
+		"label.zone in (us1,ap1) and cpus>1": {"n-2"},
+	} {
+		out, err := run(where)
+		if err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+		var got []string
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			got = append(got, strings.Split(line, "\t")[0])
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("%s: got %v, want %v", where, got, want)
+		}
+	}
+	if _, err := run("role=nobody"); err == nil || !strings.Contains(err.Error(), `no online host matches --where "role=nobody"`) {
+		t.Errorf("empty selection: %v", err)
+	}
+	if _, err := run("role=worker and"); err == nil || !strings.Contains(err.Error(), "position") {
+		t.Errorf("malformed expression: %v", err)
 	}
 }

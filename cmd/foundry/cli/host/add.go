@@ -43,6 +43,8 @@ type AddOptions struct {
 	AgentBinary   string
 	Heartbeat     time.Duration
 	Timeout       time.Duration
+	Role          string
+	Labels        map[string]string
 	JSON          bool
 	// Configure is set by `host configure`: hosts must already be known,
 	// and their stored key is used.
@@ -90,6 +92,8 @@ func addFlags(cmd *cobra.Command, opts *AddOptions) {
 	cmd.Flags().DurationVar(&opts.Heartbeat, "heartbeat", 0, "agent heartbeat interval (default 10s)")
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "upper bound for the whole run")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the per-host results as JSON")
+	cmd.Flags().StringVar(&opts.Role, "role", "", "host role written to the agent config, for --where (e.g. worker)")
+	cmd.Flags().StringToStringVar(&opts.Labels, "label", nil, "host label key=value for --where (repeatable)")
 }
 
 func validateAdd(o *AddOptions) error {
@@ -210,7 +214,7 @@ func addTargets(ctx context.Context, o *AddOptions, targets []target) error {
 		hosts[i] = bootstrap.Options{
 			ID: t.id, Address: t.address, Port: port, User: user, Password: password, KeyFile: o.KeyFile,
 			KnownHostsFile: filepath.Join(home, "known_hosts"), TrustPrompt: prompt, Keys: keys, Controller: cl,
-			AgentBinary: binary, Heartbeat: o.Heartbeat, Progress: progress.step,
+			AgentBinary: binary, Heartbeat: o.Heartbeat, Role: o.Role, Labels: o.Labels, Progress: progress.step,
 		}
 	}
 	start := time.Now()
