@@ -67,6 +67,7 @@ type Agent struct {
 	interval atomic.Int64 // heartbeat, ns
 	spread   atomic.Int64 // first reconnect delay spread, ns
 	refusals *limiter
+	results  resultCache
 	trustMu  sync.Mutex // serializes trust updates
 
 	mu    sync.Mutex

@@ -24,7 +24,13 @@ func (a *Agent) handleCommand(ctx context.Context, m *nats.Msg) {
 		err = a.verifier.Verify(env, a.cfg.ID)
 	}
 	if err != nil {
-		a.refuse(m, env, err)
+		var prev *messages.Reply
+		if messages.CodeOf(err) == messages.CodeReplayed {
+			if r, ok := a.results.get(env.ID); ok {
+				prev = &r // refused, never run twice, but the first outcome is told
+			}
+		}
+		a.refuseWith(m, env, err, prev)
 		return
 	}
 	h, ok := a.handlers[env.Verb]
@@ -39,7 +45,8 @@ func (a *Agent) handleCommand(ctx context.Context, m *nats.Msg) {
 	}
 	a.logger.Info("command accepted", commandAttrs(env)...)
 	payload, err := h(ctx, env)
-	a.reply(m, messages.Reply{V: messages.Version, ID: env.ID, Host: a.cfg.ID, Error: messages.AsError(err)}, payload)
+	r := a.reply(m, messages.Reply{V: messages.Version, ID: env.ID, Host: a.cfg.ID, Error: messages.AsError(err)}, payload)
+	a.results.put(env.ID, env.ExpiresAt, r)
 }
 
 func roleOrNone(r string) string {
@@ -61,7 +68,9 @@ func commandAttrs(env *messages.Envelope) []any {
 // events stream). env is nil when the message did not even decode; then
 // only the error is known, and the fields of an envelope that failed
 // verification are what it claimed, not facts.
-func (a *Agent) refuse(m *nats.Msg, env *messages.Envelope, err error) {
+func (a *Agent) refuse(m *nats.Msg, env *messages.Envelope, err error) { a.refuseWith(m, env, err, nil) }
+
+func (a *Agent) refuseWith(m *nats.Msg, env *messages.Envelope, err error, prev *messages.Reply) {
 	we := messages.AsError(err)
 	id := ""
 	fields := map[string]string{"code": we.Code}
@@ -75,7 +84,7 @@ func (a *Agent) refuse(m *nats.Msg, env *messages.Envelope, err error) {
 		a.logger.Warn("command refused", attrs...)
 		a.publishEvent(messages.EventCmdRefused, messages.SeverityWarning, we.Message, clip(id, 64), fields)
 	}
-	a.reply(m, messages.Reply{V: messages.Version, ID: clip(id, 64), Host: a.cfg.ID, Error: we}, nil)
+	a.send(m, messages.Reply{V: messages.Version, ID: clip(id, 64), Host: a.cfg.ID, Error: we, Previous: prev})
 }
 
 func clip(s string, n int) string {
@@ -85,10 +94,9 @@ func clip(s string, n int) string {
 	return s
 }
 
-func (a *Agent) reply(m *nats.Msg, r messages.Reply, payload any) {
-	if m.Reply == "" {
-		return
-	}
+// reply builds the reply (with payload) and sends it when the message
+// asked for one; it returns what was sent so it can be cached.
+func (a *Agent) reply(m *nats.Msg, r messages.Reply, payload any) messages.Reply {
 	if payload != nil && r.Error == nil {
 		b, err := json.Marshal(payload)
 		if err != nil {
@@ -96,6 +104,14 @@ func (a *Agent) reply(m *nats.Msg, r messages.Reply, payload any) {
 		} else {
 			r.Payload = b
 		}
+	}
+	a.send(m, r)
+	return r
+}
+
+func (a *Agent) send(m *nats.Msg, r messages.Reply) {
+	if m.Reply == "" {
+		return
 	}
 	b, _ := json.Marshal(r)
 	if err := m.Respond(b); err != nil {

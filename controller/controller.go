@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -57,6 +58,31 @@ type Options struct {
 	// one identity may hold; 0 means the defaults.
 	MaxConnsPerAgent    int
 	MaxConnsPerOperator int
+
+	// Name is this controller's NATS server name. Every controller of a
+	// cluster needs its own, stable across restarts (JetStream knows its
+	// peers by it). Default: the short hostname when clustered, else
+	// "foundry-controller".
+	Name string
+	// Cluster is the route listen address, host:port (conventionally
+	// port 6222), which makes this controller a member of a NATS cluster.
+	// Empty means a single controller.
+	Cluster string
+	// ClusterName names the NATS cluster; every member must use the same
+	// one. Default "foundry".
+	ClusterName string
+	// ClusterAdvertise is the host:port other controllers reach this
+	// one's route listener at. Default: the first Advertise name with the
+	// cluster port. Its host goes into the server certificate.
+	ClusterAdvertise string
+	// Routes are the route URLs of the cluster's controllers,
+	// nats://host:6222; listing this controller too is fine (and lets
+	// every member use the same list). Routes use TLS from the controller
+	// CA and the route secret in the data directory.
+	Routes []string
+	// Replicas is the replica count of the KV buckets and streams. Zero
+	// means 3 when the routes describe at least 3 servers, else 1.
+	Replicas int
 }
 
 // Controller is a running control plane.
@@ -78,9 +104,11 @@ type Controller struct {
 	svc    micro.Service
 	cancel context.CancelFunc
 	done   chan struct{}
+	plan   *clusterPlan // nil for a single controller
 
 	sweeping     bool
 	livenessSent map[string]livenessMark // host -> last liveness command, sweep goroutine only
+	jobs         jobStore
 	auditing     bool
 	trustLimiter *keyedLimiter
 	denyLog      *keyedLimiter
@@ -119,6 +147,10 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 	if len(opts.Advertise) == 0 {
 		opts.Advertise = defaultAdvertise(host)
 	}
+	plan, err := planCluster(&opts)
+	if err != nil {
+		return nil, err
+	}
 	if opts.MaxConnsPerAgent <= 0 {
 		opts.MaxConnsPerAgent = DefaultMaxConnsPerAgent
 	}
@@ -128,7 +160,7 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 	c := &Controller{opts: opts, logger: opts.Logger, done: make(chan struct{}), livenessSent: map[string]livenessMark{},
 		auth:   newAuthenticator(opts.MaxConnsPerAgent, opts.MaxConnsPerOperator),
 		replay: newReplayCache(), trustLimiter: newKeyedLimiter(1, time.Minute), denyLog: newKeyedLimiter(1, time.Minute),
-		audit: newAuditor(opts.Logger.With("component", "audit"))}
+		audit: newAuditor(opts.Logger.With("component", "audit")), plan: plan}
 	c.auth.onDeny = func(id Identity, limit int) {
 		if c.denyLog.allow(id.PublicKey) {
 			c.logger.Warn("connection refused: identity is at its connection limit", "kind", id.Kind, "name", id.Name, "limit", limit)
@@ -142,7 +174,7 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 	c.keys = keys
 
 	sopts := &server.Options{
-		ServerName:                 "foundry-controller",
+		ServerName:                 opts.Name,
 		Host:                       host,
 		Port:                       port,
 		NoSigs:                     true,
@@ -156,7 +188,11 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 	}
 	var clientTLS *tls.Config
 	if !opts.Plaintext {
-		certs, err := newCertHolder(opts.DataDir, opts.Advertise)
+		names := opts.Advertise
+		if plan != nil {
+			names = appendNew(slices.Clone(names), plan.names...)
+		}
+		certs, err := newCertHolder(opts.DataDir, names)
 		if err != nil {
 			return nil, fmt.Errorf("prepare TLS: %w", err)
 		}
@@ -167,6 +203,11 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 		sopts.TLSTimeout = 5
 		pool, _ := pki.Pool(c.caPEM)
 		clientTLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12, ServerName: opts.Advertise[0]}
+	}
+	if plan != nil {
+		if err := c.configureCluster(sopts, plan); err != nil {
+			return nil, fmt.Errorf("configure cluster: %w", err)
+		}
 	}
 	srv, err := server.NewServer(sopts)
 	if err != nil {
@@ -226,12 +267,21 @@ func (c *Controller) connect(ctx context.Context, tlsConf *tls.Config) error {
 }
 
 func (c *Controller) startServices(ctx context.Context) error {
-	reg, ids, err := ensureStreams(ctx, c.js, 1)
+	// In a cluster the first controllers to start wait here until enough
+	// peers have joined for the replica count (bounded by ctx).
+	var reg, ids jetstream.KeyValue
+	err := c.retry(ctx, "create JetStream state", func(ctx context.Context) error {
+		var err error
+		reg, ids, err = ensureStreams(ctx, c.js, c.opts.Replicas)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("create JetStream state: %w", err)
 	}
 	c.ids = ids
-	if err := ensureAuditStream(ctx, c.js, 1); err != nil {
+	if err := c.retry(ctx, "create audit stream", func(ctx context.Context) error {
+		return ensureAuditStream(ctx, c.js, c.opts.Replicas)
+	}); err != nil {
 		return fmt.Errorf("create audit stream: %w", err)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -239,15 +289,17 @@ func (c *Controller) startServices(ctx context.Context) error {
 	c.audit.attach(c.js, c.nc)
 	c.auditing = true
 	go c.audit.run(runCtx)
-	if err := c.loadIdentities(ctx); err != nil {
+	if err := c.loadIdentities(ctx, runCtx); err != nil {
 		return err
 	}
-	if err := c.ensureAdmin(ctx); err != nil {
+	if err := c.retry(ctx, "create the bootstrap admin", c.ensureAdmin); err != nil {
 		return err
 	}
-	c.reg = newRegistry(reg, c.logger.With("component", "registry"), c.publishEvent)
+	// Host state changes are announced by one controller (registryEvent);
+	// the cache follows the bucket, which every controller writes.
+	c.reg = newRegistry(reg, c.logger.With("component", "registry"), c.registryEvent)
 	c.reg.onRegister = c.catchUpTrust
-	if err := c.reg.load(ctx); err != nil {
+	if err := c.follow(ctx, runCtx, reg, RegistryBucket, c.applyRegistry); err != nil {
 		return fmt.Errorf("load registry: %w", err)
 	}
 	if _, err := c.nc.QueueSubscribe(messages.HeartbeatWildcard, "registry", c.reg.handleHeartbeat); err != nil {
@@ -262,7 +314,12 @@ func (c *Controller) startServices(ctx context.Context) error {
 	}
 	c.sweeping = true
 	go c.sweepLoop(runCtx)
-	c.logger.Info("controller ready", "urls", c.urls, "data_dir", c.opts.DataDir, "tls", !c.opts.Plaintext)
+	c.logger.Info("controller ready", "urls", c.urls, "data_dir", c.opts.DataDir, "tls", !c.opts.Plaintext,
+		"server_name", c.opts.Name, "replicas", c.opts.Replicas)
+	if c.plan != nil {
+		c.logger.Info("cluster member", "cluster", c.opts.ClusterName, "route_listen", c.srv.ClusterAddr().String(),
+			"route_advertise", c.plan.advertise, "servers_in_routes", c.plan.servers)
+	}
 	return nil
 }
 
@@ -276,13 +333,20 @@ func (c *Controller) sweepLoop(ctx context.Context) {
 			return
 		case now := <-t.C:
 			c.reg.sweep(now)
-			c.enforceLiveness(now)
+			if c.leads() {
+				c.enforceLiveness(now)
+			}
 		}
 	}
 }
 
-// URLs are the client URLs agents and CLIs should use.
+// URLs are this controller's own client URLs.
 func (c *Controller) URLs() []string { return c.urls }
+
+// ClusterURLs are the client URLs of every controller in the cluster that
+// is up, this one's first; what enrolment hands to agents. For a single
+// controller it is URLs.
+func (c *Controller) ClusterURLs() []string { return c.clientURLs() }
 
 // CAPEM is the CA certificate clients pin, empty in plaintext mode.
 func (c *Controller) CAPEM() []byte { return c.caPEM }

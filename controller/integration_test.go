@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -169,4 +170,52 @@ func TestFiftyAgents(t *testing.T) {
 			return nil
 		})
 	})
+}
+
+// TestReplayedStepIsNeverRunTwice: a command delivered twice runs once;
+// the second delivery is refused as a replay and carries the first
+// outcome, which is what lets a job re-send a step safely.
+func TestReplayedStepIsNeverRunTwice(t *testing.T) {
+	c := ct.StartController(t)
+	cl := ct.Client(t, c)
+	cfg := ct.EnrollConfig(t, cl, c, "once-1", t.TempDir())
+	// Heartbeats read facts with context.Background (no Done channel); the
+	// status handler reads them with the agent's run context. Count only
+	// the handler's calls.
+	var calls atomic.Int32
+	ct.RunAgentWith(t, cfg, ct.AgentOptions{Facts: func(ctx context.Context) messages.Facts {
+		if ctx.Done() != nil {
+			calls.Add(1)
+		}
+		return ct.Facts("once-1")(ctx)
+	}})
+	ct.WaitOnline(t, cl, 1)
+	env, _ := messages.NewEnvelope(time.Now(), time.Minute, "controller", messages.VerbStatus, []string{"once-1"}, nil)
+	env.Operator, env.Role = "admin", messages.RoleAdmin
+	c.Signer().Sign(env)
+	b, _ := json.Marshal(env)
+	subj, _ := messages.CommandSubject("once-1")
+	send := func() messages.Reply {
+		m, err := c.InternalConn().Request(subj, b, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := messages.DecodeReply(m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	first := send()
+	n := calls.Load()
+	second := send()
+	if first.Error != nil || second.Error == nil || second.Error.Code != messages.CodeReplayed {
+		t.Fatalf("first %+v, second %+v", first.Error, second.Error)
+	}
+	if second.Previous == nil || string(second.Previous.Payload) != string(first.Payload) {
+		t.Fatalf("replay does not carry the first outcome: %+v", second.Previous)
+	}
+	if n != 1 || calls.Load() != n {
+		t.Fatalf("the status handler ran %d times, then %d", n, calls.Load())
+	}
 }

@@ -138,6 +138,10 @@ type Reply struct {
 	Host    string          `json:"host"`
 	Error   *Error          `json:"error,omitempty"`
 	Payload json.RawMessage `json:"payload,omitempty"`
+	// Previous is set on a refused replay of a command this agent already
+	// ran: the first outcome, so a job that re-sent a step learns what
+	// happened without the step running twice.
+	Previous *Reply `json:"previous,omitempty"`
 }
 
 // Severity levels of events.

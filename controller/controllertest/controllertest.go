@@ -166,6 +166,8 @@ type AgentOptions struct {
 	ConfigPath string
 	// Logger replaces the default logger (the test's output).
 	Logger *slog.Logger
+	// Facts replaces the fixed fact table.
+	Facts func(context.Context) messages.Facts
 }
 
 // RunAgentWith runs one agent with cfg and o until the test ends.
@@ -175,7 +177,11 @@ func RunAgentWith(t testing.TB, cfg agent.Config, o AgentOptions) *Agent {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	a, err := agent.New(agent.Options{Config: cfg, ConfigPath: o.ConfigPath, Version: "test", Facts: Facts(cfg.ID), Logger: logger})
+	facts := o.Facts
+	if facts == nil {
+		facts = Facts(cfg.ID)
+	}
+	a, err := agent.New(agent.Options{Config: cfg, ConfigPath: o.ConfigPath, Version: "test", Facts: facts, Logger: logger})
 	if err != nil {
 		t.Fatalf("agent %s: %v", cfg.ID, err)
 	}

@@ -9,7 +9,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
+	jobcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/job"
 	"github.com/foundry-fleet/foundry/controller/client"
+	"github.com/foundry-fleet/foundry/controller/rollout"
 	"github.com/foundry-fleet/foundry/messages"
 )
 
@@ -21,6 +23,10 @@ type StatusOptions struct {
 	Where   string
 	Timeout time.Duration
 	JSON    bool
+	// Rolling: any of these makes the status a stored job.
+	Batch       string
+	BatchWait   time.Duration
+	MaxFailures string
 }
 
 // NewCmdStatus is `foundry fleet status`.
@@ -47,6 +53,22 @@ expected hosts are missing.`,
 			if opts.Timeout <= 0 || opts.Timeout > messages.MaxValidity {
 				return cmdutil.FlagErrorf("--timeout must be between 1ms and %s", messages.MaxValidity)
 			}
+			if opts.rolling() {
+				if opts.Batch == "" {
+					opts.Batch = "100%"
+				}
+				if _, err := rollout.ParseBatch(opts.Batch); err != nil {
+					return &cmdutil.FlagError{Err: err}
+				}
+				if opts.MaxFailures != "" {
+					if _, err := rollout.ParseMaxFailures(opts.MaxFailures); err != nil {
+						return &cmdutil.FlagError{Err: err}
+					}
+				}
+				if opts.BatchWait < 0 {
+					return cmdutil.FlagErrorf("--batch-wait must not be negative")
+				}
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -57,7 +79,14 @@ expected hosts are missing.`,
 	cmd.Flags().StringVar(&opts.Where, "where", "", `select hosts, e.g. 'role=worker and os_version=12' (see docs/targeting.md)`)
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 30*time.Second, "upper bound on waiting for answers")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	cmd.Flags().StringVar(&opts.Batch, "batch", "", "run as a rolling job, N hosts or N% per batch")
+	cmd.Flags().DurationVar(&opts.BatchWait, "batch-wait", 0, "pause between batches (rolling job)")
+	cmd.Flags().StringVar(&opts.MaxFailures, "max-failures", "", "stop the rolling job when more than N or N% hosts failed (default: the first failure stops)")
 	return cmd
+}
+
+func (o *StatusOptions) rolling() bool {
+	return o.Batch != "" || o.BatchWait != 0 || o.MaxFailures != ""
 }
 
 func statusRun(ctx context.Context, o *StatusOptions) error {
@@ -66,6 +95,15 @@ func statusRun(ctx context.Context, o *StatusOptions) error {
 		return err
 	}
 	defer cl.Close()
+	if o.rolling() {
+		j, err := cl.RunJob(ctx, messages.JobRunRequest{Verb: messages.VerbStatus, Hosts: o.Hosts, Where: o.Where,
+			Batch: o.Batch, BatchWaitMs: o.BatchWait.Milliseconds(), MaxFailures: o.MaxFailures, TimeoutMs: o.Timeout.Milliseconds()})
+		if err != nil {
+			return fmt.Errorf("start rolling status: %w", err)
+		}
+		fmt.Fprintf(o.IO.ErrOut, "job %s: %d hosts in %d batches; follow it with: foundry job watch %s\n", j.ID, len(j.Hosts), j.Batches, j.ID)
+		return jobcmd.Watch(ctx, o.IO, cl, j.ID, 300*time.Millisecond, o.JSON)
+	}
 	res, err := cl.FleetStatus(ctx, messages.FleetStatusRequest{Hosts: o.Hosts, Where: o.Where, TimeoutMs: o.Timeout.Milliseconds()})
 	if err != nil {
 		return fmt.Errorf("fleet status: %w", err)

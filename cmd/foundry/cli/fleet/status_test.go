@@ -28,6 +28,11 @@ func TestStatusFlags(t *testing.T) {
 		{"--timeout 0s", "--timeout must be", nil, 0},
 		{"--timeout 2h", "--timeout must be", nil, 0},
 		{"extra", "unknown command", nil, 0},
+		{"--batch 0", "--batch", nil, 0},
+		{"--batch 120%", "--batch", nil, 0},
+		{"--batch -2", "--batch", nil, 0},
+		{"--batch 2 --max-failures abc", "--max-failures", nil, 0},
+		{"--batch 2 --batch-wait -1s", "--batch-wait", nil, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.args, func(t *testing.T) {

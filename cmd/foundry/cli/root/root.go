@@ -19,6 +19,7 @@ import (
 	eventscmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/events"
 	fleetcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/fleet"
 	hostcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/host"
+	jobcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/job"
 	rbaccmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/rbac"
 	secretcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/secret"
 	"github.com/foundry-fleet/foundry/controller"
@@ -60,6 +61,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		secretcmd.NewCmdSecret(f),
 		rbaccmd.NewCmdRbac(f),
 		auditcmd.NewCmdAudit(f),
+		jobcmd.NewCmdJob(f),
 		newCmdVersion(f),
 	)
 	return cmd

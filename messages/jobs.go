@@ -1,0 +1,103 @@
+package messages
+
+// Job endpoints: run is a write, list and show are reads.
+var (
+	APIJobRun  = MustAPISubject("job", "run")
+	APIJobList = MustAPISubject("job", "list")
+	APIJobShow = MustAPISubject("job", "show")
+)
+
+// JobVerbs are the command verbs that may run as a rolling job.
+var JobVerbs = []string{VerbStatus}
+
+// Job states.
+const (
+	JobRunning   = "running"
+	JobSucceeded = "succeeded"
+	JobFailed    = "failed" // finished, some hosts failed within the budget
+	JobStopped   = "stopped"
+)
+
+// Per-host states in a job. A host that was offline or did not answer is
+// not_reached, never ok.
+const (
+	HostPending    = "pending"
+	HostOK         = "ok"
+	HostFailed     = "failed"
+	HostNotReached = "not_reached"
+	HostNotStarted = "not_started"
+)
+
+// Job progress event types, published per host with the job id as the
+// request id.
+const (
+	EventJobStepStarted  = "job_step_started"
+	EventJobStepFinished = "job_step_finished"
+	EventJobStepFailed   = "job_step_failed"
+)
+
+// JobRunRequest starts a rolling job of Verb over the selected hosts.
+// Batch and MaxFailures take "N" or "N%".
+type JobRunRequest struct {
+	Verb        string   `json:"verb"`
+	Hosts       []string `json:"hosts,omitempty"`
+	Where       string   `json:"where,omitempty"`
+	Batch       string   `json:"batch,omitempty"`
+	BatchWaitMs int64    `json:"batch_wait_ms,omitempty"`
+	MaxFailures string   `json:"max_failures,omitempty"`
+	TimeoutMs   int64    `json:"timeout_ms,omitempty"` // per batch
+}
+
+// JobHost is one host's outcome in a job.
+type JobHost struct {
+	Host  string `json:"host"`
+	State string `json:"state"`
+	Batch int    `json:"batch"` // 1-based
+	Error string `json:"error,omitempty"`
+	// StepID is the command id of this host's step: the idempotency key
+	// the agent uses to never run it twice.
+	StepID string `json:"step_id,omitempty"`
+}
+
+// JobRecord is a job as stored in JetStream.
+type JobRecord struct {
+	ID          string    `json:"id"`
+	Verb        string    `json:"verb"`
+	Operator    string    `json:"operator"`
+	Where       string    `json:"where,omitempty"`
+	Batch       string    `json:"batch"`
+	BatchWaitMs int64     `json:"batch_wait_ms,omitempty"`
+	MaxFailures string    `json:"max_failures"`
+	State       string    `json:"state"`
+	Stopped     string    `json:"stopped,omitempty"`
+	Created     int64     `json:"created"`
+	Updated     int64     `json:"updated"`
+	Finished    int64     `json:"finished,omitempty"`
+	Batches     int       `json:"batches"`
+	BatchesRun  int       `json:"batches_run"`
+	Hosts       []JobHost `json:"hosts"`
+}
+
+// Count returns how many hosts are in state.
+func (j *JobRecord) Count(state string) int {
+	n := 0
+	for _, h := range j.Hosts {
+		if h.State == state {
+			n++
+		}
+	}
+	return n
+}
+
+// JobShowRequest names a job.
+type JobShowRequest struct {
+	ID string `json:"id"`
+}
+
+// JobListRequest lists recent jobs.
+type JobListRequest struct{}
+
+// JobListResult holds jobs newest first, without per-host detail.
+type JobListResult struct {
+	Jobs []JobRecord `json:"jobs"`
+}
