@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -198,16 +199,27 @@ func TestBootstrap(t *testing.T) {
 
 	t.Run("the agent notified READY and pings the systemd watchdog", func(t *testing.T) {
 		h := ten[0]
-		if v := inside(t, h, "systemctl show -p Type -p WatchdogUSec --value foundry-agent"); v != "notify\n30s" {
+		if v := inside(t, h, "systemctl show -p Type -p WatchdogUSec foundry-agent"); !strings.Contains(v, "Type=notify") || !strings.Contains(v, "WatchdogUSec=30s") {
 			t.Fatalf("unit Type/WatchdogSec: %q", v)
 		}
 		// systemd stamps WatchdogTimestamp on every WATCHDOG=1; the agent
 		// pings every WatchdogSec/2.
 		ct.CheckFor(t, 40*time.Second, time.Second, func() error {
-			out := inside(t, h, "systemctl show -p ActiveEnterTimestampMonotonic -p WatchdogTimestampMonotonic --value foundry-agent")
-			var started, pinged uint64
-			if _, err := fmt.Sscan(out, &started, &pinged); err != nil {
-				return fmt.Errorf("systemctl show: %q: %v", out, err)
+			// systemctl show prints properties in its own order, so read
+			// them by name.
+			out := inside(t, h, "systemctl show -p ActiveEnterTimestampMonotonic -p WatchdogTimestampMonotonic foundry-agent")
+			props := map[string]uint64{}
+			for _, line := range strings.Split(out, "\n") {
+				k, v, _ := strings.Cut(line, "=")
+				n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+				if err != nil {
+					return fmt.Errorf("systemctl show: %q: %v", out, err)
+				}
+				props[k] = n
+			}
+			started, pinged := props["ActiveEnterTimestampMonotonic"], props["WatchdogTimestampMonotonic"]
+			if started == 0 {
+				return fmt.Errorf("systemctl show: %q", out)
 			}
 			// systemd also stamps the watchdog when it arms it at READY, so
 			// only a stamp well after start proves a ping from the agent.
