@@ -140,7 +140,8 @@ type run struct {
 	changes      []string
 	keyLine      string // authorized_keys line this run added
 	viaStoredKey bool
-	enrolled     bool // this run created the identity
+	keyCheck     chan error // result of the background login with the new host key
+	enrolled     bool       // this run created the identity
 	backedUp     bool
 }
 
@@ -163,6 +164,7 @@ func Add(ctx context.Context, o Options) (res Result) {
 		defer rn.r.Close()
 	}
 	if err != nil {
+		_ = rn.hostKeyProven(ctx) // never leave the background login running
 		rn.undo(ctx)
 		res.Error = err.Error()
 		return res
@@ -215,6 +217,9 @@ func (rn *run) add(ctx context.Context) (string, error) {
 		return "", rn.fail("probe", err)
 	}
 	if err := rn.install(ctx); err != nil {
+		return "", err
+	}
+	if err := rn.hostKeyProven(ctx); err != nil {
 		return "", err
 	}
 	if rn.backedUp {

@@ -48,14 +48,14 @@ func (rn *run) connect(ctx context.Context) error {
 	return nil
 }
 
-// ensureHostKey gives the host its own SSH key, authorizes it for the admin
-// user, stores the private half, and switches to it, proving it works. A
-// host already reached with its stored key needs nothing.
+// ensureHostKey gives the host its own SSH key and authorizes it for the
+// admin user. Proving that the key logs in (and only then storing it) runs
+// in the background while the install goes on over the first connection,
+// so the extra handshake is off the critical path; add waits for it
+// before declaring success. A host reached with its stored key needs
+// nothing.
 func (rn *run) ensureHostKey(ctx context.Context) error {
-	if rn.o.Keys == nil {
-		return nil
-	}
-	if rn.viaStoredKey {
+	if rn.o.Keys == nil || rn.viaStoredKey {
 		return nil
 	}
 	rn.step("host key")
@@ -67,20 +67,40 @@ func (rn *run) ensureHostKey(ctx context.Context) error {
 		return rn.fail("authorize host key", err)
 	}
 	rn.keyLine = line
-	o := rn.dialOpts()
-	o.PrivateKey = priv
-	c, err := ssh.Dial(ctx, o)
-	if err != nil {
-		return rn.fail("log in with host key", err)
-	}
-	if err := rn.o.Keys.StoreSSHKey(ctx, rn.o.ID, priv); err != nil {
-		c.Close()
-		return rn.fail("store host key", err)
-	}
-	rn.r.Close()
-	rn.r = c
 	rn.changes = append(rn.changes, "ssh key")
+	rn.keyCheck = make(chan error, 1)
+	o := rn.dialOpts()
+	o.PrivateKey, o.SudoPassword = priv, nil
+	go func() {
+		c, err := ssh.Dial(ctx, o)
+		if err == nil {
+			_, err = c.Run(ctx, ssh.Command{Line: "true"})
+			c.Close()
+		}
+		if err != nil {
+			rn.keyCheck <- fmt.Errorf("the new host key does not log in: %w", err)
+			return
+		}
+		rn.keyCheck <- rn.o.Keys.StoreSSHKey(ctx, rn.o.ID, priv)
+	}()
 	return nil
+}
+
+// hostKeyProven waits for ensureHostKey's background login, if any.
+func (rn *run) hostKeyProven(ctx context.Context) error {
+	if rn.keyCheck == nil {
+		return nil
+	}
+	select {
+	case err := <-rn.keyCheck:
+		rn.keyCheck = nil
+		if err != nil {
+			return rn.fail("log in with host key", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return rn.fail("log in with host key", ctx.Err())
+	}
 }
 
 // waitRegistered polls the registry until the host heartbeats after since
