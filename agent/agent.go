@@ -68,7 +68,13 @@ type Agent struct {
 	spread   atomic.Int64 // first reconnect delay spread, ns
 	refusals *limiter
 	results  resultCache
-	trustMu  sync.Mutex // serializes trust updates
+	// firstRegister counts the two halves of the first registration; see
+	// registerStep.
+	firstRegister atomic.Int32
+	// closed is closed when nats.go gives the connection up for good.
+	closed    chan struct{}
+	closeOnce sync.Once
+	trustMu   sync.Mutex // serializes trust updates
 
 	mu    sync.Mutex
 	nc    *nats.Conn
@@ -104,6 +110,7 @@ func New(opts Options) (*Agent, error) {
 		started:  time.Now(),
 		refusals: newLimiter(10, time.Second),
 		abort:    make(chan struct{}),
+		closed:   make(chan struct{}),
 	}
 	a.handlers = map[string]Handler{
 		messages.VerbStatus:      a.handleStatus,
@@ -143,9 +150,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		_ = sub.SetPendingLimits(1024, 16<<20)
 	}
-	if nc.IsConnected() {
-		a.heartbeat(nc, messages.KindRegister)
-	}
+	a.registerStep(nc)
 	a.opts.Notify("READY=1")
 	a.logger.Info("agent started", "urls", a.cfg.URLs, "version", a.opts.Version)
 	a.publishEvent(messages.EventAgentStarted, messages.SeverityInfo, "agent started", "", nil)
@@ -166,6 +171,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-a.abort:
 			nc.Close()
 			return nil
+		case <-a.closed:
+			// Not our doing: end with an error so systemd restarts the
+			// agent, rather than live on without a connection while the
+			// watchdog keeps saying all is well.
+			return fmt.Errorf("connection to the controller closed for good: %v", nc.LastError())
 		case <-hb.C:
 			if nc.IsConnected() {
 				a.heartbeat(nc, messages.KindHeartbeat)
@@ -213,7 +223,20 @@ func (a *Agent) connect() (*nats.Conn, error) {
 		nats.ReconnectBufSize(256 << 10),
 		nats.ConnectHandler(func(c *nats.Conn) {
 			a.logger.Info("connected", "url", c.ConnectedUrl())
-			a.heartbeat(c, messages.KindRegister)
+			a.registerStep(c)
+		}),
+		// nats.go stops reconnecting for good after the same
+		// authorization error twice. A connection limit that still counts
+		// an attempt the client gave up on (a connect storm on a loaded
+		// controller) refuses exactly like that; keep retrying with the
+		// backoff instead.
+		nats.IgnoreAuthErrorAbort(),
+		nats.ClosedHandler(func(*nats.Conn) {
+			select {
+			case <-a.abort:
+			default:
+				a.closeOnce.Do(func() { close(a.closed) })
+			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			a.logger.Info("reconnected", "url", c.ConnectedUrl())
@@ -241,6 +264,19 @@ func (a *Agent) connect() (*nats.Conn, error) {
 		return nil, fmt.Errorf("controller URLs %v: %w", a.cfg.URLs, err)
 	}
 	return nc, nil
+}
+
+// registerStep sends the first register heartbeat once both halves are
+// done: Run has subscribed to the command subjects, and the connection is
+// up, which nats.go reports through the connect handler — asynchronously,
+// before or after the subscriptions, and even for a connection made
+// inside nats.Connect. Registering from both, as before, sent every
+// controller two register heartbeats (two registry writes) per agent
+// start. Reconnections register in the reconnect handler.
+func (a *Agent) registerStep(nc *nats.Conn) {
+	if a.firstRegister.Add(1) == 2 {
+		a.heartbeat(nc, messages.KindRegister)
+	}
 }
 
 // readSeed reads the NKey seed, refusing a file others can read.

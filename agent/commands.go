@@ -68,7 +68,9 @@ func commandAttrs(env *messages.Envelope) []any {
 // events stream). env is nil when the message did not even decode; then
 // only the error is known, and the fields of an envelope that failed
 // verification are what it claimed, not facts.
-func (a *Agent) refuse(m *nats.Msg, env *messages.Envelope, err error) { a.refuseWith(m, env, err, nil) }
+func (a *Agent) refuse(m *nats.Msg, env *messages.Envelope, err error) {
+	a.refuseWith(m, env, err, nil)
+}
 
 func (a *Agent) refuseWith(m *nats.Msg, env *messages.Envelope, err error, prev *messages.Reply) {
 	we := messages.AsError(err)

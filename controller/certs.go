@@ -97,9 +97,10 @@ type InitOptions struct {
 // InitResult says what Init found or created.
 type InitResult struct {
 	DataDir     string   `json:"data_dir"`
-	SigningKey  string   `json:"signing_key"` // public
-	AdminKey    string   `json:"admin_key"`   // public
-	AdminCreds  string   `json:"admin_creds"` // path of the seed file
+	SigningKey  string   `json:"signing_key"`  // public
+	AdminKey    string   `json:"admin_key"`    // public
+	AdminCreds  string   `json:"admin_creds"`  // path of the seed file
+	RouteSecret string   `json:"route_secret"` // path of the cluster route secret
 	CAFile      string   `json:"ca_file,omitempty"`
 	Names       []string `json:"names,omitempty"`
 	CertSerial  string   `json:"cert_serial,omitempty"`
@@ -138,6 +139,12 @@ func Init(opts InitOptions) (InitResult, error) {
 		return res, err
 	}
 	res.AdminKey, _ = kp.PublicKey()
+	// Made even for a single controller, so that copying the data
+	// directory's shared key set is all it takes to add a second one.
+	if _, _, err := loadOrCreateRouteSecret(opts.DataDir); err != nil {
+		return res, err
+	}
+	res.RouteSecret = filepath.Join(opts.DataDir, RouteSecretFile)
 	if !opts.Plaintext {
 		h, err := newCertHolder(opts.DataDir, opts.Advertise)
 		if err != nil {

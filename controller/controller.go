@@ -72,8 +72,9 @@ type Options struct {
 	// one. Default "foundry".
 	ClusterName string
 	// ClusterAdvertise is the host:port other controllers reach this
-	// one's route listener at. Default: the first Advertise name with the
-	// cluster port. Its host goes into the server certificate.
+	// one's route listener at. Default: the first non-loopback Advertise
+	// name with the cluster port. Its host goes into the server
+	// certificate.
 	ClusterAdvertise string
 	// Routes are the route URLs of the cluster's controllers,
 	// nats://host:6222; listing this controller too is fine (and lets
@@ -269,21 +270,11 @@ func (c *Controller) connect(ctx context.Context, tlsConf *tls.Config) error {
 func (c *Controller) startServices(ctx context.Context) error {
 	// In a cluster the first controllers to start wait here until enough
 	// peers have joined for the replica count (bounded by ctx).
-	var reg, ids jetstream.KeyValue
-	err := c.retry(ctx, "create JetStream state", func(ctx context.Context) error {
-		var err error
-		reg, ids, err = ensureStreams(ctx, c.js, c.opts.Replicas)
-		return err
-	})
+	reg, ids, err := c.ensureStreams(ctx)
 	if err != nil {
 		return fmt.Errorf("create JetStream state: %w", err)
 	}
 	c.ids = ids
-	if err := c.retry(ctx, "create audit stream", func(ctx context.Context) error {
-		return ensureAuditStream(ctx, c.js, c.opts.Replicas)
-	}); err != nil {
-		return fmt.Errorf("create audit stream: %w", err)
-	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	c.audit.attach(c.js, c.nc)
@@ -299,7 +290,7 @@ func (c *Controller) startServices(ctx context.Context) error {
 	// the cache follows the bucket, which every controller writes.
 	c.reg = newRegistry(reg, c.logger.With("component", "registry"), c.registryEvent)
 	c.reg.onRegister = c.catchUpTrust
-	if err := c.follow(ctx, runCtx, reg, RegistryBucket, c.applyRegistry); err != nil {
+	if err := c.follow(ctx, runCtx, reg, c.applyRegistry); err != nil {
 		return fmt.Errorf("load registry: %w", err)
 	}
 	if _, err := c.nc.QueueSubscribe(messages.HeartbeatWildcard, "registry", c.reg.handleHeartbeat); err != nil {

@@ -3,6 +3,8 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -20,33 +22,65 @@ const (
 	eventsMaxBytes = 512 << 20
 )
 
-// ensureStreams creates or updates the events stream and the KV buckets.
-func ensureStreams(ctx context.Context, js jetstream.JetStream, replicas int) (reg, ids jetstream.KeyValue, err error) {
-	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:      EventsStream,
-		Subjects:  []string{messages.EventWildcard},
-		Retention: jetstream.LimitsPolicy,
-		MaxAge:    eventsMaxAge,
-		MaxBytes:  eventsMaxBytes,
-		Discard:   jetstream.DiscardOld,
-		Storage:   jetstream.FileStorage,
-		Replicas:  replicas,
-	})
-	if err != nil {
+// ensureStreams creates or updates the events and audit streams and the
+// KV buckets with the configured replica count, all at once. In a cluster
+// each is retried on its own (see retry): every member runs this at start,
+// and until enough members are up, or while another member's identical
+// request is being applied, a request fails or goes unanswered.
+func (c *Controller) ensureStreams(ctx context.Context) (reg, ids jetstream.KeyValue, err error) {
+	replicas := c.opts.Replicas
+	if c.plan != nil {
+		if err := c.waitJetStream(ctx); err != nil {
+			return nil, nil, err
+		}
+	}
+	steps := []struct {
+		what string
+		fn   func(context.Context) error
+	}{
+		{"create stream " + EventsStream, func(ctx context.Context) error {
+			_, err := c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+				Name:      EventsStream,
+				Subjects:  []string{messages.EventWildcard},
+				Retention: jetstream.LimitsPolicy,
+				MaxAge:    eventsMaxAge,
+				MaxBytes:  eventsMaxBytes,
+				Discard:   jetstream.DiscardOld,
+				Storage:   jetstream.FileStorage,
+				Replicas:  replicas,
+			})
+			return err
+		}},
+		{"create stream " + messages.AuditStream, func(ctx context.Context) error {
+			return ensureAuditStream(ctx, c.js, replicas)
+		}},
+		{"create bucket " + RegistryBucket, func(ctx context.Context) error {
+			var err error
+			reg, err = c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+				Bucket: RegistryBucket, Description: "fleet registry, rebuilt from heartbeats",
+				History: 1, Storage: jetstream.FileStorage, Replicas: replicas,
+			})
+			return err
+		}},
+		{"create bucket " + IdentityBucket, func(ctx context.Context) error {
+			var err error
+			ids, err = c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+				Bucket: IdentityBucket, Description: "NATS identities of agents and operators",
+				History: 1, Storage: jetstream.FileStorage, Replicas: replicas,
+			})
+			return err
+		}},
+	}
+	errs := make([]error, len(steps))
+	var wg sync.WaitGroup
+	for i, s := range steps {
+		wg.Go(func() { errs[i] = c.retry(ctx, s.what, s.fn) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return nil, nil, err
 	}
-	reg, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: RegistryBucket, Description: "fleet registry, rebuilt from heartbeats",
-		History: 1, Storage: jetstream.FileStorage, Replicas: replicas,
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	ids, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: IdentityBucket, Description: "NATS identities of agents and operators",
-		History: 1, Storage: jetstream.FileStorage, Replicas: replicas,
-	})
-	return reg, ids, err
+	return reg, ids, nil
 }
 
 // publishEvent sends a controller-origin event into the events stream.

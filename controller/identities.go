@@ -13,24 +13,43 @@ import (
 	"github.com/foundry-fleet/foundry/messages"
 )
 
-func (c *Controller) loadIdentities(ctx context.Context) error {
-	lister, err := c.ids.ListKeys(ctx)
-	if err != nil {
-		return fmt.Errorf("list identities: %w", err)
-	}
-	for key := range lister.Keys() {
-		e, err := c.ids.Get(ctx, key)
-		if err != nil {
-			continue
-		}
-		var id Identity
-		if json.Unmarshal(e.Value(), &id) != nil || id.PublicKey != key {
-			c.logger.Warn("skipping damaged identity", "key", key)
-			continue
-		}
-		c.auth.set(id)
+// loadIdentities fills the authenticator from the identities bucket and
+// keeps following it (applyIdentity), so an identity enrolled or revoked
+// through any controller of a cluster takes effect on every one.
+func (c *Controller) loadIdentities(ctx, runCtx context.Context) error {
+	if err := c.follow(ctx, runCtx, c.ids, c.applyIdentity); err != nil {
+		return fmt.Errorf("load identities: %w", err)
 	}
 	return nil
+}
+
+// applyIdentity brings the authenticator in line with one identities
+// entry. A deleted key (a host re-enrolled with a new key, or removed) and
+// a tombstone (a revoked operator) close that identity's connections on
+// this controller, whichever controller made the change.
+func (c *Controller) applyIdentity(ch kvChange, _ bool) {
+	pub := ch.key
+	switch ch.op {
+	case jetstream.KeyValueDelete, jetstream.KeyValuePurge:
+		c.disconnect(c.auth.remove(pub))
+		return
+	}
+	var id Identity
+	if json.Unmarshal(ch.value, &id) != nil || id.PublicKey != pub {
+		c.logger.Warn("skipping damaged identity", "key", pub)
+		return
+	}
+	if id.Revoked != 0 {
+		c.disconnect(c.auth.markRevoked(id))
+		return
+	}
+	c.auth.set(id)
+}
+
+func (c *Controller) disconnect(cids []uint64) {
+	for _, cid := range cids {
+		_ = c.srv.DisconnectClientByID(cid)
+	}
 }
 
 // ensureAdmin creates the bootstrap admin operator on first start. Its seed
@@ -85,7 +104,7 @@ func (c *Controller) agents() []Identity {
 // changes nothing; a new key for the same host replaces (and disconnects)
 // the old one, which is how a broken host is repaired.
 func (c *Controller) Enroll(ctx context.Context, req messages.EnrollRequest) (messages.EnrollResult, error) {
-	res := messages.EnrollResult{Host: req.Host, URLs: c.urls, CAPEM: string(c.caPEM), TrustedKeys: c.TrustedKeys()}
+	res := messages.EnrollResult{Host: req.Host, URLs: c.clientURLs(), CAPEM: string(c.caPEM), TrustedKeys: c.TrustedKeys()}
 	if err := messages.ValidHostID(req.Host); err != nil {
 		return res, err
 	}

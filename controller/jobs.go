@@ -37,7 +37,7 @@ func (c *Controller) jobsKV(ctx context.Context) (jetstream.KeyValue, error) {
 	}
 	kv, err := c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: JobsBucket, Description: "jobs and their per-host results",
-		History: 1, TTL: jobsTTL, Storage: jetstream.FileStorage,
+		History: 1, TTL: jobsTTL, Storage: jetstream.FileStorage, Replicas: max(1, c.opts.Replicas),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open jobs bucket: %w", err)

@@ -178,6 +178,12 @@ func (c *Controller) RotateSigningKey(ctx context.Context, req messages.RotateSi
 	if timeout > maxRotateTimeout {
 		return res, &messages.Error{Code: messages.CodeBadRequest, Message: fmt.Sprintf("timeout %s is longer than the maximum %s", timeout, maxRotateTimeout)}
 	}
+	if c.clustered() {
+		// The new key would exist only in this controller's data
+		// directory; the others would go on signing with a key the
+		// agents are about to drop.
+		return res, &messages.Error{Code: messages.CodeConflict, Message: "signing key rotation is not supported on a controller cluster yet: every controller must hold the same signing key (see docs/architecture.md, Clustering)"}
+	}
 	if !c.keys.rotating.TryLock() {
 		return res, &messages.Error{Code: messages.CodeConflict, Message: "a signing key rotation is already running; wait for it to finish"}
 	}

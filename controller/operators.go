@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/nats-io/nkeys"
@@ -109,13 +110,20 @@ func (c *Controller) RevokeOperator(ctx context.Context, req messages.OperatorRe
 	for _, id := range target {
 		id.Revoked = nowMs()
 		b, _ := json.Marshal(id)
+		// The bucket watcher may apply the tombstone (and close the
+		// connections) before the Put returns; count what was live.
+		live := c.auth.liveClients(id.PublicKey)
 		if _, err := c.ids.Put(ctx, id.PublicKey, b); err != nil {
 			return res, fmt.Errorf("store revocation of %s: %w", id.Name, err)
 		}
 		for _, cid := range c.auth.markRevoked(id) {
-			if c.srv.DisconnectClientByID(cid) == nil {
-				res.Disconnected++
+			if !slices.Contains(live, cid) {
+				live = append(live, cid)
 			}
+		}
+		for _, cid := range live {
+			_ = c.srv.DisconnectClientByID(cid)
+			res.Disconnected++
 		}
 		res.PublicKey = id.PublicKey
 		c.logger.Info("operator revoked", "operator", id.Name, "public_key", id.PublicKey, "disconnected", res.Disconnected)

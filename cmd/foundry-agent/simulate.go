@@ -32,6 +32,9 @@ PREFIX-(FIRST+N-1), so several processes can share a fleet (--first 5001).
 first, writing them to --dir when given (to reuse with --dir later), else
 to a temporary directory removed on exit.
 
+--heartbeat sets the interval agents start with; the controller's liveness
+policy may change it, as for real agents.
+
 Prints "simulate: all N agents connected ..." once every agent is up, then
 runs until SIGTERM or SIGINT, when every agent says goodbye.
 `

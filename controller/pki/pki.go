@@ -72,7 +72,11 @@ func (m *Material) Issue(dir string, names []string) error {
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(srvValidty),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		// ServerAuth for clients and routes dialing in; ClientAuth
+		// because a clustered controller presents the same certificate
+		// when it dials a peer's route port, where the peer requires a
+		// certificate from this CA (see ClusterTLS).
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	for _, n := range names {
 		if ip := net.ParseIP(n); ip != nil {
@@ -171,6 +175,12 @@ func Pool(caPEM []byte) (*x509.CertPool, error) {
 func covers(cert tls.Certificate, names []string) bool {
 	leaf, err := x509.ParseCertificate(cert.Certificate[0])
 	if err != nil || time.Until(leaf.NotAfter) < 30*24*time.Hour {
+		return false
+	}
+	// Certificates from before clustering lack ClientAuth; reissue them
+	// once so routes can present them (clients pin the CA, not the
+	// certificate, so nothing changes for them).
+	if !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
 		return false
 	}
 	for _, n := range names {

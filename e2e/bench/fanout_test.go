@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -42,13 +43,13 @@ type benchConfig struct {
 	sizes      []int         // FOUNDRY_BENCH_SIZES, default 100,1000,5000,10000
 	iters      int           // FOUNDRY_BENCH_ITER, measured fan-outs per size and kind (default 5)
 	perChild   int           // FOUNDRY_BENCH_PER_CHILD, connections per child process (default 5000)
-	heartbeat  time.Duration // FOUNDRY_BENCH_HEARTBEAT, simulated agents' interval (default 60s)
+	heartbeat  time.Duration // FOUNDRY_BENCH_HEARTBEAT, simulated agents' interval (default: the controller's liveness policy for N)
 	profileDir string        // FOUNDRY_BENCH_PROFILE, where to write pprof files for the largest size ("" = none)
 	out        string        // FOUNDRY_BENCH_OUT, file the markdown report is written to
 }
 
 func readConfig(t *testing.T) benchConfig {
-	c := benchConfig{sizes: []int{100, 1000, 5000, 10000}, iters: 5, perChild: 5000, heartbeat: time.Minute,
+	c := benchConfig{sizes: []int{100, 1000, 5000, 10000}, iters: 5, perChild: 5000,
 		profileDir: os.Getenv("FOUNDRY_BENCH_PROFILE"), out: os.Getenv("FOUNDRY_BENCH_OUT")}
 	if s := os.Getenv("FOUNDRY_BENCH_SIZES"); s != "" {
 		c.sizes = nil
@@ -339,12 +340,20 @@ func runFoundry(t *testing.T, cfg benchConfig, n int, agentBin, work string) (me
 	heapBefore, rssBefore := settledHeap(), rss(os.Getpid())
 	profile := cfg.profileDir != "" && n == slices.Max(cfg.sizes)
 	var children []*child
+	// Agents start at the interval the controller's liveness policy wants
+	// for this fleet size, as they would be in steady state; otherwise the
+	// controller's liveness commands to every host would run during the
+	// measurements.
+	heartbeat := time.Duration(controller.Liveness(n, controller.DefaultHeartbeatBase, controller.DefaultHeartbeatRate).HeartbeatMs) * time.Millisecond
+	if cfg.heartbeat != 0 {
+		heartbeat = cfg.heartbeat
+	}
 	for i, s := range shards(n, cfg.perChild) {
 		// About 400 new TLS connections per second per child.
 		ramp := max(time.Second, time.Duration(s[1])*time.Second/400)
 		args := []string{"simulate", "--enroll", "--controller", c.URLs()[0], "--creds", c.AdminCredsPath(), "--ca", ca,
 			"--prefix", "sim", "--first", strconv.Itoa(s[0]), "--count", strconv.Itoa(s[1]),
-			"--heartbeat", cfg.heartbeat.String(), "--ramp", ramp.String(), "--log-level", "error"}
+			"--heartbeat", heartbeat.String(), "--ramp", ramp.String(), "--log-level", "error"}
 		if profile {
 			args = append(args, "--cpuprofile", filepath.Join(cfg.profileDir, fmt.Sprintf("agents-%d-%d.pprof", n, i)))
 		}
@@ -482,13 +491,27 @@ func writeProfiles(t *testing.T, dir string, n, iters int, fanout func()) {
 	_ = pprof.WriteHeapProfile(h)
 }
 
-// settledHeap is the live heap after a collection.
+// settledHeap is the live heap after a collection. It also returns freed
+// memory to the OS, so that RSS deltas are not hidden by heap the raw
+// phase left behind.
 func settledHeap() uint64 {
 	runtime.GC()
-	runtime.GC()
+	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.HeapInuse
+}
+
+func heartbeatNote(cfg benchConfig) string {
+	if cfg.heartbeat != 0 {
+		return "every " + cfg.heartbeat.String()
+	}
+	var parts []string
+	for _, n := range cfg.sizes {
+		hb := time.Duration(controller.Liveness(n, controller.DefaultHeartbeatBase, controller.DefaultHeartbeatRate).HeartbeatMs) * time.Millisecond
+		parts = append(parts, fmt.Sprintf("%s at N=%d", hb, n))
+	}
+	return "at the controller's liveness-policy interval (" + strings.Join(parts, ", ") + ")"
 }
 
 func ms(d time.Duration) string {
@@ -509,8 +532,8 @@ func render(cfg benchConfig, rows []row, reqBytes, replyBytes int, loadBefore, l
 	w("Machine: %s, %d CPUs (GOMAXPROCS %d), %s, %s/%s; load average %s before, %s after; run took %s.\n",
 		host, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH, loadBefore, loadAfter, took.Round(time.Second))
 	w("Each cell is over %d measured fan-outs after one warm-up; times are medians, p50/p99 pool every reply of every fan-out, CPU is the mean per fan-out. "+
-		"Request %d B, reply %d B in both (raw replies are padded to Foundry's size). Simulated agents heartbeat every %s.\n\n",
-		cfg.iters, reqBytes, replyBytes, cfg.heartbeat)
+		"Request %d B, reply %d B in both (raw replies are padded to Foundry's size). Simulated agents heartbeat %s.\n\n",
+		cfg.iters, reqBytes, replyBytes, heartbeatNote(cfg))
 
 	w("### Time to last reply (ms)\n\n")
 	w("| N | raw, 1 publish | raw, publish per host | raw + TLS, publish per host | Foundry fan-out (controller) | Foundry end to end (CLI API call) | Foundry/raw (fan-out vs 1 publish) | Foundry/raw (end to end vs 1 publish) |\n")

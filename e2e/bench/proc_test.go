@@ -81,6 +81,8 @@ func startChild(t testing.TB, name string, cmd *exec.Cmd, logDir string) *child 
 		t.Fatal(err)
 	}
 	cmd.Stderr = stderr
+	// Children die with the benchmark, even when it is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -25,6 +25,13 @@ type RunOptions struct {
 	Advertise []string
 	Plaintext bool
 	LogLevel  string
+	// Cluster flags; see controller.Options.
+	Name             string
+	Cluster          string
+	ClusterName      string
+	ClusterAdvertise string
+	Routes           []string
+	Replicas         int
 	// Ready, when set, is called once the controller serves (tests).
 	Ready func(*controller.Controller)
 }
@@ -35,7 +42,33 @@ func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *RunOptions) error
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the controller with embedded NATS and JetStream until interrupted",
-		Args:  cobra.NoArgs,
+		Long: `Run the controller: an embedded NATS server with JetStream, the fleet
+registry, the fan-out engine and the operator API, until interrupted.
+
+Several controllers form one NATS cluster with --cluster (the route listen
+address) and --routes (every member's route URL; the same list on each,
+this controller's own entry included, is fine). Routes are TLS with the
+controller CA in both directions and authenticated with the route secret,
+so every member needs the same shared key set: initialise one controller
+and create the others with 'foundry controller init --keys-from'. Each
+member needs its own --name, stable across restarts. The registry,
+identities, events and audit are replicated --replicas times (default 3
+when --routes names at least 3 servers), so the cluster keeps working
+with one of three members down. Give agents every member's URL; enrolment
+hands out the URLs of the members that are up.
+
+Three controllers (run the matching line on each machine):
+
+  foundry controller run --name ctl-a --listen 0.0.0.0:4222 --advertise ctl-a.example.net \
+      --cluster 0.0.0.0:6222 --routes nats://ctl-a.example.net:6222,nats://ctl-b.example.net:6222,nats://ctl-c.example.net:6222
+  foundry controller run --name ctl-b --listen 0.0.0.0:4222 --advertise ctl-b.example.net \
+      --cluster 0.0.0.0:6222 --routes nats://ctl-a.example.net:6222,nats://ctl-b.example.net:6222,nats://ctl-c.example.net:6222
+  foundry controller run --name ctl-c --listen 0.0.0.0:4222 --advertise ctl-c.example.net \
+      --cluster 0.0.0.0:6222 --routes nats://ctl-a.example.net:6222,nats://ctl-b.example.net:6222,nats://ctl-c.example.net:6222
+
+The host names in --routes must be names in each member's certificate:
+its --advertise names, or the host of --cluster-advertise.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -48,10 +81,22 @@ func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *RunOptions) error
 	cmd.Flags().StringSliceVar(&opts.Advertise, "advertise", nil, "names or addresses agents use to reach this controller (go into the TLS certificate)")
 	cmd.Flags().BoolVar(&opts.Plaintext, "insecure-plaintext", false, "disable TLS (local development only)")
 	cmd.Flags().StringVar(&opts.LogLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().StringVar(&opts.Name, "name", "", "this controller's server name, unique in the cluster and stable across restarts (default: short hostname when clustered)")
+	cmd.Flags().StringVar(&opts.Cluster, "cluster", "", "route listen address host:port that makes this controller a cluster member, e.g. 0.0.0.0:6222")
+	cmd.Flags().StringVar(&opts.ClusterName, "cluster-name", controller.DefaultClusterName, "NATS cluster name, the same on every member")
+	cmd.Flags().StringVar(&opts.ClusterAdvertise, "cluster-advertise", "", "host:port other members reach this one's routes at (default: first non-loopback --advertise name and the --cluster port)")
+	cmd.Flags().StringSliceVar(&opts.Routes, "routes", nil, "route URLs of the cluster members, nats://host:6222,... (this member's own may be listed)")
+	cmd.Flags().IntVar(&opts.Replicas, "replicas", 0, "JetStream replicas of the registry, identities, events and audit (default: 3 with at least 3 servers in --routes, else 1)")
 	return cmd
 }
 
 func runRun(ctx context.Context, o *RunOptions) error {
+	if o.Replicas < 0 || o.Replicas > controller.MaxReplicas {
+		return cmdutil.FlagErrorf("--replicas must be between 1 and %d", controller.MaxReplicas)
+	}
+	if len(o.Routes) > 0 && o.Cluster == "" {
+		return cmdutil.FlagErrorf("--routes needs --cluster, the address this controller listens on for routes (e.g. 0.0.0.0:6222)")
+	}
 	if o.DataDir == "" {
 		home, err := o.Home()
 		if err != nil {
@@ -67,6 +112,8 @@ func runRun(ctx context.Context, o *RunOptions) error {
 	c, err := controller.Start(ctx, controller.Options{
 		Listen: o.Listen, DataDir: o.DataDir, Advertise: o.Advertise, Plaintext: o.Plaintext,
 		Version: o.Version, Logger: logger,
+		Name: o.Name, Cluster: o.Cluster, ClusterName: o.ClusterName, ClusterAdvertise: o.ClusterAdvertise,
+		Routes: o.Routes, Replicas: o.Replicas,
 	})
 	if err != nil {
 		return fmt.Errorf("start controller: %w", err)
