@@ -66,29 +66,6 @@ func newRegistry(kv jetstream.KeyValue, logger *slog.Logger, events func(message
 		hosts: map[string]*messages.HostRecord{}, last: map[string]string{}}
 }
 
-// load fills the cache from the bucket at start.
-func (r *registry) load(ctx context.Context) error {
-	lister, err := r.kv.ListKeys(ctx)
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	for key := range lister.Keys() {
-		e, err := r.kv.Get(ctx, key)
-		if err != nil {
-			continue
-		}
-		var rec messages.HostRecord
-		if json.Unmarshal(e.Value(), &rec) != nil || messages.ValidHostID(rec.ID) != nil {
-			r.logger.Warn("skipping damaged registry entry", "key", key)
-			continue
-		}
-		r.hosts[rec.ID] = &rec
-		r.last[rec.ID] = HostState(rec, now)
-	}
-	return nil
-}
-
 // handleHeartbeat is the subscription callback for every host's heartbeat
 // subject. The host id comes from the subject, which NATS permissions tie
 // to the publisher's identity.
