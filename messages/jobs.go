@@ -1,5 +1,7 @@
 package messages
 
+import "encoding/json"
+
 // Job endpoints: run is a write, list and show are reads.
 var (
 	APIJobRun  = MustAPISubject("job", "run")
@@ -8,7 +10,7 @@ var (
 )
 
 // JobVerbs are the command verbs that may run as a rolling job.
-var JobVerbs = []string{VerbStatus}
+var JobVerbs = []string{VerbStatus, VerbServiceApply, VerbServicePlan, VerbServiceStatus, VerbServiceRemove}
 
 // Job states.
 const (
@@ -46,6 +48,9 @@ type JobRunRequest struct {
 	BatchWaitMs int64    `json:"batch_wait_ms,omitempty"`
 	MaxFailures string   `json:"max_failures,omitempty"`
 	TimeoutMs   int64    `json:"timeout_ms,omitempty"` // per batch
+	// Payload is the verb's payload (a ServiceSpec or ServiceQuery for
+	// the service verbs), checked by the controller before the job starts.
+	Payload json.RawMessage `json:"payload,omitempty"`
 }
 
 // JobHost is one host's outcome in a job.
@@ -57,7 +62,13 @@ type JobHost struct {
 	// StepID is the command id of this host's step: the idempotency key
 	// the agent uses to never run it twice.
 	StepID string `json:"step_id,omitempty"`
+	// Result is the host's reply payload (bounded by MaxJobResultBytes),
+	// e.g. the steps a service_apply changed.
+	Result json.RawMessage `json:"result,omitempty"`
 }
+
+// MaxJobResultBytes bounds the reply payload a job keeps per host.
+const MaxJobResultBytes = 8 << 10
 
 // JobRecord is a job as stored in JetStream.
 type JobRecord struct {
@@ -100,4 +111,21 @@ type JobListRequest struct{}
 // JobListResult holds jobs newest first, without per-host detail.
 type JobListResult struct {
 	Jobs []JobRecord `json:"jobs"`
+}
+
+// CheckJobPayload validates a job's payload for its verb before any host
+// sees it, so a bad spec fails the request instead of every host.
+func CheckJobPayload(verb string, b []byte) error {
+	switch verb {
+	case VerbServiceApply, VerbServicePlan:
+		_, err := DecodeServiceSpec(b)
+		return err
+	case VerbServiceStatus, VerbServiceRemove:
+		_, err := DecodeServiceQuery(b)
+		return err
+	}
+	if len(b) > 0 && string(b) != "{}" && string(b) != "null" {
+		return &Error{Code: CodeBadRequest, Message: "verb " + verb + " takes no payload"}
+	}
+	return nil
 }

@@ -20,7 +20,7 @@ var Roles = []string{RoleAdmin, RoleReadOnly}
 // ReadOnlyVerbs are the command verbs that change nothing on a host. Any
 // verb not listed here is a write and needs an admin operator; a verb added
 // later is therefore a write until someone decides otherwise here.
-var ReadOnlyVerbs = []string{VerbStatus}
+var ReadOnlyVerbs = []string{VerbStatus, VerbServicePlan, VerbServiceStatus}
 
 // ValidRole reports why role is not a role, or nil.
 func ValidRole(role string) error {

@@ -161,3 +161,22 @@ func (v *Verifier) Verify(e *Envelope, self string) error {
 	v.seen[e.ID] = e.ExpiresAt
 	return nil
 }
+
+// SignBytes signs an arbitrary message (an artifact's signing bytes) and
+// returns the key id with the signature.
+func (s *Signer) SignBytes(msg []byte) (kid string, sig []byte) {
+	return s.kid, ed25519.Sign(s.key, msg)
+}
+
+// VerifyBytes checks a signature made by SignBytes against the trusted
+// keys.
+func (v *Verifier) VerifyBytes(kid string, msg, sig []byte) error {
+	key, ok := (*v.keys.Load())[kid]
+	if !ok {
+		return &Error{Code: CodeUnknownKey, Message: fmt.Sprintf("signed by unknown key %q", kid)}
+	}
+	if !ed25519.Verify(key, msg, sig) {
+		return &Error{Code: CodeBadSignature, Message: "signature does not verify"}
+	}
+	return nil
+}
