@@ -51,6 +51,8 @@ func (c *Controller) startAPI() error {
 		{"job-run", messages.APIJobRun, handle(c, messages.APIJobRun, c.RunJob)},
 		{"job-list", messages.APIJobList, handle(c, messages.APIJobList, c.ListJobs)},
 		{"job-show", messages.APIJobShow, handle(c, messages.APIJobShow, c.ShowJob)},
+		{"artifact-import", messages.APIArtifactImport, async(handle(c, messages.APIArtifactImport, c.ImportArtifact))},
+		{"artifact-list", messages.APIArtifactList, handle(c, messages.APIArtifactList, c.ListArtifacts)},
 	}
 	for _, e := range endpoints {
 		if err := svc.AddEndpoint(e.name, e.h, micro.WithEndpointSubject(e.subject)); err != nil {

@@ -215,6 +215,27 @@ func streamReadSubjects(stream string) []string {
 	}
 }
 
+// artifactReadSubjects let a client fetch objects from the artifact store
+// (stream info, metadata by direct get, an ordered consumer over the
+// chunks) and nothing else: no publish into the store, no other stream.
+func artifactReadSubjects() []string {
+	stream := "OBJ_" + messages.ArtifactBucket
+	return append(streamReadSubjects(stream),
+		"$JS.API.STREAM.MSG.GET."+stream,
+		"$JS.API.DIRECT.GET."+stream+".>",
+		"$JS.API.DIRECT.GET."+stream)
+}
+
+// artifactWriteSubjects let an admin upload objects; only the controller
+// can sign them, so an upload is inert until foundry artifact import asks
+// the controller to sign it.
+func artifactWriteSubjects() []string {
+	stream := "OBJ_" + messages.ArtifactBucket
+	return append(artifactReadSubjects(),
+		"$O."+messages.ArtifactBucket+".>",
+		"$JS.API.STREAM.PURGE."+stream)
+}
+
 // permissionsFor is least privilege per identity kind:
 //   - an agent hears its own command subject and the broadcast, publishes
 //     only its own heartbeats and events, and may answer only the requests
@@ -233,9 +254,10 @@ func permissionsFor(id Identity) (*server.Permissions, error) {
 			return nil, err
 		}
 		hb, _ := messages.HeartbeatSubject(id.Name)
+		pub := append([]string{hb, messages.EventPrefix + "." + id.Name + ".>"}, artifactReadSubjects()...)
 		return &server.Permissions{
-			Publish:   &server.SubjectPermission{Allow: []string{hb, messages.EventPrefix + "." + id.Name + ".>"}},
-			Subscribe: &server.SubjectPermission{Allow: []string{cmd, messages.BroadcastSubject()}},
+			Publish:   &server.SubjectPermission{Allow: pub},
+			Subscribe: &server.SubjectPermission{Allow: []string{cmd, messages.BroadcastSubject(), messages.AgentInbox(id.Name) + ".>"}},
 			Response:  &server.ResponsePermission{MaxMsgs: 1, Expires: messages.MaxValidity},
 		}, nil
 	case KindOperator:
@@ -245,6 +267,7 @@ func permissionsFor(id Identity) (*server.Permissions, error) {
 		switch id.Role {
 		case RoleAdmin:
 			pub = append(pub, messages.APIPrefix+".>")
+			pub = append(pub, artifactWriteSubjects()...)
 		case RoleReadOnly:
 			pub = append(pub, messages.ReadAPISubjects...)
 		default:

@@ -110,6 +110,7 @@ type Controller struct {
 	sweeping     bool
 	livenessSent map[string]livenessMark // host -> last liveness command, sweep goroutine only
 	jobs         jobStore
+	arts         artifactStore
 	auditing     bool
 	trustLimiter *keyedLimiter
 	denyLog      *keyedLimiter
@@ -298,6 +299,13 @@ func (c *Controller) startServices(ctx context.Context) error {
 	}
 	refused, _ := messages.EventFilter("", messages.EventCmdRefused)
 	if _, err := c.nc.QueueSubscribe(refused, "audit", c.handleRefusalEvent); err != nil {
+		return err
+	}
+	// Agents may read the artifact store but not create it.
+	if err := c.retry(ctx, "open the artifact store", func(ctx context.Context) error {
+		_, err := c.artifacts(ctx)
+		return err
+	}); err != nil {
 		return err
 	}
 	if err := c.startAPI(); err != nil {

@@ -276,3 +276,15 @@ func (c *Controller) catchUpTrust(host string, trust []string) {
 		}
 	}()
 }
+
+// verifier checks signatures made by any key this controller holds, so
+// artifacts signed before a rotation still list as verified.
+func (k *keyring) verifier() *messages.Verifier {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	keys := []ed25519.PublicKey{k.cur.PublicKey()}
+	for _, s := range k.retired {
+		keys = append(keys, s.PublicKey())
+	}
+	return messages.NewVerifier(keys, nil)
+}

@@ -20,7 +20,7 @@ var (
 // ReadAPISubjects are the endpoints a read-only operator may call; every
 // other API subject is admin-only. NATS permissions and the controller
 // both enforce this list.
-var ReadAPISubjects = []string{APIHostList, APIFleetStatus, APIInfo, APIJobList, APIJobShow}
+var ReadAPISubjects = []string{APIHostList, APIFleetStatus, APIInfo, APIJobList, APIJobShow, APIArtifactList}
 
 // APIResponse wraps every controller API answer so a client can tell an
 // error from an empty result without guessing.

@@ -151,3 +151,7 @@ func HostFromSubject(prefix, subject string) (string, error) {
 	}
 	return host, nil
 }
+
+// AgentInbox is the only inbox prefix an agent may subscribe to (for its
+// own JetStream reads, e.g. fetching artifacts).
+func AgentInbox(host string) string { return "_INBOX_AGENT_" + host }

@@ -21,8 +21,10 @@ type Dependencies map[string][]Requirement
 func DefaultDependencies() Dependencies {
 	k3s := Requirement{"k3s"}
 	return Dependencies{
-		"k3s":          {{"openbao"}},
-		"zot":          {k3s},
+		"k3s": {{"openbao"}},
+		// The registry runs on hosts (installed by agents) until its
+		// in-cluster flavour exists, so it needs no cluster yet.
+		"zot":          {},
 		"prometheus":   {k3s},
 		"loki":         {k3s},
 		"grafana":      {k3s, {"prometheus"}},

@@ -78,8 +78,11 @@ const (
 // Zot is the OCI registry. Flavor picks the implementation: zot (the
 // default) or the CNCF distribution registry.
 type Zot struct {
-	Version string      `yaml:"version,omitempty"`
-	Flavor  string      `yaml:"flavor,omitempty"`
+	Version string `yaml:"version,omitempty"`
+	Flavor  string `yaml:"flavor,omitempty"`
+	// Hosts run the registry as a native service installed by their
+	// agents (until the in-cluster flavour exists).
+	Hosts   []string    `yaml:"hosts,omitempty"`
 	Storage *ZotStorage `yaml:"storage,omitempty"`
 	Auth    string      `yaml:"auth,omitempty"` // openbao (OIDC), htpasswd, none
 }

@@ -77,21 +77,26 @@ func (v *validator) openbao(c *OpenBAO) {
 	if len(c.Hosts) == 0 {
 		v.report(SeverityWarning, v.f.keyAt(base), base, "openbao has no hosts, so Foundry cannot install it (only use an existing one)", "list the host(s) OpenBAO runs on under components.openbao.hosts")
 	}
+	v.hostList(base, "OpenBAO", c.Hosts)
+	if c.Storage != "" && !oneOf(c.Storage, "raft", "file", "postgresql", "consul") {
+		v.errAt(base+".storage", fmt.Sprintf("OpenBAO storage %q is not supported", c.Storage), "use raft (the default), file, postgresql or consul")
+	}
+}
+
+// hostList checks the hosts a host component runs on.
+func (v *validator) hostList(base, what string, hosts []string) {
 	seen := map[string]bool{}
-	for i, h := range c.Hosts {
+	for i, h := range hosts {
 		f := fmt.Sprintf("%s.hosts[%d]", base, i)
 		if _, err := netip.ParseAddr(h); err != nil {
 			if r := checkHostname(h); r != "" {
-				v.errAt(f, fmt.Sprintf("%s %q %s", f, h, r), "use a host name such as openbao.example.com or an IP address")
+				v.errAt(f, fmt.Sprintf("%s %q %s", f, h, r), "use a host name such as "+strings.ToLower(what)+".example.com or an IP address")
 			}
 		}
 		if seen[strings.ToLower(h)] {
-			v.errAt(f, fmt.Sprintf("OpenBAO host %q is listed twice", h), "keep one entry per host")
+			v.errAt(f, fmt.Sprintf("%s host %q is listed twice", what, h), "keep one entry per host")
 		}
 		seen[strings.ToLower(h)] = true
-	}
-	if c.Storage != "" && !oneOf(c.Storage, "raft", "file", "postgresql", "consul") {
-		v.errAt(base+".storage", fmt.Sprintf("OpenBAO storage %q is not supported", c.Storage), "use raft (the default), file, postgresql or consul")
 	}
 }
 
@@ -131,6 +136,7 @@ func (v *validator) zot(c *Zot) {
 	if c.Flavor != "" && !oneOf(c.Flavor, FlavorZot, FlavorDistribution) {
 		v.errAt(base+".flavor", fmt.Sprintf("registry flavor %q is not supported", c.Flavor), "use zot (the default) or distribution")
 	}
+	v.hostList(base, "registry", c.Hosts)
 	if c.Auth != "" && !oneOf(c.Auth, "openbao", "htpasswd", "none") {
 		v.errAt(base+".auth", fmt.Sprintf("registry auth %q is not supported", c.Auth), "use openbao (OIDC), htpasswd or none")
 	}

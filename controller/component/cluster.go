@@ -1,0 +1,79 @@
+package component
+
+import "github.com/foundry-fleet/foundry/controller/config"
+
+// clusterComponents are the stack's Kubernetes components. They are in
+// the catalog so list, validate and the install order know them; their
+// Helm installs come later on the same model (no Service yet).
+func clusterComponents() []Component {
+	c := func(name, desc string, requires []string, after []string, get func(*config.Components) (string, bool)) Component {
+		return Component{Name: name, Description: desc, Placement: Cluster, Requires: requires, After: after,
+			Desired: func(cfg *config.Config) (Desired, bool) {
+				v, ok := get(&cfg.Components)
+				return Desired{Version: v}, ok
+			}}
+	}
+	k3s := []string{"k3s"}
+	return []Component{
+		c("k3s", "Kubernetes (K3s) on the cluster nodes", []string{"openbao"}, nil, func(cs *config.Components) (string, bool) {
+			if cs.K3s == nil {
+				return "", false
+			}
+			return cs.K3s.Version, true
+		}),
+		c("minio", "S3-compatible object storage", k3s, []string{"zot"}, func(cs *config.Components) (string, bool) {
+			if cs.MinIO == nil {
+				return "", false
+			}
+			return cs.MinIO.Version, true
+		}),
+		c("contour", "ingress controller", k3s, []string{"zot", "minio"}, func(cs *config.Components) (string, bool) {
+			if cs.Contour == nil {
+				return "", false
+			}
+			return cs.Contour.Version, true
+		}),
+		c("cert-manager", "TLS certificates", k3s, []string{"zot", "minio"}, func(cs *config.Components) (string, bool) {
+			if cs.CertManager == nil {
+				return "", false
+			}
+			return cs.CertManager.Version, true
+		}),
+		c("external-dns", "DNS records for services", k3s, []string{"zot", "minio"}, func(cs *config.Components) (string, bool) {
+			if cs.ExternalDNS == nil {
+				return "", false
+			}
+			return cs.ExternalDNS.Version, true
+		}),
+		c("prometheus", "metrics", k3s, []string{"contour", "cert-manager", "external-dns"}, func(cs *config.Components) (string, bool) {
+			if cs.Prometheus == nil {
+				return "", false
+			}
+			return cs.Prometheus.Version, true
+		}),
+		c("loki", "logs", k3s, []string{"contour", "cert-manager", "external-dns"}, func(cs *config.Components) (string, bool) {
+			if cs.Loki == nil {
+				return "", false
+			}
+			return cs.Loki.Version, true
+		}),
+		c("grafana", "dashboards", []string{"k3s", "prometheus"}, []string{"loki"}, func(cs *config.Components) (string, bool) {
+			if cs.Grafana == nil {
+				return "", false
+			}
+			return cs.Grafana.Version, true
+		}),
+		c("velero", "backup and restore", k3s, []string{"minio", "grafana"}, func(cs *config.Components) (string, bool) {
+			if cs.Velero == nil {
+				return "", false
+			}
+			return cs.Velero.Version, true
+		}),
+		c("argocd", "GitOps delivery", k3s, []string{"velero"}, func(cs *config.Components) (string, bool) {
+			if cs.ArgoCD == nil {
+				return "", false
+			}
+			return cs.ArgoCD.Version, true
+		}),
+	}
+}
