@@ -62,6 +62,9 @@ func (s *Server) kv(w http.ResponseWriter, r *http.Request, tok *token, apiPath 
 		s.kvMetadata(w, m, secretPath)
 	case kind == "metadata" && op == "delete" && secretPath != "":
 		delete(m.entries, secretPath)
+		if !s.saved(w) {
+			return
+		}
 		w.WriteHeader(http.StatusNoContent)
 	default:
 		writeErrors(w, http.StatusMethodNotAllowed, "unsupported operation")
@@ -129,6 +132,9 @@ func (s *Server) kvWrite(w http.ResponseWriter, r *http.Request, m *kvMount, pat
 	ver := kvVersion{data: req.Data, created: now}
 	e.versions = append(e.versions, ver)
 	e.updated = now
+	if !s.saved(w) {
+		return
+	}
 	writeSecret(w, http.StatusOK, versionMeta(ver, len(e.versions)))
 }
 

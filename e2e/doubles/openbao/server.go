@@ -3,6 +3,7 @@ package openbao
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -13,8 +14,9 @@ import (
 	"time"
 )
 
-// ServerVersion is what the double reports as its version; the suffix
-// makes it obvious in any output that this is not a real server.
+// ServerVersion is what the double reports as its version unless
+// SetVersion says otherwise; the suffix makes it obvious in any output that
+// this is not a real server.
 const ServerVersion = "2.4.1-double"
 
 // maxBody bounds request bodies.
@@ -27,13 +29,17 @@ type Server struct {
 	initialized bool
 	sealed      bool
 	threshold   int
-	keys        [][]byte // unseal key shares
-	provided    [][]byte // shares given so far in this unseal attempt
+	keys        [][]byte   // unseal key shares; unknown after a restart, like the real server
+	keyHashes   [][32]byte // SHA-256 of each share: all that is needed to check one, and all that is stored
+	provided    [][]byte   // shares given so far in this unseal attempt
 	nonce       string
 	clusterID   string
 
 	tokens map[string]*token
 	mounts map[string]*kvMount
+
+	version string
+	dir     string // storage "file" path; empty keeps everything in memory
 
 	now func() time.Time
 }
@@ -47,6 +53,7 @@ func New() *Server {
 		tokens:    map[string]*token{},
 		mounts:    map[string]*kvMount{},
 		clusterID: randomID(),
+		version:   ServerVersion,
 		now:       time.Now,
 	}
 }
@@ -59,10 +66,18 @@ func NewDev(rootToken string) *Server {
 	s.initialized = true
 	s.sealed = false
 	s.threshold = 1
-	s.keys = [][]byte{randomBytes(33)}
+	s.setKeys([][]byte{randomBytes(33)})
 	s.tokens[rootToken] = newToken(rootToken, "root", s.now(), Policy{Name: "root"})
 	s.mounts["secret"] = newKVMount()
 	return s
+}
+
+// SetVersion sets the version /sys/health and /sys/seal-status report, so
+// the binary can claim the version of the artifact it was built as.
+func (s *Server) SetVersion(v string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.version = v
 }
 
 // Handler serves the API, for httptest.NewServer(s.Handler()).
@@ -81,6 +96,12 @@ func (s *Server) Serve(ctx context.Context, addr string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	return s.ServeListener(ctx, ln)
+}
+
+// ServeListener is Serve on a listener the caller opened, so the binary
+// can tell systemd it is ready only once the port is open.
+func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() {
@@ -90,7 +111,7 @@ func (s *Server) Serve(ctx context.Context, addr string) error {
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
-	err = srv.Serve(ln)
+	err := srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		<-done
 		return nil
@@ -109,7 +130,9 @@ func (s *Server) Seal() {
 }
 
 // UnsealKeys returns the key shares base64-encoded, so a test that sealed a
-// dev server can unseal it through the API.
+// dev server can unseal it through the API. A server Open read from disk
+// has none: only the shares' hashes are stored, so, as with the real
+// server, whoever initialised it must keep the keys.
 func (s *Server) UnsealKeys() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -126,6 +149,7 @@ func (s *Server) EnableKV(path string) {
 	defer s.mu.Unlock()
 	if _, ok := s.mounts[path]; !ok {
 		s.mounts[path] = newKVMount()
+		s.mustSave()
 	}
 }
 
@@ -136,6 +160,7 @@ func (s *Server) AddToken(id string, policies ...Policy) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tokens[id] = newToken(id, "token", s.now(), policies...)
+	s.mustSave()
 }
 
 // RevokeToken forgets a token, so a test can check what an expired or
@@ -144,6 +169,16 @@ func (s *Server) RevokeToken(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.tokens, id)
+	s.mustSave()
+}
+
+// setKeys replaces the unseal key shares and their hashes.
+func (s *Server) setKeys(keys [][]byte) {
+	s.keys = keys
+	s.keyHashes = make([][32]byte, len(keys))
+	for i, k := range keys {
+		s.keyHashes[i] = sha256.Sum256(k)
+	}
 }
 
 func randomBytes(n int) []byte {

@@ -2,6 +2,7 @@ package openbao
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -40,7 +41,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		"replication_performance_mode": "disabled",
 		"replication_dr_mode":          "disabled",
 		"server_time_utc":              s.now().Unix(),
-		"version":                      ServerVersion,
+		"version":                      s.version,
 	}
 	if s.initialized {
 		body["cluster_name"] = "openbao-double"
@@ -61,15 +62,18 @@ func (s *Server) sealStatusBody() map[string]any {
 		"n":             0,
 		"progress":      len(s.provided),
 		"nonce":         s.nonce,
-		"version":       ServerVersion,
+		"version":       s.version,
 		"build_date":    "2025-01-01T00:00:00Z",
 		"migration":     false,
 		"recovery_seal": false,
 		"storage_type":  "inmem",
 	}
+	if s.dir != "" {
+		body["storage_type"] = "file"
+	}
 	if s.initialized {
 		body["t"] = s.threshold
-		body["n"] = len(s.keys)
+		body["n"] = len(s.keyHashes)
 		if !s.sealed {
 			body["cluster_name"] = "openbao-double"
 			body["cluster_id"] = s.clusterID
@@ -120,19 +124,23 @@ func (s *Server) init(w http.ResponseWriter, r *http.Request) {
 		writeErrors(w, http.StatusBadRequest, "threshold must be greater than one for multiple shares")
 		return
 	}
-	s.keys = make([][]byte, req.Shares)
+	keys := make([][]byte, req.Shares)
 	hexKeys := make([]string, req.Shares)
 	b64Keys := make([]string, req.Shares)
-	for i := range s.keys {
-		s.keys[i] = randomBytes(33)
-		hexKeys[i] = hex.EncodeToString(s.keys[i])
-		b64Keys[i] = base64.StdEncoding.EncodeToString(s.keys[i])
+	for i := range keys {
+		keys[i] = randomBytes(33)
+		hexKeys[i] = hex.EncodeToString(keys[i])
+		b64Keys[i] = base64.StdEncoding.EncodeToString(keys[i])
 	}
 	root := "s." + hex.EncodeToString(randomBytes(16))
+	s.setKeys(keys)
 	s.tokens[root] = newToken(root, "root", s.now(), Policy{Name: "root"})
 	s.threshold = req.Threshold
 	s.initialized = true
 	s.sealed = true
+	if !s.saved(w) {
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"keys": hexKeys, "keys_base64": b64Keys, "root_token": root})
 }
 
@@ -206,8 +214,9 @@ func (s *Server) unseal(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) isShare(k []byte) bool {
-	for _, share := range s.keys {
-		if bytes.Equal(share, k) {
+	h := sha256.Sum256(k)
+	for _, share := range s.keyHashes {
+		if share == h {
 			return true
 		}
 	}
@@ -242,5 +251,8 @@ func (s *Server) mount(w http.ResponseWriter, r *http.Request, path string) {
 		return
 	}
 	s.mounts[path] = newKVMount()
+	if !s.saved(w) {
+		return
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
