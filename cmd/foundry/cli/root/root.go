@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	artifactcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/artifact"
 	auditcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/audit"
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
 	configcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/config"
@@ -62,6 +63,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		rbaccmd.NewCmdRbac(f),
 		auditcmd.NewCmdAudit(f),
 		jobcmd.NewCmdJob(f),
+		artifactcmd.NewCmdArtifact(f),
 		newCmdVersion(f),
 	)
 	return cmd
