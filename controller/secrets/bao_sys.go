@@ -95,3 +95,44 @@ func asResponse(err error) (*api.ResponseError, bool) {
 	ok := errors.As(err, &re)
 	return re, ok
 }
+
+// InitResult is what initialising OpenBAO yields once: the unseal key
+// shares and the root token. Callers must never log it.
+type InitResult struct {
+	Keys      []string
+	RootToken string
+}
+
+// Init initialises an uninitialised server with shares key shares of
+// which threshold unseal it.
+func (b *BaoClient) Init(ctx context.Context, shares, threshold int) (*InitResult, error) {
+	r, err := b.c.Sys().InitWithContext(ctx, &api.InitRequest{SecretShares: shares, SecretThreshold: threshold})
+	if err != nil {
+		return nil, b.classify(ctx, "initialise", err)
+	}
+	keys := r.KeysB64
+	if len(keys) == 0 {
+		keys = r.Keys
+	}
+	return &InitResult{Keys: keys, RootToken: r.RootToken}, nil
+}
+
+// Unseal gives key shares until the server is unsealed or the keys run
+// out; it returns the final seal status.
+func (b *BaoClient) Unseal(ctx context.Context, keys []string) (*SealStatus, error) {
+	var s *api.SealStatusResponse
+	for _, k := range keys {
+		var err error
+		s, err = b.c.Sys().UnsealWithContext(ctx, k)
+		if err != nil {
+			return nil, b.classify(ctx, "unseal", err)
+		}
+		if !s.Sealed {
+			break
+		}
+	}
+	if s == nil {
+		return nil, errors.New("no unseal keys were given")
+	}
+	return &SealStatus{Initialized: s.Initialized, Sealed: s.Sealed, T: s.T, N: s.N, Progress: s.Progress, Version: s.Version}, nil
+}

@@ -15,6 +15,7 @@ import (
 	artifactcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/artifact"
 	auditcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/audit"
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
+	componentcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/component"
 	configcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/config"
 	controllercmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/controller"
 	eventscmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/events"
@@ -23,6 +24,7 @@ import (
 	jobcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/job"
 	rbaccmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/rbac"
 	secretcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/secret"
+	stackcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/stack"
 	"github.com/foundry-fleet/foundry/controller"
 	"github.com/foundry-fleet/foundry/controller/client"
 	"github.com/foundry-fleet/foundry/controller/pki"
@@ -64,6 +66,8 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		auditcmd.NewCmdAudit(f),
 		jobcmd.NewCmdJob(f),
 		artifactcmd.NewCmdArtifact(f),
+		componentcmd.NewCmdComponent(f),
+		stackcmd.NewCmdStack(f),
 		newCmdVersion(f),
 	)
 	return cmd

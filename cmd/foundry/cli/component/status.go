@@ -1,0 +1,106 @@
+package component
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
+	"github.com/foundry-fleet/foundry/controller/client"
+	comp "github.com/foundry-fleet/foundry/controller/component"
+	"github.com/foundry-fleet/foundry/messages"
+)
+
+// HostStatus is one host's view of a component, with what the component
+// itself reports (OpenBAO's version and seal state, the registry serving).
+type HostStatus struct {
+	comp.HostResult
+	Reported string `json:"reported_version,omitempty"`
+	State    string `json:"component_state,omitempty"`
+	Healthy  bool   `json:"healthy"`
+}
+
+// StatusResult is a component's state across its hosts. It is asked of
+// the hosts every time; nothing is remembered between runs.
+type StatusResult struct {
+	Component string       `json:"component"`
+	Desired   string       `json:"desired_version,omitempty"`
+	Job       string       `json:"job"`
+	Hosts     []HostStatus `json:"hosts"`
+}
+
+// Healthy reports whether every host runs the component and it answers.
+func (s StatusResult) Healthy() bool {
+	for _, h := range s.Hosts {
+		if !h.Healthy {
+			return false
+		}
+	}
+	return len(s.Hosts) > 0
+}
+
+// Status asks every host of the component (a read-only job).
+func Status(ctx context.Context, e Env, cl *client.Client, c comp.Component, d comp.Desired) (StatusResult, error) {
+	out := StatusResult{Component: c.Name, Desired: d.Version}
+	q := messages.ServiceQuery{Component: c.Name}
+	if c.Health != nil {
+		h := c.Health(d)
+		q.Health = &h
+	}
+	rec, err := comp.RunJob(ctx, cl, messages.VerbServiceStatus, d.Hosts, q, nil)
+	out.Job = rec.ID
+	if err != nil {
+		return out, err
+	}
+	for _, r := range comp.Results(rec) {
+		hs := HostStatus{HostResult: r}
+		if s := r.Status; s != nil {
+			if c.Report != nil {
+				hs.Reported, hs.State = c.Report(*s)
+			}
+			ok := len(q.Health.OK) == 0 && s.HealthStatus == 200
+			for _, code := range q.Health.OK {
+				ok = ok || s.HealthStatus == code
+			}
+			hs.Healthy = s.Installed && s.ActiveState == "active" && ok
+		}
+		out.Hosts = append(out.Hosts, hs)
+	}
+	return out, nil
+}
+
+// PrintStatus renders a status table.
+func PrintStatus(io *cmdutil.IOStreams, rs []StatusResult) error {
+	t := cmdutil.NewTable(io, "COMPONENT", "HOST", "VERSION", "REPORTED", "UNIT", "HEALTH", "STATE", "SINCE")
+	now := time.Now()
+	for _, r := range rs {
+		for _, h := range r.Hosts {
+			if h.Status == nil {
+				t.Row(r.Component, h.Host, "-", "-", h.State, "-", h.Error, "-")
+				continue
+			}
+			s := h.Status
+			if !s.Installed {
+				t.Row(r.Component, h.Host, "-", "-", "not installed", "-", "-", "-")
+				continue
+			}
+			health := fmt.Sprint(s.HealthStatus)
+			if s.HealthError != "" {
+				health = "failing: " + s.HealthError
+			}
+			since := "-"
+			if s.ActiveSince > 0 {
+				since = cmdutil.FormatTime(io, time.UnixMilli(s.ActiveSince), now)
+			}
+			t.Row(r.Component, h.Host, s.Version, orDash(h.Reported), s.ActiveState+"/"+s.SubState, health, orDash(h.State), since)
+		}
+	}
+	return t.Render()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,259 @@
+// Package stack is `foundry stack`: validate, install, status and upgrade
+// every configured component in dependency order.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
+	clicomp "github.com/foundry-fleet/foundry/cmd/foundry/cli/component"
+	"github.com/foundry-fleet/foundry/controller/client"
+	comp "github.com/foundry-fleet/foundry/controller/component"
+	stackconfig "github.com/foundry-fleet/foundry/controller/config"
+	"github.com/foundry-fleet/foundry/messages"
+)
+
+// Options are the inputs of every stack verb.
+type Options struct {
+	clicomp.Env
+	DryRun bool
+	Yes    bool
+	JSON   bool
+}
+
+// NewCmdStack is the `stack` noun.
+func NewCmdStack(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{Use: "stack", Short: "Install, check and upgrade the whole configured stack"}
+	cmd.AddCommand(NewCmdValidate(f, nil), NewCmdInstall(f, nil), NewCmdStatus(f, nil), NewCmdUpgrade(f, nil))
+	return cmd
+}
+
+func verb(f *cmdutil.Factory, use, short string, run, runF func(context.Context, *Options) error) (*cobra.Command, *Options) {
+	o := &Options{Env: clicomp.NewEnv(f)}
+	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), o)
+			}
+			return run(cmd.Context(), o)
+		}}
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print as JSON")
+	return cmd, o
+}
+
+// NewCmdValidate is `foundry stack validate`.
+func NewCmdValidate(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	cmd, _ := verb(f, "validate", "Check the config and the component graph, and print the install order", validateRun, runF)
+	return cmd
+}
+
+// NewCmdInstall is `foundry stack install`.
+func NewCmdInstall(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	cmd, o := verb(f, "install", "Install every configured component in dependency order (re-running converges)", installRun, runF)
+	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "print the plan per component, host and step; change nothing")
+	return cmd
+}
+
+// NewCmdStatus is `foundry stack status`.
+func NewCmdStatus(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	cmd, _ := verb(f, "status", "Ask every component's hosts for version, unit state and health", statusRun, runF)
+	return cmd
+}
+
+// NewCmdUpgrade is `foundry stack upgrade`.
+func NewCmdUpgrade(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	cmd, o := verb(f, "upgrade", "Move every component to the version in the config, asking before each", upgradeRun, runF)
+	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "print the plan; change nothing")
+	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask before each component")
+	return cmd
+}
+
+// planned is the stack's configured components in install order.
+func planned(cfg *stackconfig.Config) ([]comp.Component, error) {
+	cs := comp.Catalog()
+	var configured []string
+	for _, c := range cs {
+		if _, ok := c.Desired(cfg); ok {
+			configured = append(configured, c.Name)
+		}
+	}
+	if len(configured) == 0 {
+		return nil, errors.New("the stack config configures no component; add one under components")
+	}
+	ordered, err := comp.Order(cs, configured)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range ordered {
+		if m := comp.Missing(c, configured); len(m) > 0 {
+			return nil, fmt.Errorf("component %s requires %s, which the stack config does not configure; add components.%s", c.Name, strings.Join(m, ", "), m[0])
+		}
+	}
+	return ordered, nil
+}
+
+type validation struct {
+	Config string       `json:"config"`
+	Order  []orderEntry `json:"order"`
+}
+
+type orderEntry struct {
+	Component   string   `json:"component"`
+	Installable bool     `json:"installable"`
+	Version     string   `json:"version,omitempty"`
+	Hosts       []string `json:"hosts,omitempty"`
+}
+
+func validateRun(_ context.Context, o *Options) error {
+	cfg, err := o.Stack()
+	if err != nil {
+		return err
+	}
+	cs, err := planned(cfg)
+	if err != nil {
+		return err
+	}
+	var v validation
+	v.Config = "valid"
+	for _, c := range cs {
+		d, _ := c.Desired(cfg)
+		v.Order = append(v.Order, orderEntry{Component: c.Name, Installable: c.Installable(), Version: d.Version, Hosts: d.Hosts})
+	}
+	if o.JSON {
+		return cmdutil.WriteJSON(o.IO.Out, v)
+	}
+	fmt.Fprintln(o.IO.Out, "stack config is valid; install order:")
+	for i, e := range v.Order {
+		ver := e.Version
+		if ver == "" {
+			ver = "newest imported"
+		}
+		how := "by agents on " + strings.Join(e.Hosts, ", ")
+		if !e.Installable {
+			how = "not installable by Foundry yet (cluster component)"
+		}
+		fmt.Fprintf(o.IO.Out, "  %d. %s %s, %s\n", i+1, e.Component, ver, how)
+	}
+	return nil
+}
+
+// each runs fn for every installable configured component in order and
+// stops at the first failure: what comes later may depend on it.
+func each(ctx context.Context, o *Options, fn func(*client.Client, comp.Target) (clicomp.Outcome, error)) error {
+	cfg, err := o.Stack()
+	if err != nil {
+		return err
+	}
+	cs, err := planned(cfg)
+	if err != nil {
+		return err
+	}
+	cl, err := o.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	arts, err := cl.ListArtifacts(ctx, messages.ArtifactListRequest{})
+	if err != nil {
+		return err
+	}
+	var outs []clicomp.Outcome
+	var runErr error
+	for _, c := range cs {
+		if !c.Installable() {
+			fmt.Fprintf(o.IO.ErrOut, "skipping %s: cluster components are not installable by Foundry yet\n", c.Name)
+			continue
+		}
+		t, err := comp.Resolve(cfg, c, comp.Overrides{}, arts.Artifacts)
+		if err != nil {
+			runErr = err
+			break
+		}
+		out, err := fn(cl, t)
+		outs = append(outs, out)
+		if !o.JSON {
+			clicomp.PrintOutcome(o.IO, out)
+		}
+		if err != nil {
+			runErr = err
+			break
+		}
+	}
+	if o.JSON {
+		if err := cmdutil.WriteJSON(o.IO.Out, outs); err != nil {
+			return err
+		}
+	}
+	changed := 0
+	for _, out := range outs {
+		if out.Changed {
+			changed++
+		}
+	}
+	if runErr == nil {
+		fmt.Fprintf(o.IO.ErrOut, "stack: %d component(s), %d changed\n", len(outs), changed)
+	}
+	var ec *cmdutil.ExitCodeError
+	if runErr != nil && !errors.As(runErr, &ec) && strings.Contains(runErr.Error(), "failed on") {
+		return &cmdutil.ExitCodeError{Code: 3, Err: runErr}
+	}
+	return runErr
+}
+
+func installRun(ctx context.Context, o *Options) error {
+	return each(ctx, o, func(cl *client.Client, t comp.Target) (clicomp.Outcome, error) {
+		return clicomp.Apply(ctx, o.Env, cl, t, clicomp.ApplyOptions{DryRun: o.DryRun, Yes: o.Yes})
+	})
+}
+
+func upgradeRun(ctx context.Context, o *Options) error {
+	return each(ctx, o, func(cl *client.Client, t comp.Target) (clicomp.Outcome, error) {
+		return clicomp.Apply(ctx, o.Env, cl, t, clicomp.ApplyOptions{DryRun: o.DryRun, Yes: o.Yes, Upgrade: true})
+	})
+}
+
+func statusRun(ctx context.Context, o *Options) error {
+	cfg, err := o.Stack()
+	if err != nil {
+		return err
+	}
+	cs, err := planned(cfg)
+	if err != nil {
+		return err
+	}
+	cl, err := o.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var rs []clicomp.StatusResult
+	for _, c := range cs {
+		if !c.Installable() {
+			continue
+		}
+		d, _ := c.Desired(cfg)
+		st, err := clicomp.Status(ctx, o.Env, cl, c, d)
+		if err != nil {
+			return err
+		}
+		rs = append(rs, st)
+	}
+	if o.JSON {
+		if err := cmdutil.WriteJSON(o.IO.Out, rs); err != nil {
+			return err
+		}
+	} else if err := clicomp.PrintStatus(o.IO, rs); err != nil {
+		return err
+	}
+	for _, r := range rs {
+		if !r.Healthy() {
+			return &cmdutil.ExitCodeError{Code: 3, Err: fmt.Errorf("%s is not healthy on every host", r.Component)}
+		}
+	}
+	return nil
+}
