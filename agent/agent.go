@@ -24,6 +24,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
+	"github.com/foundry-fleet/foundry/agent/service"
 	"github.com/foundry-fleet/foundry/messages"
 )
 
@@ -51,6 +52,14 @@ type Options struct {
 	// written back to it (atomically) before it takes effect; without a
 	// path the agent keeps trust updates in memory only.
 	ConfigPath string
+	// Services makes the executor of the host service verbs from the
+	// agent's connection (for artifact fetches) and the keys it trusts
+	// (artifacts are signed with them). Nil: an agent foundry installed
+	// (one with Uninstall, which only a systemd-run agent has) manages
+	// this host's services with package service; any other agent (tests,
+	// simulations, a foreground run) answers the service verbs
+	// unknown_verb and never touches the host.
+	Services func(conn func() *nats.Conn, trust *messages.Verifier) ServiceRunner
 }
 
 // Agent is one running agent.
@@ -75,6 +84,12 @@ type Agent struct {
 	closed    chan struct{}
 	closeOnce sync.Once
 	trustMu   sync.Mutex // serializes trust updates
+	// services runs the service verbs off the subscription goroutine:
+	// slots bounds how many run at once, queued how many may wait.
+	services ServiceRunner
+	slots    chan struct{}
+	queued   atomic.Int32
+	inflight sync.WaitGroup
 
 	mu    sync.Mutex
 	nc    *nats.Conn
@@ -117,6 +132,20 @@ func New(opts Options) (*Agent, error) {
 		messages.VerbUninstall:   a.handleUninstall,
 		messages.VerbTrustUpdate: a.handleTrustUpdate,
 		messages.VerbLiveness:    a.handleLiveness,
+	}
+	switch {
+	case opts.Services != nil:
+		a.services = opts.Services(a.conn, a.verifier)
+	case opts.Uninstall != nil:
+		a.services = service.New(service.Options{Logger: a.logger,
+			Source: service.ObjectStore{Conn: a.conn}, Verifier: a.verifier})
+	}
+	if a.services != nil {
+		a.slots = make(chan struct{}, maxServiceOps)
+		a.handlers[messages.VerbServiceApply] = a.handleServiceApply
+		a.handlers[messages.VerbServicePlan] = a.handleServicePlan
+		a.handlers[messages.VerbServiceStatus] = a.handleServiceStatus
+		a.handlers[messages.VerbServiceRemove] = a.handleServiceRemove
 	}
 	hb := opts.Config.Heartbeat
 	if hb == 0 {
@@ -166,6 +195,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			// Service operations see the cancellation, roll back what
+			// they changed and answer before the goodbye.
+			a.waitServices(serviceStopWait)
 			a.goodbye(nc)
 			return nil
 		case <-a.abort:
@@ -212,6 +244,9 @@ func (a *Agent) connect() (*nats.Conn, error) {
 	pub, _ := kp.PublicKey()
 	opts := []nats.Option{
 		nats.Name("foundry-agent:" + a.cfg.ID),
+		// The only inbox its permissions let it subscribe to; JetStream
+		// reads (artifact fetches) receive there.
+		nats.CustomInboxPrefix(messages.AgentInbox(a.cfg.ID)),
 		nats.Nkey(pub, kp.Sign),
 		nats.MaxReconnects(-1),
 		nats.RetryOnFailedConnect(true),

@@ -44,9 +44,114 @@ func (a *Agent) handleCommand(ctx context.Context, m *nats.Msg) {
 		return
 	}
 	a.logger.Info("command accepted", commandAttrs(env)...)
-	payload, err := h(ctx, env)
-	r := a.reply(m, messages.Reply{V: messages.Version, ID: env.ID, Host: a.cfg.ID, Error: messages.AsError(err)}, payload)
-	a.results.put(env.ID, env.ExpiresAt, r)
+	run := func(ctx context.Context) {
+		payload, err := h(ctx, env)
+		r := a.reply(m, messages.Reply{V: messages.Version, ID: env.ID, Host: a.cfg.ID, Error: messages.AsError(err)}, payload)
+		a.results.put(env.ID, env.ExpiresAt, r)
+	}
+	if !isServiceVerb(env.Verb) {
+		run(ctx)
+		return
+	}
+	// Service operations take seconds to minutes (fetches, restarts,
+	// health checks); they run beside the subscription so status,
+	// liveness and trust commands are never stuck behind them.
+	if a.queued.Add(1) > maxQueuedServiceOps {
+		a.queued.Add(-1)
+		a.refuse(m, env, &messages.Error{Code: messages.CodeUnavailable, Message: fmt.Sprintf(
+			"agent %s has %d service operations waiting; retry later", a.cfg.ID, maxQueuedServiceOps)})
+		return
+	}
+	a.inflight.Add(1)
+	go func() {
+		defer a.inflight.Done()
+		defer a.queued.Add(-1)
+		// A command is not worth finishing after it expired: nobody waits
+		// for the answer and the replay cache forgets it.
+		sctx, cancel := context.WithDeadline(ctx, time.UnixMilli(env.ExpiresAt))
+		defer cancel()
+		select {
+		case a.slots <- struct{}{}:
+			defer func() { <-a.slots }()
+		case <-sctx.Done():
+			r := a.reply(m, messages.Reply{V: messages.Version, ID: env.ID, Host: a.cfg.ID, Error: &messages.Error{
+				Code: messages.CodeUnavailable, Message: fmt.Sprintf("%s did not start: agent %s was busy with %d other service operations until the command expired; retry",
+					env.Verb, a.cfg.ID, maxServiceOps)}}, nil)
+			a.results.put(env.ID, env.ExpiresAt, r)
+			return
+		}
+		run(sctx)
+	}()
+}
+
+// Service verb bounds: how many run at once, how many may wait, and how
+// long a stopping agent waits for them to finish or roll back.
+const (
+	maxServiceOps       = 4
+	maxQueuedServiceOps = 64
+	serviceStopWait     = 30 * time.Second
+)
+
+// ServiceRunner executes the host service verbs (package service).
+type ServiceRunner interface {
+	Apply(ctx context.Context, spec messages.ServiceSpec) (messages.ServiceApplyReply, error)
+	Plan(ctx context.Context, spec messages.ServiceSpec) (messages.ServiceApplyReply, error)
+	Status(ctx context.Context, q messages.ServiceQuery) (messages.ServiceStatus, error)
+	Remove(ctx context.Context, q messages.ServiceQuery) (messages.ServiceRemoveReply, error)
+}
+
+func isServiceVerb(verb string) bool {
+	switch verb {
+	case messages.VerbServiceApply, messages.VerbServicePlan, messages.VerbServiceStatus, messages.VerbServiceRemove:
+		return true
+	}
+	return false
+}
+
+// waitServices waits up to d for running service operations.
+func (a *Agent) waitServices(d time.Duration) {
+	done := make(chan struct{})
+	go func() { a.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		a.logger.Warn("service operations still running at stop", "waited", d)
+	}
+}
+
+// The service handlers return their reply payload also with an error: a
+// failed apply tells which steps ran and whether it rolled back.
+
+func (a *Agent) handleServiceApply(ctx context.Context, env *messages.Envelope) (any, error) {
+	spec, err := messages.DecodeServiceSpec(env.Payload)
+	if err != nil {
+		return nil, err
+	}
+	return a.services.Apply(ctx, spec)
+}
+
+func (a *Agent) handleServicePlan(ctx context.Context, env *messages.Envelope) (any, error) {
+	spec, err := messages.DecodeServiceSpec(env.Payload)
+	if err != nil {
+		return nil, err
+	}
+	return a.services.Plan(ctx, spec)
+}
+
+func (a *Agent) handleServiceStatus(ctx context.Context, env *messages.Envelope) (any, error) {
+	q, err := messages.DecodeServiceQuery(env.Payload)
+	if err != nil {
+		return nil, err
+	}
+	return a.services.Status(ctx, q)
+}
+
+func (a *Agent) handleServiceRemove(ctx context.Context, env *messages.Envelope) (any, error) {
+	q, err := messages.DecodeServiceQuery(env.Payload)
+	if err != nil {
+		return nil, err
+	}
+	return a.services.Remove(ctx, q)
 }
 
 func roleOrNone(r string) string {
@@ -97,13 +202,17 @@ func clip(s string, n int) string {
 }
 
 // reply builds the reply (with payload) and sends it when the message
-// asked for one; it returns what was sent so it can be cached.
+// asked for one; it returns what was sent so it can be cached. A payload
+// given with an error goes too (what a failed service apply did).
 func (a *Agent) reply(m *nats.Msg, r messages.Reply, payload any) messages.Reply {
-	if payload != nil && r.Error == nil {
+	if payload != nil {
 		b, err := json.Marshal(payload)
-		if err != nil {
+		switch {
+		case r.Error == nil && err != nil:
 			r.Error = messages.AsError(err)
-		} else {
+		case r.Error == nil:
+			r.Payload = b
+		case err == nil && len(b) <= messages.MaxReplyBytes/2: // beside an error only when small
 			r.Payload = b
 		}
 	}

@@ -21,7 +21,22 @@ const (
 	JobsBucket     = "foundry_jobs"
 	jobsTTL        = 30 * 24 * time.Hour
 	defaultJobStep = 30 * time.Second
+	// A service apply fetches an artifact, restarts and waits up to a
+	// minute for health; a remove stops a service. Their steps default
+	// longer so a slow host is not reported not_reached while it works.
+	defaultServiceJobStep = 5 * time.Minute
+	// maxJobResultsTotal bounds the host results one job record keeps.
+	maxJobResultsTotal = 2 << 20
 )
+
+// jobStepDefault is the per-batch timeout when the request sets none.
+func jobStepDefault(verb string) time.Duration {
+	switch verb {
+	case messages.VerbServiceApply, messages.VerbServiceRemove:
+		return defaultServiceJobStep
+	}
+	return defaultJobStep
+}
 
 // jobStore is the jobs KV bucket, opened on first use.
 type jobStore struct {
@@ -53,6 +68,9 @@ func (c *Controller) RunJob(ctx context.Context, req messages.JobRunRequest) (me
 	if !slices.Contains(messages.JobVerbs, req.Verb) {
 		return rec, &messages.Error{Code: messages.CodeBadRequest, Message: fmt.Sprintf("verb %q cannot run as a job; use one of %v", req.Verb, messages.JobVerbs)}
 	}
+	if err := messages.CheckJobPayload(req.Verb, req.Payload); err != nil {
+		return rec, &messages.Error{Code: messages.CodeBadRequest, Message: fmt.Sprintf("%s payload: %s", req.Verb, messages.AsError(err).Message)}
+	}
 	batch, err := rollout.ParseBatch(orDefault(req.Batch, "100%"))
 	if err != nil {
 		return rec, &messages.Error{Code: messages.CodeBadRequest, Message: err.Error()}
@@ -68,7 +86,7 @@ func (c *Controller) RunJob(ctx context.Context, req messages.JobRunRequest) (me
 	}
 	step := time.Duration(req.TimeoutMs) * time.Millisecond
 	if step == 0 {
-		step = defaultJobStep
+		step = jobStepDefault(req.Verb)
 	}
 	if step < 0 || step > maxStatusTimeout {
 		return rec, &messages.Error{Code: messages.CodeBadRequest, Message: fmt.Sprintf("timeout must be between 1ms and %s", maxStatusTimeout)}
@@ -95,7 +113,11 @@ func (c *Controller) RunJob(ctx context.Context, req messages.JobRunRequest) (me
 		return rec, err
 	}
 	jctx := withCall(context.Background(), call)
-	go c.runJob(jctx, rec, plan, maxFail, time.Duration(req.BatchWaitMs)*time.Millisecond, step)
+	var payload any = struct{}{}
+	if len(req.Payload) > 0 {
+		payload = req.Payload
+	}
+	go c.runJob(jctx, rec, payload, plan, maxFail, time.Duration(req.BatchWaitMs)*time.Millisecond, step)
 	return rec, nil
 }
 
@@ -107,19 +129,24 @@ func orDefault(s, d string) string {
 }
 
 // runJob runs the batches and keeps the record current after each one.
-func (c *Controller) runJob(ctx context.Context, rec messages.JobRecord, plan [][]string, maxFail rollout.MaxFailures, wait, step time.Duration) {
+func (c *Controller) runJob(ctx context.Context, rec messages.JobRecord, payload any, plan [][]string, maxFail rollout.MaxFailures, wait, step time.Duration) {
 	index := map[string]int{}
 	for i, h := range rec.Hosts {
 		index[h.Host] = i
 	}
 	var mu sync.Mutex
+	resultBytes := 0 // the record must stay one KV value and one API answer
 	report := rollout.Run(ctx, plan, wait, maxFail, func(ctx context.Context, batch []string) map[string]error {
-		results := c.jobStep(ctx, rec.ID, rec.Verb, batch, step)
+		results := c.jobStep(ctx, rec.ID, rec.Verb, payload, batch, step)
 		mu.Lock()
 		defer mu.Unlock()
 		for h, r := range results {
 			jh := &rec.Hosts[index[h]]
 			jh.State, jh.Error, jh.StepID = r.state, r.msg, r.stepID
+			if resultBytes+len(r.result) <= maxJobResultsTotal {
+				jh.Result = r.result
+				resultBytes += len(r.result)
+			}
 		}
 		rec.BatchesRun++
 		rec.Updated = time.Now().UnixMilli()
@@ -160,19 +187,21 @@ func (c *Controller) runJob(ctx context.Context, rec messages.JobRecord, plan []
 
 type stepResult struct {
 	state, msg, stepID string
+	// result is the host's reply payload when it fits a job record.
+	result json.RawMessage
 }
 
 // jobStep sends one signed command to a batch and accounts for each host.
 // Hosts that did not answer in time get the very same command again once:
 // its id is the step's idempotency key, so an agent that already ran it
 // answers from its result cache instead of running it twice.
-func (c *Controller) jobStep(ctx context.Context, jobID, verb string, batch []string, step time.Duration) map[string]stepResult {
+func (c *Controller) jobStep(ctx context.Context, jobID, verb string, payload any, batch []string, step time.Duration) map[string]stepResult {
 	for _, h := range batch {
 		c.publishEvent(messages.Event{Host: h, Type: messages.EventJobStepStarted, Severity: messages.SeverityInfo,
 			RequestID: jobID, Message: verb + " started"})
 	}
 	out := make(map[string]stepResult, len(batch))
-	env, fr, err := c.runCommand(ctx, command{verb: verb, targets: batch, hosts: batch, payload: struct{}{}, ttl: step})
+	env, fr, err := c.runCommand(ctx, command{verb: verb, targets: batch, hosts: batch, payload: payload, ttl: step})
 	if err != nil {
 		for _, h := range batch {
 			out[h] = stepResult{state: messages.HostFailed, msg: err.Error()}
@@ -209,6 +238,9 @@ func (c *Controller) jobStep(ctx context.Context, jobID, verb string, batch []st
 				r.state = messages.HostOK
 			} else {
 				r.state, r.msg = messages.HostFailed, rep.reply.Error.Message
+			}
+			if p := rep.reply.Payload; len(p) > 0 && len(p) <= messages.MaxJobResultBytes && json.Valid(p) {
+				r.result = p
 			}
 		} else {
 			r.state, r.msg = messages.HostNotReached, fr.missing[h]

@@ -1,0 +1,190 @@
+package service
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/foundry-fleet/foundry/messages"
+)
+
+// ErrArtifactNotFound is returned by a Source for a name it does not hold.
+var ErrArtifactNotFound = errors.New("artifact not found")
+
+// Source hands out artifact bytes by object name. Nothing it returns is
+// trusted: FetchArtifact checks every byte against the signed digest.
+type Source interface {
+	Open(ctx context.Context, name string) (io.ReadCloser, error)
+}
+
+// ObjectStore is the Source of an agent: the controller's artifact object
+// store, read over the agent's own NATS connection (which must use the
+// agent's inbox prefix, the only one its permissions let it subscribe to).
+type ObjectStore struct {
+	Conn func() *nats.Conn
+}
+
+// Open implements Source.
+func (o ObjectStore) Open(ctx context.Context, name string) (io.ReadCloser, error) {
+	nc := o.Conn()
+	if nc == nil {
+		return nil, errors.New("not connected to the controller")
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	obs, err := js.ObjectStore(ctx, messages.ArtifactBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, ErrArtifactNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open the artifact store: %w", err)
+	}
+	r, err := obs.Get(ctx, name)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, ErrArtifactNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s from the artifact store: %w", name, err)
+	}
+	return r, nil
+}
+
+func importHint(ref messages.ArtifactRef) string {
+	return fmt.Sprintf("foundry artifact import %s %s <file>", ref.Component, ref.Version)
+}
+
+// VerifyRef checks the controller's signature over the artifact's name,
+// size and digest against the keys this host trusts.
+func VerifyRef(v *messages.Verifier, ref messages.ArtifactRef) error {
+	if len(ref.Sig) == 0 || ref.KeyID == "" {
+		return &messages.Error{Code: messages.CodeUnsigned, Message: fmt.Sprintf(
+			"artifact %s is not signed; sign it with %s", ref.ObjectName(), importHint(ref))}
+	}
+	msg := messages.ArtifactSigningBytes(ref.Component, ref.Version, ref.File, ref.Size, ref.SHA256)
+	if err := v.VerifyBytes(ref.KeyID, msg, ref.Sig); err != nil {
+		return &messages.Error{Code: messages.CodeOf(err), Message: fmt.Sprintf(
+			"artifact %s: %s; re-import it with %s so the controller signs it with a key this host trusts",
+			ref.ObjectName(), err.Error(), importHint(ref))}
+	}
+	return nil
+}
+
+// FetchArtifact installs the artifact ref as dst, all or nothing: it
+// checks the signature first (nothing is fetched for a bad one), streams
+// the bytes into a temporary file in dst's directory while hashing them,
+// and only when size and sha256 are the signed ones makes it executable
+// (0755), syncs it and renames it into place. On any failure nothing is
+// left behind. dst's directory must exist.
+func FetchArtifact(ctx context.Context, src Source, v *messages.Verifier, ref messages.ArtifactRef, dst string) error {
+	if err := VerifyRef(v, ref); err != nil {
+		return err
+	}
+	name := ref.ObjectName()
+	r, err := src.Open(ctx, name)
+	if errors.Is(err, ErrArtifactNotFound) {
+		return &messages.Error{Code: messages.CodeNotFound, Message: fmt.Sprintf(
+			"artifact %s is not in the artifact store; upload and sign it with %s", name, importHint(ref))}
+	}
+	if err != nil {
+		return &messages.Error{Code: messages.CodeUnavailable, Message: fmt.Sprintf(
+			"artifact %s: %v; check the host's connection to the controller", name, err)}
+	}
+	defer r.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
+	if err != nil {
+		return hostError("artifact "+name, err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	h := sha256.New()
+	// One byte more than signed tells a longer object from an exact one.
+	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(r, ref.Size+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		if errors.Is(err, jetstream.ErrDigestMismatch) {
+			// nats.go checks the store's own digest at the end.
+			return &messages.Error{Code: messages.CodeBadSignature, Message: fmt.Sprintf(
+				"artifact %s: the stored bytes do not match the store's digest (%v); re-import it with %s", name, err, importHint(ref))}
+		}
+		return &messages.Error{Code: messages.CodeUnavailable, Message: fmt.Sprintf(
+			"artifact %s: fetch failed after %d bytes: %v; check the host's connection to the controller and retry", name, n, err)}
+	}
+	if n != ref.Size {
+		what := "is"
+		if n > ref.Size {
+			what = "is more than"
+		}
+		return &messages.Error{Code: messages.CodeBadSignature, Message: fmt.Sprintf(
+			"artifact %s: the fetched object %s %d bytes, the signed size is %d; re-import it with %s",
+			name, what, min(n, ref.Size+1), ref.Size, importHint(ref))}
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != strings.ToLower(ref.SHA256) {
+		return &messages.Error{Code: messages.CodeBadSignature, Message: fmt.Sprintf(
+			"artifact %s: sha256 of the fetched bytes is %s, the signed one is %s; re-import it with %s",
+			name, got, strings.ToLower(ref.SHA256), importHint(ref))}
+	}
+	if err := tmp.Chmod(0o755); err != nil {
+		return hostError("artifact "+name, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return hostError("artifact "+name, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return hostError("artifact "+name, err)
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return hostError("artifact "+name, err)
+	}
+	done = true
+	return syncDir(filepath.Dir(dst))
+}
+
+// fileSHA256 is the hex digest of a file, "" when it does not exist.
+func fileSHA256(p string) (string, error) {
+	f, err := os.Open(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil
+	}
+	defer d.Close()
+	_ = d.Sync()
+	return nil
+}
+
+// hostError is a local failure (disk, permissions) as a wire error.
+func hostError(what string, err error) error {
+	return &messages.Error{Code: messages.CodeInternal, Message: fmt.Sprintf("%s: %v; check disk space and permissions on the host", what, err)}
+}
