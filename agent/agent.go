@@ -54,11 +54,9 @@ type Options struct {
 	ConfigPath string
 	// Services makes the executor of the host service verbs from the
 	// agent's connection (for artifact fetches) and the keys it trusts
-	// (artifacts are signed with them). Nil: an agent foundry installed
-	// (one with Uninstall, which only a systemd-run agent has) manages
-	// this host's services with package service; any other agent (tests,
-	// simulations, a foreground run) answers the service verbs
-	// unknown_verb and never touches the host.
+	// (artifacts are signed with them); HostServices is the real one.
+	// Nil: the agent (tests, simulations, a foreground run) answers the
+	// service verbs unknown_verb and never touches the host.
 	Services func(conn func() *nats.Conn, trust *messages.Verifier) ServiceRunner
 }
 
@@ -133,12 +131,8 @@ func New(opts Options) (*Agent, error) {
 		messages.VerbTrustUpdate: a.handleTrustUpdate,
 		messages.VerbLiveness:    a.handleLiveness,
 	}
-	switch {
-	case opts.Services != nil:
+	if opts.Services != nil {
 		a.services = opts.Services(a.conn, a.verifier)
-	case opts.Uninstall != nil:
-		a.services = service.New(service.Options{Logger: a.logger,
-			Source: service.ObjectStore{Conn: a.conn}, Verifier: a.verifier})
 	}
 	if a.services != nil {
 		a.slots = make(chan struct{}, maxServiceOps)
@@ -374,4 +368,12 @@ func (a *Agent) publishEvent(typ, sev, msg, reqID string, fields map[string]stri
 	b, _ := json.Marshal(messages.Event{V: messages.Version, Time: time.Now().UnixMilli(), Host: a.cfg.ID,
 		Type: typ, Severity: sev, Message: msg, RequestID: reqID, Source: "agent", Fields: fields})
 	_ = nc.Publish(subj, b)
+}
+
+// HostServices manages this host's services with package service: the
+// executor a systemd-run agent uses.
+func HostServices(logger *slog.Logger) func(func() *nats.Conn, *messages.Verifier) ServiceRunner {
+	return func(conn func() *nats.Conn, trust *messages.Verifier) ServiceRunner {
+		return service.New(service.Options{Logger: logger, Source: service.ObjectStore{Conn: conn}, Verifier: trust})
+	}
 }

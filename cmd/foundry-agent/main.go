@@ -94,6 +94,8 @@ func runAgent(ctx context.Context, cfgPath string, stderr io.Writer) error {
 		// Only an agent systemd runs was installed by foundry and may
 		// remove itself; a foreground run (the demo) never deletes files.
 		opts.Uninstall = agent.SystemdUninstall(agentunit.UninstallScript())
+		// ...and only such an agent installs host services.
+		opts.Services = agent.HostServices(logger)
 	}
 	a, err := agent.New(opts)
 	if err != nil {
