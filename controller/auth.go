@@ -223,7 +223,10 @@ func artifactReadSubjects() []string {
 	return append(streamReadSubjects(stream),
 		"$JS.API.STREAM.MSG.GET."+stream,
 		"$JS.API.DIRECT.GET."+stream+".>",
-		"$JS.API.DIRECT.GET."+stream)
+		"$JS.API.DIRECT.GET."+stream,
+		// Ordered consumers answer the server's flow control here; denied,
+		// a large fetch stalls once the server's window is full.
+		"$JS.FC."+stream+".>")
 }
 
 // artifactWriteSubjects let an admin upload objects; only the controller
