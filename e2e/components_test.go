@@ -88,10 +88,13 @@ type stackEnv struct {
 }
 
 func (s *stackEnv) cli(stdin string, args ...string) (int, string, string) {
-	s.t.Helper()
+	return s.cliT(s.t, stdin, args...)
+}
+
+func (s *stackEnv) cliT(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
 	ios, in, out, errOut := cmdutil.Test()
 	in.WriteString(stdin)
-	s.t.Setenv("FOUNDRY_HOME", s.home)
 	fac := root.NewFactory(ios, slog.New(slog.DiscardHandler), "e2e")
 	args = append([]string{"--controller", "tls://" + s.ctl.listen, "--creds", filepath.Join(s.ctl.dataDir, "admin.nk"),
 		"--ca", filepath.Join(s.ctl.dataDir, "ca.pem"), "--config", filepath.Join(s.home, "stack.yaml")}, args...)
@@ -99,23 +102,25 @@ func (s *stackEnv) cli(stdin string, args ...string) (int, string, string) {
 	return code, out.String(), errOut.String()
 }
 
-func (s *stackEnv) must(args ...string) string {
-	s.t.Helper()
-	code, out, errOut := s.cli("", args...)
+// must runs a command that has to succeed, failing t (the running
+// subtest, never its parent) otherwise.
+func (s *stackEnv) must(t *testing.T, args ...string) string {
+	t.Helper()
+	code, out, errOut := s.cliT(t, "", args...)
 	if code != 0 {
-		s.t.Fatalf("foundry %s: exit %d\nstdout:\n%s\nstderr:\n%s\ncontroller log tail:\n%s", strings.Join(args, " "), code, out, errOut, tail(s.ctl.log.String(), 20))
+		t.Fatalf("foundry %s: exit %d\nstdout:\n%s\nstderr:\n%s\ncontroller log tail:\n%s", strings.Join(args, " "), code, out, errOut, tail(s.ctl.log.String(), 20))
 	}
 	return out + errOut
 }
 
-func (s *stackEnv) client() *client.Client {
-	s.t.Helper()
+func (s *stackEnv) client(t *testing.T) *client.Client {
+	t.Helper()
 	cl, err := client.Connect(context.Background(), client.Options{URL: "tls://" + s.ctl.listen,
 		CredsFile: filepath.Join(s.ctl.dataDir, "admin.nk"), CAFile: filepath.Join(s.ctl.dataDir, "ca.pem")})
 	if err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
-	s.t.Cleanup(cl.Close)
+	t.Cleanup(cl.Close)
 	return cl
 }
 
@@ -173,6 +178,7 @@ func TestComponents(t *testing.T) {
 	registry := strings.TrimSpace(string(regBin))
 
 	home := t.TempDir()
+	t.Setenv("FOUNDRY_HOME", home)
 	s := &stackEnv{t: t, home: home, ctl: &procController{t: t, bin: foundry, dataDir: filepath.Join(home, "controller"), listen: freePort(t, harness.ControllerIP)}}
 	s.ctl.start()
 	t.Cleanup(func() { s.ctl.stop() })
@@ -213,19 +219,19 @@ foundry:
 		}
 	})
 
-	s.must("artifact", "import", "openbao", "2.1.0", bao21)
-	s.must("artifact", "import", "openbao", "2.2.0", bao22)
-	s.must("artifact", "import", "zot", "2.8.2", registry)
+	s.must(t, "artifact", "import", "openbao", "2.1.0", bao21)
+	s.must(t, "artifact", "import", "openbao", "2.2.0", bao22)
+	s.must(t, "artifact", "import", "zot", "2.8.2", registry)
 
 	t.Run("validate prints the install order", func(t *testing.T) {
-		out := s.must("stack", "validate")
+		out := s.must(t, "stack", "validate")
 		if i, j := strings.Index(out, "openbao"), strings.Index(out, "zot"); i < 0 || j < i {
 			t.Fatalf("order: %s", out)
 		}
 	})
 
 	t.Run("dry run plans every step and changes nothing", func(t *testing.T) {
-		out := s.must("stack", "install", "--dry-run")
+		out := s.must(t, "stack", "install", "--dry-run")
 		for _, want := range []string{"+ artifact", "+ config", "+ unit", "+ start", bao.Name, reg[0].Name, reg[1].Name} {
 			if !strings.Contains(out, want) {
 				t.Errorf("plan lacks %q:\n%s", want, out)
@@ -239,7 +245,7 @@ foundry:
 	})
 
 	t.Run("install brings both up under systemd, OpenBAO initialised and unsealed", func(t *testing.T) {
-		out := s.must("stack", "install")
+		out := s.must(t, "stack", "install")
 		if !strings.Contains(out, "initialised") {
 			t.Errorf("no OpenBAO init note:\n%s", out)
 		}
@@ -268,7 +274,7 @@ foundry:
 		if err != nil || keys.Mode().Perm() != 0o600 {
 			t.Errorf("unseal keys file: %v %v", keys, err)
 		}
-		st := s.must("stack", "status")
+		st := s.must(t, "stack", "status")
 		for _, want := range []string{"2.1.0", "unsealed", "2.8.2", "serving", "active/running"} {
 			if !strings.Contains(st, want) {
 				t.Errorf("stack status lacks %q:\n%s", want, st)
@@ -298,7 +304,7 @@ foundry:
 		for _, h := range reg {
 			before[h.Name] = unitTrace(t, h, "foundry-zot")
 		}
-		out := s.must("stack", "install")
+		out := s.must(t, "stack", "install")
 		if !strings.Contains(out, "0 changed") || strings.Contains(out, "+ ") {
 			t.Errorf("re-run reported changes:\n%s", out)
 		}
@@ -313,34 +319,34 @@ foundry:
 	})
 
 	t.Run("upgrade to another version and back", func(t *testing.T) {
-		out := s.must("component", "upgrade", "openbao", "--version", "2.2.0", "--yes")
+		out := s.must(t, "component", "upgrade", "openbao", "--version", "2.2.0", "--yes")
 		if !strings.Contains(out, "2.1.0 -> 2.2.0") || !strings.Contains(out, "unsealed") {
 			t.Errorf("upgrade output:\n%s", out)
 		}
-		st := s.must("component", "status", "openbao")
+		st := s.must(t, "component", "status", "openbao")
 		if !strings.Contains(st, "2.2.0") || !strings.Contains(st, "unsealed") {
 			t.Errorf("status after upgrade:\n%s", st)
 		}
 		if ls := inside(t, bao, "ls /opt/foundry/components/openbao"); ls != "2.2.0" {
 			t.Errorf("version dirs after upgrade: %q", ls)
 		}
-		out = s.must("component", "upgrade", "openbao", "--yes")
+		out = s.must(t, "component", "upgrade", "openbao", "--yes")
 		if !strings.Contains(out, "2.2.0 -> 2.1.0") {
 			t.Errorf("downgrade output:\n%s", out)
 		}
-		st = s.must("component", "status", "openbao", "--json")
+		st = s.must(t, "component", "status", "openbao", "--json")
 		if !strings.Contains(st, `"reported_version": "2.1.0"`) || !strings.Contains(st, `"component_state": "unsealed"`) {
 			t.Errorf("status after downgrade:\n%s", st)
 		}
-		out = s.must("component", "upgrade", "openbao", "--yes")
+		out = s.must(t, "component", "upgrade", "openbao", "--yes")
 		if !strings.Contains(out, "already at 2.1.0") {
 			t.Errorf("second upgrade was not a no-op:\n%s", out)
 		}
 	})
 
 	t.Run("a tampered artifact is refused and nothing is installed", func(t *testing.T) {
-		s.must("artifact", "import", "openbao", "2.3.0", bao22)
-		cl := s.client()
+		s.must(t, "artifact", "import", "openbao", "2.3.0", bao22)
+		cl := s.client(t)
 		list, err := cl.ListArtifacts(ctx, messages.ArtifactListRequest{Component: "openbao", Version: "2.3.0"})
 		if err != nil || len(list.Artifacts) != 1 || !list.Artifacts[0].Verified {
 			t.Fatalf("imported 2.3.0: %+v %v", list, err)
@@ -385,7 +391,7 @@ foundry:
 	})
 
 	t.Run("kill -9 of the controller mid-install, then re-run converges", func(t *testing.T) {
-		s.must("component", "uninstall", "zot", "--yes")
+		s.must(t, "component", "uninstall", "zot", "--yes")
 		done := make(chan string, 1)
 		go func() {
 			code, out, errOut := s.cli("", "component", "install", "zot")
@@ -401,24 +407,20 @@ foundry:
 		s.ctl.kill()
 		t.Logf("install interrupted: %s", <-done)
 		s.ctl.start()
+		// The registry still says online from before the kill; wait until
+		// every agent has really reconnected and answers.
+		cl := s.client(t)
 		eventually(t, 90*time.Second, 500*time.Millisecond, func() error {
-			cl := s.client()
-			l, err := cl.HostList(ctx)
+			res, err := cl.FleetStatus(ctx, messages.FleetStatusRequest{TimeoutMs: 5_000})
 			if err != nil {
 				return err
 			}
-			online := 0
-			for _, h := range l.Hosts {
-				if h.State == messages.StateOnline {
-					online++
-				}
-			}
-			if online < 3 {
-				return fmt.Errorf("%d of 3 hosts online again", online)
+			if len(res.Responded) < 3 {
+				return fmt.Errorf("%d of 3 agents answer again (missing %v)", len(res.Responded), res.Missing)
 			}
 			return nil
 		})
-		s.must("stack", "install")
+		s.must(t, "stack", "install")
 		for _, h := range reg {
 			if m := inside(t, h, "systemctl is-active foundry-zot"); m != "active" {
 				t.Errorf("%s: registry %s after re-run", h.Name, m)
@@ -427,7 +429,7 @@ foundry:
 				t.Errorf("%s: temporary files left: %s", h.Name, ls)
 			}
 		}
-		if out := s.must("stack", "install"); !strings.Contains(out, "0 changed") {
+		if out := s.must(t, "stack", "install"); !strings.Contains(out, "0 changed") {
 			t.Errorf("third run is not a no-op:\n%s", out)
 		}
 	})

@@ -48,7 +48,7 @@ func RunJob(ctx context.Context, f Fleet, verb string, hosts []string, payload a
 		}
 		next, err := f.Job(ctx, rec.ID)
 		if err != nil {
-			return rec, fmt.Errorf("follow job %s: %w", rec.ID, err)
+			return rec, fmt.Errorf("lost the controller while job %s ran (%w); once it is back, run the same command again: every step checks first, so it converges", rec.ID, err)
 		}
 		rec = next
 	}
