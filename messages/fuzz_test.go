@@ -174,3 +174,47 @@ func FuzzDecodeNewAPIRequests(f *testing.F) {
 		_, _ = DecodeAPI[APIResponse[RotateSigningKeyResult]](data)
 	})
 }
+
+// FuzzDecodeServiceSpec: an accepted spec never names a path outside the
+// fixed layout and never carries a line break into the unit.
+func FuzzDecodeServiceSpec(f *testing.F) {
+	good := ServiceSpec{Component: "openbao", Version: "2.1.0", Args: []string{"server", "-config=/x"},
+		Artifact: ArtifactRef{Component: "openbao", Version: "2.1.0", File: "bao", Size: 10, SHA256: strings.Repeat("ab", 32), KeyID: "k", Sig: []byte("s")},
+		Files:    []ServiceFile{{Name: "config.hcl", Content: "x"}}, Health: ServiceHealth{URL: "http://127.0.0.1:8200/"}}
+	b, _ := json.Marshal(good)
+	f.Add(b)
+	f.Add([]byte(`{"component":"../etc","version":"1"}`))
+	f.Add([]byte(`{"component":"ab","version":"..","artifact":{"component":"ab","version":".."}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := DecodeServiceSpec(data)
+		if err != nil {
+			return
+		}
+		for _, p := range []string{s.Component, s.Version, s.Artifact.File} {
+			if strings.ContainsAny(p, "/\n\x00") || strings.HasPrefix(p, ".") || p == "" {
+				t.Fatalf("accepted path element %q", p)
+			}
+		}
+		for _, fl := range s.Files {
+			if strings.ContainsAny(fl.Name, "/\n\x00") || strings.HasPrefix(fl.Name, ".") {
+				t.Fatalf("accepted file name %q", fl.Name)
+			}
+		}
+		for _, a := range append(s.Args, s.Description) {
+			if strings.ContainsAny(a, "\n\r\x00") {
+				t.Fatalf("accepted a line break in %q", a)
+			}
+		}
+	})
+}
+
+func FuzzDecodeServiceQuery(f *testing.F) {
+	f.Add([]byte(`{"component":"zot","purge":true}`))
+	f.Add([]byte(`{"component":"a/b"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		q, err := DecodeServiceQuery(data)
+		if err == nil && (strings.ContainsAny(q.Component, "/.\n") || q.Component == "") {
+			t.Fatalf("accepted component %q", q.Component)
+		}
+	})
+}
