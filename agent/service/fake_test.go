@@ -17,9 +17,12 @@ import (
 	"github.com/foundry-fleet/foundry/messages"
 )
 
-// FakeSystemd is a Systemd for tests: it keeps unit state in memory and
-// reads unit files under Root, as PID 1 would on daemon-reload. It does
-// not run anything. Exported for the external tests of this package.
+// FakeSystemd is a TEST DOUBLE of systemd, in test code only: PID 1 is
+// not systemd on the machines the unit tests run on, so the step logic
+// (check, change, roll back) is exercised here against this double, and
+// against real systemd in e2e/service_test.go and e2e/components_test.go.
+// It keeps unit state in memory and reads unit files under Root, as PID 1
+// would on daemon-reload; it runs nothing.
 type FakeSystemd struct {
 	Root string
 
