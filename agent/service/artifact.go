@@ -10,6 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -31,7 +34,14 @@ type Source interface {
 // agent's inbox prefix, the only one its permissions let it subscribe to).
 type ObjectStore struct {
 	Conn func() *nats.Conn
+	// Stall aborts a read that gets no byte for this long (default
+	// DefaultFetchStall): a controller that dies mid-transfer must not
+	// hold the component's lock until the command expires.
+	Stall time.Duration
 }
+
+// DefaultFetchStall is ObjectStore's default stall limit.
+const DefaultFetchStall = 30 * time.Second
 
 // Open implements Source.
 func (o ObjectStore) Open(ctx context.Context, name string) (io.ReadCloser, error) {
@@ -57,7 +67,67 @@ func (o ObjectStore) Open(ctx context.Context, name string) (io.ReadCloser, erro
 	if err != nil {
 		return nil, fmt.Errorf("read %s from the artifact store: %w", name, err)
 	}
-	return r, nil
+	stall := o.Stall
+	if stall <= 0 {
+		stall = DefaultFetchStall
+	}
+	return NewStallReader(r, stall), nil
+}
+
+// stallReader closes its source when no byte arrived for limit, so a
+// read blocked on a dead connection returns an error instead of waiting.
+type stallReader struct {
+	rc      io.ReadCloser
+	limit   time.Duration
+	last    atomic.Int64 // unix nanos of the last progress
+	stalled atomic.Bool
+	once    sync.Once
+	stop    chan struct{}
+}
+
+// NewStallReader wraps rc; Close stops the watch.
+func NewStallReader(rc io.ReadCloser, limit time.Duration) io.ReadCloser {
+	s := &stallReader{rc: rc, limit: limit, stop: make(chan struct{})}
+	s.last.Store(time.Now().UnixNano())
+	go s.watch()
+	return s
+}
+
+func (s *stallReader) watch() {
+	t := time.NewTicker(max(s.limit/10, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			if now.UnixNano()-s.last.Load() > int64(s.limit) {
+				s.stalled.Store(true)
+				s.Close()
+				return
+			}
+		}
+	}
+}
+
+func (s *stallReader) Read(b []byte) (int, error) {
+	n, err := s.rc.Read(b)
+	if n > 0 {
+		s.last.Store(time.Now().UnixNano())
+	}
+	if err != nil && s.stalled.Load() {
+		err = fmt.Errorf("no data for %s, the transfer stalled", s.limit)
+	}
+	return n, err
+}
+
+func (s *stallReader) Close() error {
+	var err error
+	s.once.Do(func() {
+		close(s.stop)
+		err = s.rc.Close()
+	})
+	return err
 }
 
 func importHint(ref messages.ArtifactRef) string {

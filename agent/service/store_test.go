@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -473,5 +474,37 @@ func TestAgentWithoutServicesRefusesServiceVerbs(t *testing.T) {
 	})
 	if h := rec.Hosts[0]; h.State != messages.HostFailed || !strings.Contains(h.Error, `verb "service_status" is not supported`) {
 		t.Fatalf("%+v", h)
+	}
+}
+
+func TestStallReaderGivesUpOnASilentSource(t *testing.T) {
+	pr, pw := io.Pipe()
+	go func() { _, _ = pw.Write([]byte("some bytes")) }() // then silence
+	r := service.NewStallReader(pr, 200*time.Millisecond)
+	defer r.Close()
+	start := time.Now()
+	b, err := io.ReadAll(r)
+	if err == nil || !strings.Contains(err.Error(), "stalled") || string(b) != "some bytes" {
+		t.Fatalf("read %q, err %v", b, err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("took %s to notice the stall", d)
+	}
+}
+
+func TestStallReaderPassesASteadySourceThrough(t *testing.T) {
+	pr, pw := io.Pipe()
+	go func() {
+		for i := 0; i < 5; i++ {
+			_, _ = pw.Write([]byte("x"))
+			time.Sleep(50 * time.Millisecond) // a slow but live source
+		}
+		pw.Close()
+	}()
+	r := service.NewStallReader(pr, 200*time.Millisecond)
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil || string(b) != "xxxxx" {
+		t.Fatalf("read %q, err %v", b, err)
 	}
 }
