@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -192,11 +192,6 @@ func (c *Controller) handleRefusalEvent(m *nats.Msg) {
 	c.audit.note("host:"+host, rec)
 }
 
-// violationRe reads nats-server's permission violation log line, which is
-// the only place the server reports one; the client id in it maps to the
-// identity through the authenticator.
-var violationRe = regexp.MustCompile(`cid:(\d+)\b.*\b(Publish|Subscription) Violation - Subject "([^"]{0,512})"`)
-
 // noteViolation turns a server log line about a permission violation
 // into an audit record: a read-only operator trying a write endpoint, or
 // an agent trying another host's subjects, is on the record even though
@@ -223,24 +218,50 @@ func (c *Controller) noteViolation(line string) {
 }
 
 // parseViolation reads the client id, operation ("publish" or
-// "subscribe") and subject from a violation log line.
+// "subscribe") and subject from nats-server's permission violation log
+// line, the only place the server reports one; the client id maps to the
+// identity through the authenticator. It is a plain scan, not a regular
+// expression: a bounded repetition made the pattern slow on long lines,
+// and bounded it in runes where the record's limit is in bytes (found by
+// FuzzParseViolation).
 func parseViolation(line string) (cid uint64, op, subject string, ok bool) {
-	m := violationRe.FindStringSubmatch(line)
-	if m == nil {
+	i := strings.Index(line, "cid:")
+	if i < 0 {
 		return 0, "", "", false
 	}
-	cid, err := strconv.ParseUint(m[1], 10, 64)
-	// The pattern bounds the subject in runes; the audit record's bound
-	// is in bytes (found by FuzzParseViolation: 511 runes of which one
-	// is multi-byte).
-	if err != nil || len(m[3]) > 512 {
+	rest := line[i+len("cid:"):]
+	n := 0
+	for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+		n++
+	}
+	if n == 0 || (n < len(rest) && isWordByte(rest[n])) {
 		return 0, "", "", false
 	}
-	op = "publish"
-	if m[2] == "Subscription" {
-		op = "subscribe"
+	cid, err := strconv.ParseUint(rest[:n], 10, 64)
+	if err != nil {
+		return 0, "", "", false
 	}
-	return cid, op, m[3], true
+	rest = rest[n:]
+	for _, k := range []struct{ marker, op string }{
+		{"Publish Violation - Subject \"", "publish"},
+		{"Subscription Violation - Subject \"", "subscribe"},
+	} {
+		j := strings.Index(rest, k.marker)
+		if j < 0 || (j > 0 && isWordByte(rest[j-1])) {
+			continue
+		}
+		sub := rest[j+len(k.marker):]
+		end := strings.IndexByte(sub, '"')
+		if end < 0 || end > 512 {
+			return 0, "", "", false
+		}
+		return cid, k.op, sub[:end], true
+	}
+	return 0, "", "", false
+}
+
+func isWordByte(b byte) bool {
+	return b == '_' || (b >= '0' && b <= '9') || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z')
 }
 
 func clip(s string, n int) string {
