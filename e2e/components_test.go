@@ -342,6 +342,14 @@ foundry:
 		if !strings.Contains(out, "already at 2.1.0") {
 			t.Errorf("second upgrade was not a no-op:\n%s", out)
 		}
+		out = s.must(t, "stack", "upgrade", "--dry-run")
+		if strings.Contains(out, "+ ") || !strings.Contains(out, "= artifact") {
+			t.Errorf("stack upgrade plan on a converged stack:\n%s", out)
+		}
+		out = s.must(t, "stack", "upgrade", "--yes")
+		if !strings.Contains(out, "openbao is already at 2.1.0") || !strings.Contains(out, "zot is already at 2.8.2") {
+			t.Errorf("stack upgrade on a converged stack:\n%s", out)
+		}
 	})
 
 	t.Run("a tampered artifact is refused and nothing is installed", func(t *testing.T) {
