@@ -495,9 +495,12 @@ func TestStallReaderGivesUpOnASilentSource(t *testing.T) {
 func TestStallReaderPassesASteadySourceThrough(t *testing.T) {
 	pr, pw := io.Pipe()
 	go func() {
+		// A slow but live source: one byte per tick.
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
 		for i := 0; i < 5; i++ {
 			_, _ = pw.Write([]byte("x"))
-			time.Sleep(50 * time.Millisecond) // a slow but live source
+			<-tick.C
 		}
 		pw.Close()
 	}()

@@ -142,18 +142,28 @@ func validateRun(_ context.Context, o *Options) error {
 	return nil
 }
 
-// each runs fn for every installable configured component in order and
-// stops at the first failure: what comes later may depend on it.
-func each(ctx context.Context, o *Options, fn func(*client.Client, comp.Target) (clicomp.Outcome, error)) error {
+// open loads the stack config, orders its components and connects: the
+// start of every verb that talks to the hosts.
+func (o *Options) open(ctx context.Context) (*stackconfig.Config, []comp.Component, *client.Client, error) {
 	cfg, err := o.Stack()
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	cs, err := planned(cfg)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	cl, err := o.Connect(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return cfg, cs, cl, nil
+}
+
+// each runs fn for every installable configured component in order and
+// stops at the first failure: what comes later may depend on it.
+func each(ctx context.Context, o *Options, fn func(*client.Client, comp.Target) (clicomp.Outcome, error)) error {
+	cfg, cs, cl, err := o.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -218,15 +228,7 @@ func upgradeRun(ctx context.Context, o *Options) error {
 }
 
 func statusRun(ctx context.Context, o *Options) error {
-	cfg, err := o.Stack()
-	if err != nil {
-		return err
-	}
-	cs, err := planned(cfg)
-	if err != nil {
-		return err
-	}
-	cl, err := o.Connect(ctx)
+	cfg, cs, cl, err := o.open(ctx)
 	if err != nil {
 		return err
 	}
