@@ -59,6 +59,11 @@ func (c *Controller) startAPI() error {
 			return fmt.Errorf("add endpoint %s: %w", e.subject, err)
 		}
 	}
+	// A client that connects right after Start must find every endpoint:
+	// the server knows a subscription only once this connection flushed it.
+	if err := c.nc.Flush(); err != nil {
+		return fmt.Errorf("start API: %w", err)
+	}
 	return nil
 }
 

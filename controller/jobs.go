@@ -117,7 +117,11 @@ func (c *Controller) RunJob(ctx context.Context, req messages.JobRunRequest) (me
 	if len(req.Payload) > 0 {
 		payload = req.Payload
 	}
-	go c.runJob(jctx, rec, payload, plan, maxFail, time.Duration(req.BatchWaitMs)*time.Millisecond, step)
+	// The goroutine owns its own copy of the hosts: the caller's record is
+	// encoded into the API answer while the job already updates host states.
+	run := rec
+	run.Hosts = slices.Clone(rec.Hosts)
+	go c.runJob(jctx, run, payload, plan, maxFail, time.Duration(req.BatchWaitMs)*time.Millisecond, step)
 	return rec, nil
 }
 
