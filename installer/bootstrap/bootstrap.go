@@ -11,7 +11,6 @@ package bootstrap
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -68,9 +67,9 @@ type Options struct {
 
 	// AgentBinary is the foundry-agent executable to install.
 	AgentBinary []byte
-	// AgentGzip is AgentBinary gzip-compressed; AddMany fills it once for
-	// all hosts, Add compresses on demand when it is empty.
-	AgentGzip []byte
+	// AgentSHA256 is AgentBinary's hex sha256; AddMany fills it once for
+	// all hosts, Add hashes on demand when it is empty.
+	AgentSHA256 string
 	// Heartbeat is written into the agent's config (0 = agent default).
 	Heartbeat time.Duration
 	// Role and Labels are written into the agent's config for --where.
@@ -238,30 +237,36 @@ func (rn *run) add(ctx context.Context) (string, error) {
 }
 
 // install puts binary, identity, config and unit in place, (re)starts the
-// agent only when something changed, and waits for it to register. It uses
-// at most two sudo calls: binary and identity, then files and systemd.
+// agent only when something changed, and waits for it to register. It is
+// one sudo call (each sudo with a password costs a password hash on the
+// host): the root script installs the binary from stdin, creates the
+// identity and prints its public key, then reads and runs the second half
+// — files and systemd — which exists only once the controller enrolled
+// that key.
 func (rn *run) install(ctx context.Context) error {
-	want := sha(rn.o.AgentBinary)
+	want := rn.o.agentSHA()
 	newBinary := rn.before.sums[agentunit.DefaultBinary] != want
 	var script strings.Builder
 	script.WriteString(scriptHeader())
-	var stdin io.Reader
+	var binary io.Reader = bytes.NewReader(nil)
 	if newBinary {
 		if rn.before.installed() {
 			script.WriteString(backupScript([]string{agentunit.DefaultBinary}))
 			rn.backedUp = true
 		}
-		script.WriteString(installBinaryScript(want))
-		stdin = bytes.NewReader(rn.o.compressed())
+		script.WriteString(installBinaryScript(want, len(rn.o.AgentBinary)))
+		binary = bytes.NewReader(rn.o.AgentBinary)
 		rn.changes = append(rn.changes, "agent binary")
 	}
 	script.WriteString(keygenScript())
+	script.WriteString(secondHalfScript())
 	rn.step("install agent")
-	res, err := rn.r.Run(ctx, ssh.Command{Line: script.String(), Stdin: stdin, Sudo: true})
+	sess := startRoot(ctx, rn.r, script.String(), binary)
+	pub, err := sess.firstLine()
 	if err != nil {
+		sess.finish("")
 		return rn.fail("install agent", err)
 	}
-	pub := strings.TrimSpace(res.Stdout)
 	if rn.before.sums[agentunit.SeedPath] == "" {
 		rn.changes = append(rn.changes, "identity")
 	}
@@ -270,6 +275,7 @@ func (rn *run) install(ctx context.Context) error {
 	enr, err := rn.o.Controller.Enroll(ctx, messages.EnrollRequest{Host: rn.o.ID, PublicKey: pub,
 		Address: rn.o.Address, SSHUser: rn.o.User, SSHPort: rn.o.Port})
 	if err != nil {
+		sess.finish("")
 		return rn.fail("enroll", err)
 	}
 	rn.enrolled = enr.Created && !rn.before.installed()
@@ -279,6 +285,7 @@ func (rn *run) install(ctx context.Context) error {
 
 	files, err := rn.renderFiles(enr)
 	if err != nil {
+		sess.finish("")
 		return rn.fail("render config", err)
 	}
 	var changed []managedFile
@@ -313,11 +320,9 @@ func (rn *run) install(ctx context.Context) error {
 		}
 	}
 	since := time.Now()
-	if script.Len() > 0 {
-		rn.step("start agent")
-		if _, err := rn.sh(ctx, "start agent", scriptHeader()+script.String()); err != nil {
-			return err
-		}
+	rn.step("start agent")
+	if err := sess.finish(script.String()); err != nil {
+		return rn.fail("start agent", err)
 	}
 	rn.step("wait for registration")
 	return rn.waitRegistered(ctx, since, restart)
@@ -353,20 +358,10 @@ func sha(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// compressed returns the gzip form of the agent binary.
-func (o *Options) compressed() []byte {
-	if len(o.AgentGzip) == 0 {
-		o.AgentGzip = Gzip(o.AgentBinary)
+// agentSHA is the agent binary's hex sha256, computed once.
+func (o *Options) agentSHA() string {
+	if o.AgentSHA256 == "" {
+		o.AgentSHA256 = sha(o.AgentBinary)
 	}
-	return o.AgentGzip
-}
-
-// Gzip compresses b at the fastest level: the transfer, not the ratio,
-// is what matters.
-func Gzip(b []byte) []byte {
-	var buf bytes.Buffer
-	w, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	_, _ = w.Write(b)
-	_ = w.Close()
-	return buf.Bytes()
+	return o.AgentSHA256
 }

@@ -13,15 +13,15 @@ func AddMany(ctx context.Context, hosts []Options, parallel int) []Result {
 		parallel = 1
 	}
 	out := make([]Result, len(hosts))
-	// Compress each distinct agent binary once, not once per host.
-	zipped := map[*byte][]byte{}
+	// Hash each distinct agent binary once, not once per host.
+	sums := map[*byte]string{}
 	for i := range hosts {
-		if len(hosts[i].AgentGzip) == 0 && len(hosts[i].AgentBinary) > 0 {
+		if hosts[i].AgentSHA256 == "" && len(hosts[i].AgentBinary) > 0 {
 			k := &hosts[i].AgentBinary[0]
-			if zipped[k] == nil {
-				zipped[k] = Gzip(hosts[i].AgentBinary)
+			if sums[k] == "" {
+				sums[k] = sha(hosts[i].AgentBinary)
 			}
-			hosts[i].AgentGzip = zipped[k]
+			hosts[i].AgentSHA256 = sums[k]
 		}
 	}
 	sem := make(chan struct{}, parallel)

@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/foundry-fleet/foundry/installer/agentunit"
@@ -143,20 +144,28 @@ func scriptHeader() string {
 		"step='check root'\n[ \"$(id -u)\" = 0 ] || { echo \"sudo did not give root\" >&2; exit 1; }\n"
 }
 
-// installBinaryScript streams the gzip-compressed agent from stdin into
-// place: into a temp file beside the destination, checked against the
-// expected sha256 of the uncompressed binary, then renamed, so a broken
-// transfer never replaces a working agent. Compression more than halves
-// what crosses the wire (gzip is in every Debian/Ubuntu base system).
-func installBinaryScript(wantSHA string) string {
+// installBinaryScript reads exactly size bytes of agent binary from stdin
+// into a temp file beside the destination, checks them against the
+// expected sha256, then renames, so a broken transfer never replaces a
+// working agent. The binary goes uncompressed: on the LAN links a fleet is
+// bootstrapped over, decompressing costs the host more CPU than the bytes
+// cost the wire. head -c leaves the rest of stdin (the second half) unread.
+func installBinaryScript(wantSHA string, size int) string {
 	dst := ssh.Quote(agentunit.DefaultBinary)
 	return `step='install agent binary'
 tmp=$(mktemp ` + ssh.Quote(agentunit.DefaultBinary+".foundry-new.XXXXXX") + `)
-if ! { gzip -dc > "$tmp" && echo "` + wantSHA + `  $tmp" | sha256sum -c --quiet - >/dev/null 2>&1; }; then
+if ! { head -c ` + strconv.Itoa(size) + ` > "$tmp" && echo "` + wantSHA + `  $tmp" | sha256sum -c --quiet - >/dev/null 2>&1; }; then
   rm -f "$tmp"; echo "agent binary corrupted in transfer (sha256 mismatch)" >&2; exit 1
 fi
 chown root:root "$tmp" && chmod 0755 "$tmp" && mv -f "$tmp" ` + dst + `
 `
+}
+
+// secondHalfScript runs what the installer sends on stdin after the public
+// key was printed: the files and systemd steps, or nothing. Both halves
+// run in one sudo call.
+func secondHalfScript() string {
+	return "step='read second half'\nrest=$(cat)\neval \"$rest\"\n"
 }
 
 // keygenScript creates the agent's NATS seed on the host (once) and prints

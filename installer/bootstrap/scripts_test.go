@@ -3,6 +3,7 @@ package bootstrap
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,19 +63,23 @@ func TestStepErrorNamesStepCommandStderrAndExitCode(t *testing.T) {
 
 func TestInstallBinaryScriptRunsLocally(t *testing.T) {
 	// The script is plain sh; run it against a temp destination to prove
-	// the decompress-verify-rename path, and that a wrong sum keeps the old file.
+	// the read-verify-rename path, that the binary's bytes leave the second
+	// half on stdin, and that a wrong sum keeps the old file.
 	dir := t.TempDir()
 	dst := dir + "/agent"
 	bin := []byte("#!/bin/sh\necho new agent\n")
-	script := strings.ReplaceAll(scriptHeader()+installBinaryScript(sha(bin)), agentunit.DefaultBinary, dst)
+	script := strings.ReplaceAll(scriptHeader()+installBinaryScript(sha(bin), len(bin))+secondHalfScript(), agentunit.DefaultBinary, dst)
 	script = strings.ReplaceAll(script, `[ "$(id -u)" = 0 ]`, "true")
 	script = strings.ReplaceAll(script, "chown root:root \"$tmp\" && ", "")
 	run := func(payload []byte) error {
 		cmd := exec.Command("/bin/sh", "-ec", script)
-		cmd.Stdin = bytes.NewReader(Gzip(payload))
+		cmd.Stdin = io.MultiReader(bytes.NewReader(payload), strings.NewReader("echo second half ran\n"))
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("%v: %s", err, out)
+		}
+		if !strings.Contains(string(out), "second half ran") {
+			return fmt.Errorf("the second half did not run: %s", out)
 		}
 		return nil
 	}
@@ -84,7 +89,9 @@ func TestInstallBinaryScriptRunsLocally(t *testing.T) {
 	if got, _ := os.ReadFile(dst); !bytes.Equal(got, bin) {
 		t.Fatalf("installed %q", got)
 	}
-	if err := run([]byte("tampered")); err == nil || !strings.Contains(err.Error(), "sha256 mismatch") ||
+	tampered := bytes.Clone(bin)
+	tampered[len(tampered)-2] = '!'
+	if err := run(tampered); err == nil || !strings.Contains(err.Error(), "sha256 mismatch") ||
 		!strings.Contains(err.Error(), "failed at step: install agent binary") {
 		t.Fatalf("tampered binary: %v", err)
 	}

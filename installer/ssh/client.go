@@ -299,7 +299,7 @@ func (c *Client) Close() error {
 	return c.client.Close()
 }
 
-func (c *Client) exec(ctx context.Context, argv []string, stdin io.Reader) (Result, string, error) {
+func (c *Client) exec(ctx context.Context, argv []string, stdin io.Reader, tee io.Writer) (Result, string, error) {
 	line := QuoteArgs(argv...)
 	sess, err := c.client.NewSession()
 	if err != nil {
@@ -307,7 +307,7 @@ func (c *Client) exec(ctx context.Context, argv []string, stdin io.Reader) (Resu
 	}
 	defer sess.Close()
 	stdout, stderr := newCappedBuffer(), newCappedBuffer()
-	sess.Stdout, sess.Stderr = stdout, stderr
+	sess.Stdout, sess.Stderr = teeTo(stdout, tee), stderr
 	var pipe io.WriteCloser
 	if stdin != nil {
 		if pipe, err = sess.StdinPipe(); err != nil {

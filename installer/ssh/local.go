@@ -58,26 +58,47 @@ func (l *Local) Close() error {
 	return nil
 }
 
-func (l *Local) exec(ctx context.Context, argv []string, stdin io.Reader) (Result, string, error) {
+func (l *Local) exec(ctx context.Context, argv []string, stdin io.Reader, tee io.Writer) (Result, string, error) {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	killGroupOnCancel(cmd)
 	// A command that exits without reading all its stdin, or leaves a child
 	// holding stdout open, must not hang Run.
 	cmd.WaitDelay = 2 * time.Second
-	var in *readErrReader
-	if stdin != nil {
-		in = &readErrReader{r: stdin}
-		cmd.Stdin = in
-	}
 	stdout, stderr := newCappedBuffer(), newCappedBuffer()
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	err := cmd.Run()
+	cmd.Stdout, cmd.Stderr = teeTo(stdout, tee), stderr
+	// Our own copy goroutine, not cmd.Stdin: Wait would wait for it, and a
+	// caller's reader that blocks (more input only after some output)
+	// would hang Run after the command exited.
+	var pipe io.WriteCloser
+	var err error
+	if stdin != nil {
+		if pipe, err = cmd.StdinPipe(); err != nil {
+			return Result{}, "", fmt.Errorf("localhost: %w", err)
+		}
+	}
+	if err = cmd.Start(); err != nil {
+		return Result{}, "", fmt.Errorf("localhost: starting %s: %w", argv[0], err)
+	}
+	readErr := make(chan error, 1)
+	if stdin != nil {
+		go func() {
+			in := &readErrReader{r: stdin}
+			_, _ = io.Copy(pipe, in)
+			readErr <- in.err
+			pipe.Close()
+		}()
+	}
+	err = cmd.Wait()
 	res := Result{Stdout: stdout.String(), Stderr: stderr.String()}
 	if ctx.Err() != nil {
 		return res, "", fmt.Errorf("localhost: %q: %w", argv[len(argv)-1], ctx.Err())
 	}
-	if in != nil && in.err != nil {
-		return res, "", fmt.Errorf("localhost: reading the command's stdin: %w", in.err)
+	select {
+	case rerr := <-readErr:
+		if rerr != nil {
+			return res, "", fmt.Errorf("localhost: reading the command's stdin: %w", rerr)
+		}
+	default:
 	}
 	var ee *exec.ExitError
 	switch {

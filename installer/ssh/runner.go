@@ -36,6 +36,10 @@ type Command struct {
 	Stdin io.Reader
 	// Sudo runs Line as root through sudo (directly if the user is root).
 	Sudo bool
+	// Stdout, if not nil, also gets the standard output as it arrives, for
+	// a caller that talks with the command while it runs (Result.Stdout
+	// still holds all of it).
+	Stdout io.Writer
 }
 
 // Result is what a finished command printed and how it exited.
@@ -108,6 +112,14 @@ func tail(s string, n int) string {
 // maxOutput bounds how much of stdout and of stderr a Result keeps, so a
 // chatty command cannot exhaust the CLI's memory.
 const maxOutput = 8 << 20
+
+// teeTo returns w, also writing to extra when that is set.
+func teeTo(w io.Writer, extra io.Writer) io.Writer {
+	if extra == nil {
+		return w
+	}
+	return io.MultiWriter(w, extra)
+}
 
 // cappedBuffer keeps the first max bytes written and counts the rest.
 type cappedBuffer struct {

@@ -44,7 +44,7 @@ func (e *SudoPasswordError) Is(target error) bool { return target == ErrSudoPass
 // execFunc runs argv on the host (over SSH the words are joined with Quote)
 // and returns its output and exit code. err is only for failing to run it;
 // signal is set when the command was killed by a signal.
-type execFunc func(ctx context.Context, argv []string, stdin io.Reader) (res Result, signal string, err error)
+type execFunc func(ctx context.Context, argv []string, stdin io.Reader, stdout io.Writer) (res Result, signal string, err error)
 
 type sudoMode int
 
@@ -110,7 +110,7 @@ func (c *core) run(ctx context.Context, cmd Command) (Result, error) {
 			stdin = withPassword(pw, stdin)
 		}
 	}
-	res, sig, err := c.exec(ctx, argv, stdin)
+	res, sig, err := c.exec(ctx, argv, stdin, cmd.Stdout)
 	if err != nil {
 		return res, err
 	}
@@ -169,7 +169,7 @@ func (c *core) passwordLine() []byte {
 // are remembered in c.sudoErr; transient failures are returned and retried
 // by the next sudo command. The caller holds c.mu.
 func (c *core) probe(ctx context.Context) (sudoMode, error) {
-	res, _, err := c.exec(ctx, []string{"sh", "-c", probeSudo}, nil)
+	res, _, err := c.exec(ctx, []string{"sh", "-c", probeSudo}, nil, nil)
 	if err != nil {
 		return sudoUnknown, fmt.Errorf("%s: checking how user %s uses sudo: %w", c.host, c.user, err)
 	}
@@ -192,7 +192,7 @@ func (c *core) probe(ctx context.Context) (sudoMode, error) {
 	}
 	pw := c.passwordLine()
 	defer zero(pw)
-	res, sig, err := c.exec(ctx, []string{"sudo", "-k", "-S", "-p", "", "--", "true"}, bytes.NewReader(pw))
+	res, sig, err := c.exec(ctx, []string{"sudo", "-k", "-S", "-p", "", "--", "true"}, bytes.NewReader(pw), nil)
 	if err != nil {
 		return sudoUnknown, fmt.Errorf("%s: checking the sudo password of user %s: %w", c.host, c.user, err)
 	}

@@ -22,7 +22,7 @@ type fakeCall struct {
 	stdin string
 }
 
-func (f *fakeHost) exec(_ context.Context, argv []string, stdin io.Reader) (Result, string, error) {
+func (f *fakeHost) exec(_ context.Context, argv []string, stdin io.Reader, _ io.Writer) (Result, string, error) {
 	in := ""
 	if stdin != nil {
 		b, _ := io.ReadAll(stdin)
