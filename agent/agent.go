@@ -78,6 +78,9 @@ type Agent struct {
 	// firstRegister counts the two halves of the first registration; see
 	// registerStep.
 	firstRegister atomic.Int32
+	// connectFailures counts refused or failed connection attempts, for
+	// the reconnect-storm benchmark.
+	connectFailures atomic.Int64
 	// closed is closed when nats.go gives the connection up for good.
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -273,6 +276,7 @@ func (a *Agent) connect() (*nats.Conn, error) {
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { a.logger.Warn("disconnected", "err", err) }),
 		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			a.connectFailures.Add(1)
 			a.logger.Warn("cannot reach controller, retrying with backoff", "urls", a.cfg.URLs, "err", err)
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { a.logger.Warn("nats error", "err", err) }),
@@ -294,6 +298,10 @@ func (a *Agent) connect() (*nats.Conn, error) {
 	}
 	return nc, nil
 }
+
+// ConnectFailures is how many connection attempts failed or were refused
+// since the agent started.
+func (a *Agent) ConnectFailures() int64 { return a.connectFailures.Load() }
 
 // registerStep sends the first register heartbeat once both halves are
 // done: Run has subscribed to the command subjects, and the connection is

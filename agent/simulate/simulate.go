@@ -180,6 +180,16 @@ func (f *Fleet) Len() int { return len(f.agents) }
 // IDs are the agents' host ids, in start order.
 func (f *Fleet) IDs() []string { return f.ids }
 
+// ConnectFailures is the agents' failed or refused connection attempts,
+// summed.
+func (f *Fleet) ConnectFailures() int64 {
+	var n int64
+	for _, a := range f.agents {
+		n += a.ConnectFailures()
+	}
+	return n
+}
+
 // Connected is how many agents have connected at least once.
 func (f *Fleet) Connected() int { return int(f.up.Load()) }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -231,5 +232,45 @@ func TestFactsVary(t *testing.T) {
 	}
 	if len(seen) < 6 {
 		t.Errorf("only %d distinct os/arch/cpus combinations in 20 hosts", len(seen))
+	}
+}
+
+// TestConnectFailuresAreCounted points agents at a port nobody listens on:
+// every failed attempt is counted (the reconnect-storm benchmark reports
+// this figure) and no agent counts as connected.
+func TestConnectFailuresAreCounted(t *testing.T) {
+	c := ct.StartController(t)
+	cl := ct.Client(t, c)
+	ids, err := simulate.IDs("dead", 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgs, err := simulate.Enroll(context.Background(), cl, t.TempDir(), ids, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "tls://" + l.Addr().String()
+	l.Close()
+	for i := range cfgs {
+		cfgs[i].URLs = []string{dead}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	fleet, err := simulate.Start(ctx, simulate.Options{Configs: cfgs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); <-fleet.Done() }()
+	ct.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+		if n := fleet.ConnectFailures(); n < 4 {
+			return fmt.Errorf("%d failed attempts counted, want at least 2 per agent", n)
+		}
+		return nil
+	})
+	if n := fleet.Connected(); n != 0 {
+		t.Fatalf("%d agents counted as connected to a dead port", n)
 	}
 }

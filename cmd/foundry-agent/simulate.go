@@ -134,9 +134,9 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	rss := residentBytes()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	fmt.Fprintf(stdout, "simulate: all %d agents connected in %s; rss %.1f MiB (%.1f KiB per agent), heap %.1f MiB, %d goroutines\n",
+	fmt.Fprintf(stdout, "simulate: all %d agents connected in %s; rss %.1f MiB (%.1f KiB per agent), heap %.1f MiB, %d goroutines, %d failed connection attempts\n",
 		len(cfgs), took.Round(time.Millisecond), mib(rss), float64(rss)/1024/float64(len(cfgs)),
-		mib(ms.HeapInuse), runtime.NumGoroutine())
+		mib(ms.HeapInuse), runtime.NumGoroutine(), fleet.ConnectFailures())
 
 	if profile != nil {
 		if err := pprof.StartCPUProfile(profile); err != nil {
@@ -150,6 +150,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	start := time.Now()
 	fmt.Fprintf(stdout, "simulate: stopping %d agents\n", len(cfgs))
 	<-fleet.Done()
+	fmt.Fprintf(stdout, "simulate: %d failed connection attempts\n", fleet.ConnectFailures())
 	fmt.Fprintf(stdout, "simulate: stopped in %s\n", time.Since(start).Round(time.Millisecond))
 	return errors.Join(fleet.Errors()...)
 }

@@ -339,54 +339,13 @@ func runFoundry(t *testing.T, cfg benchConfig, n int, agentBin, work string) (me
 
 	heapBefore, rssBefore := settledHeap(), rss(os.Getpid())
 	profile := cfg.profileDir != "" && n == slices.Max(cfg.sizes)
-	var children []*child
-	// Agents start at the interval the controller's liveness policy wants
-	// for this fleet size, as they would be in steady state; otherwise the
-	// controller's liveness commands to every host would run during the
-	// measurements.
-	heartbeat := time.Duration(controller.Liveness(n, controller.DefaultHeartbeatBase, controller.DefaultHeartbeatRate).HeartbeatMs) * time.Millisecond
-	if cfg.heartbeat != 0 {
-		heartbeat = cfg.heartbeat
+	var cpuprofile string
+	if profile {
+		cpuprofile = filepath.Join(cfg.profileDir, fmt.Sprintf("agents-%d-%%d.pprof", n))
 	}
-	for i, s := range shards(n, cfg.perChild) {
-		// About 400 new TLS connections per second per child.
-		ramp := max(time.Second, time.Duration(s[1])*time.Second/400)
-		args := []string{"simulate", "--enroll", "--controller", c.URLs()[0], "--creds", c.AdminCredsPath(), "--ca", ca,
-			"--prefix", "sim", "--first", strconv.Itoa(s[0]), "--count", strconv.Itoa(s[1]),
-			"--heartbeat", heartbeat.String(), "--ramp", ramp.String(), "--log-level", "error"}
-		if profile {
-			args = append(args, "--cpuprofile", filepath.Join(cfg.profileDir, fmt.Sprintf("agents-%d-%d.pprof", n, i)))
-		}
-		children = append(children, startChild(t, fmt.Sprintf("agents-%d-%d", n, i), exec.Command(agentBin, args...), work))
-	}
-	connected := regexp.MustCompile(`^simulate: all (\d+) agents connected in (\S+); .* heap ([\d.]+) MiB`)
-	var childHeap float64
-	for _, ch := range children {
-		mm, err := ch.waitLine(connected, 15*time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, _ := time.ParseDuration(mm[2])
-		mem.connectTime = max(mem.connectTime, d)
-		h, _ := strconv.ParseFloat(mm[3], 64)
-		childHeap += h * (1 << 20)
-	}
-	ct.CheckFor(t, 3*time.Minute, time.Second, func() error {
-		hl, err := cl.HostList(context.Background())
-		if err != nil {
-			return err
-		}
-		online := 0
-		for _, h := range hl.Hosts {
-			if h.State == messages.StateOnline {
-				online++
-			}
-		}
-		if online != n {
-			return fmt.Errorf("%d of %d simulated hosts online in the registry", online, n)
-		}
-		return nil
-	})
+	fl := startFleet(t, cfg, c, cl, n, agentBin, work, ca, cpuprofile)
+	children, childHeap := fl.children, fl.heap
+	mem.connectTime = fl.connectTime
 	heapAfter, rssAfter := settledHeap(), rss(os.Getpid())
 	mem.ctlHeapPerAgent = (float64(heapAfter) - float64(heapBefore)) / float64(n)
 	mem.ctlRSSPerAgent = (float64(rssAfter) - float64(rssBefore)) / float64(n)
@@ -440,6 +399,73 @@ func runFoundry(t *testing.T, cfg benchConfig, n int, agentBin, work string) (me
 		ch.stop(t, time.Minute)
 	}
 	return m, mem
+}
+
+// simFleet is a simulated fleet in child processes, all connected.
+type simFleet struct {
+	children    []*child
+	connectTime time.Duration // the slowest child's, to all connected
+	heap        float64       // the children's Go heap in use, bytes
+	failures    int64         // failed connection attempts until all connected
+}
+
+// startFleet starts n simulated agents in child processes (cfg.perChild
+// each), enrolled through the controller, and waits until every one is
+// online in the registry. cpuprofile, when set, is a pattern with one %d
+// for the child's index.
+func startFleet(t *testing.T, cfg benchConfig, c *controller.Controller, cl *client.Client, n int, agentBin, work, ca, cpuprofile string) simFleet {
+	t.Helper()
+	var children []*child
+	// Agents start at the interval the controller's liveness policy wants
+	// for this fleet size, as they would be in steady state; otherwise the
+	// controller's liveness commands to every host would run during the
+	// measurements.
+	heartbeat := time.Duration(controller.Liveness(n, controller.DefaultHeartbeatBase, controller.DefaultHeartbeatRate).HeartbeatMs) * time.Millisecond
+	if cfg.heartbeat != 0 {
+		heartbeat = cfg.heartbeat
+	}
+	for i, s := range shards(n, cfg.perChild) {
+		// About 400 new TLS connections per second per child.
+		ramp := max(time.Second, time.Duration(s[1])*time.Second/400)
+		args := []string{"simulate", "--enroll", "--controller", c.URLs()[0], "--creds", c.AdminCredsPath(), "--ca", ca,
+			"--prefix", "sim", "--first", strconv.Itoa(s[0]), "--count", strconv.Itoa(s[1]),
+			"--heartbeat", heartbeat.String(), "--ramp", ramp.String(), "--log-level", "error"}
+		if cpuprofile != "" {
+			args = append(args, "--cpuprofile", fmt.Sprintf(cpuprofile, i))
+		}
+		children = append(children, startChild(t, fmt.Sprintf("agents-%d-%d", n, i), exec.Command(agentBin, args...), work))
+	}
+	connected := regexp.MustCompile(`^simulate: all (\d+) agents connected in (\S+); .* heap ([\d.]+) MiB.*, (\d+) failed connection attempts`)
+	fl := simFleet{children: children}
+	for _, ch := range children {
+		mm, err := ch.waitLine(connected, 15*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _ := time.ParseDuration(mm[2])
+		fl.connectTime = max(fl.connectTime, d)
+		h, _ := strconv.ParseFloat(mm[3], 64)
+		fl.heap += h * (1 << 20)
+		f, _ := strconv.ParseInt(mm[4], 10, 64)
+		fl.failures += f
+	}
+	ct.CheckFor(t, 3*time.Minute, time.Second, func() error {
+		hl, err := cl.HostList(context.Background())
+		if err != nil {
+			return err
+		}
+		online := 0
+		for _, h := range hl.Hosts {
+			if h.State == messages.StateOnline {
+				online++
+			}
+		}
+		if online != n {
+			return fmt.Errorf("%d of %d simulated hosts online in the registry", online, n)
+		}
+		return nil
+	})
+	return fl
 }
 
 // diagnose logs what the controller and the children look like when a
