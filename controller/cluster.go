@@ -480,8 +480,15 @@ func (c *Controller) clientURLs() []string {
 	if c.plan == nil || c.nc == nil {
 		return out
 	}
+	scheme := "tls://"
+	if c.opts.Plaintext {
+		scheme = "nats://"
+	}
 	for _, u := range c.nc.DiscoveredServers() {
-		if !slices.Contains(out, u) {
+		// The in-process connection learns them as nats://, whatever the
+		// client port requires.
+		_, hostPort, _ := strings.Cut(u, "://")
+		if u = scheme + hostPort; !slices.Contains(out, u) {
 			out = append(out, u)
 		}
 	}

@@ -9,7 +9,6 @@ package controller
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,7 +25,6 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"github.com/nats-io/nkeys"
 
-	"github.com/foundry-fleet/foundry/controller/pki"
 	"github.com/foundry-fleet/foundry/messages"
 )
 
@@ -187,8 +185,15 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 		MaxPingsOut:                3,
 		AlwaysEnableNonce:          true,
 		CustomClientAuthentication: c.auth,
+		// Clients are let in only once the controller is ready (listen):
+		// an agent that reconnected to a controller still loading its
+		// identities would be refused, and one whose register heartbeat
+		// arrived before the registry subscribed would stay unseen until
+		// its next heartbeat — a minute or two in a large fleet. A
+		// cluster member listens at once: nats-server opens routes only
+		// after the client port, and the members need routes to start.
+		DontListen: plan == nil,
 	}
-	var clientTLS *tls.Config
 	if !opts.Plaintext {
 		names := opts.Advertise
 		if plan != nil {
@@ -203,8 +208,6 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 		sopts.TLS = true
 		sopts.TLSConfig = certs.serverTLS()
 		sopts.TLSTimeout = 5
-		pool, _ := pki.Pool(c.caPEM)
-		clientTLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12, ServerName: opts.Advertise[0]}
 	}
 	if plan != nil {
 		if err := c.configureCluster(sopts, plan); err != nil {
@@ -220,10 +223,10 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 	go srv.Start()
 	if !srv.ReadyForConnections(15 * time.Second) {
 		srv.Shutdown()
-		return nil, fmt.Errorf("NATS did not start listening on %s; is the port in use?", opts.Listen)
+		return nil, fmt.Errorf("NATS did not start within 15s; see the log above")
 	}
 	c.srv = srv
-	if err := c.connect(ctx, clientTLS); err != nil {
+	if err := c.connect(); err != nil {
 		srv.Shutdown()
 		return nil, err
 	}
@@ -231,38 +234,50 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 		c.Shutdown()
 		return nil, err
 	}
+	if err := c.listen(); err != nil {
+		c.Shutdown()
+		return nil, err
+	}
 	return c, nil
 }
 
-func (c *Controller) connect(ctx context.Context, tlsConf *tls.Config) error {
+// listen opens the client port, now that everything a client may ask for
+// is in place.
+func (c *Controller) listen() error {
+	if c.plan == nil {
+		ready := make(chan struct{})
+		go c.srv.AcceptLoop(ready)
+		<-ready
+	}
+	addr, ok := c.srv.Addr().(*net.TCPAddr)
+	if !ok {
+		return fmt.Errorf("NATS cannot listen on %s; is the port in use?", c.opts.Listen)
+	}
+	scheme := "tls"
+	if c.opts.Plaintext {
+		scheme = "nats"
+	}
+	for _, a := range c.opts.Advertise {
+		c.urls = append(c.urls, scheme+"://"+net.JoinHostPort(a, strconv.Itoa(addr.Port)))
+	}
+	c.logger.Info("controller ready", "urls", c.urls, "data_dir", c.opts.DataDir, "tls", !c.opts.Plaintext,
+		"server_name", c.opts.Name, "replicas", c.opts.Replicas)
+	return nil
+}
+
+// connect is the controller's own connection, in-process: it exists
+// before the client port opens.
+func (c *Controller) connect() error {
 	internal, err := nkeys.CreateUser()
 	if err != nil {
 		return err
 	}
 	pub, _ := internal.PublicKey()
 	c.auth.set(Identity{PublicKey: pub, Kind: KindInternal, Name: "controller"})
-
-	addr := c.srv.Addr().(*net.TCPAddr)
-	scheme := "tls"
-	if c.opts.Plaintext {
-		scheme = "nats"
-	}
-	port := strconv.Itoa(addr.Port)
-	for _, a := range c.opts.Advertise {
-		c.urls = append(c.urls, scheme+"://"+net.JoinHostPort(a, port))
-	}
-	local := scheme + "://" + net.JoinHostPort(c.opts.Advertise[0], port)
-	nopts := []nats.Option{
-		nats.Name("foundry-controller"),
-		nats.Nkey(pub, internal.Sign),
-		nats.MaxReconnects(-1),
-	}
-	if tlsConf != nil {
-		nopts = append(nopts, nats.Secure(tlsConf))
-	}
-	c.nc, err = nats.Connect(local, nopts...)
+	c.nc, err = nats.Connect("", nats.InProcessServer(c.srv), nats.Name("foundry-controller"),
+		nats.Nkey(pub, internal.Sign), nats.MaxReconnects(-1))
 	if err != nil {
-		return fmt.Errorf("controller cannot connect to its own NATS at %s: %w", local, err)
+		return fmt.Errorf("controller cannot connect to its own NATS server: %w", err)
 	}
 	c.js, err = jetstream.New(c.nc)
 	return err
@@ -313,8 +328,6 @@ func (c *Controller) startServices(ctx context.Context) error {
 	}
 	c.sweeping = true
 	go c.sweepLoop(runCtx)
-	c.logger.Info("controller ready", "urls", c.urls, "data_dir", c.opts.DataDir, "tls", !c.opts.Plaintext,
-		"server_name", c.opts.Name, "replicas", c.opts.Replicas)
 	if c.plan != nil {
 		c.logger.Info("cluster member", "cluster", c.opts.ClusterName, "route_listen", c.srv.ClusterAddr().String(),
 			"route_advertise", c.plan.advertise, "servers_in_routes", c.plan.servers)

@@ -42,7 +42,17 @@ func TestReconnectStorm(t *testing.T) {
 	if cfg.heartbeat == 0 {
 		cfg.heartbeat = 10 * time.Second // the agent's default, before the policy
 	}
-	work := t.TempDir()
+	work, err := os.MkdirTemp("", "foundry-storm-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() || os.Getenv("FOUNDRY_BENCH_KEEP") == "1" {
+			t.Logf("work directory kept: %s", work)
+			return
+		}
+		os.RemoveAll(work)
+	})
 	agentBin := buildAgent(t, work)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -92,11 +102,19 @@ func TestReconnectStorm(t *testing.T) {
 
 	restart := time.Now()
 	c.Shutdown()
+	down := time.Since(restart)
+	logFile, err := os.Create(filepath.Join(work, "controller-restarted.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	opts.Logger = slog.New(slog.NewTextHandler(logFile, nil))
 	if c, err = controller.Start(context.Background(), opts); err != nil {
 		t.Fatalf("restart: %v", err)
 	}
 	defer c.Shutdown()
 	up := time.Since(restart)
+	t.Logf("controller stopped in %s, started again in %s", down.Round(time.Millisecond), (up - down).Round(time.Millisecond))
 	cl = connect(c)
 	defer cl.Close()
 	var back time.Duration
