@@ -78,9 +78,10 @@ type Agent struct {
 	// firstRegister counts the two halves of the first registration; see
 	// registerStep.
 	firstRegister atomic.Int32
-	// connectFailures counts refused or failed connection attempts, for
-	// the reconnect-storm benchmark.
-	connectFailures atomic.Int64
+	// attempts and retried count connection attempts made after a wait
+	// (nats.go asks for the delay before each) and those that succeeded,
+	// for ConnectFailures.
+	attempts, retried atomic.Int64
 	// closed is closed when nats.go gives the connection up for good.
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -248,12 +249,16 @@ func (a *Agent) connect() (*nats.Conn, error) {
 		nats.MaxReconnects(-1),
 		nats.RetryOnFailedConnect(true),
 		nats.CustomReconnectDelay(func(n int) time.Duration {
+			a.attempts.Add(1)
 			return reconnectDelay(n, randJitter()) + firstSpread(n, time.Duration(a.spread.Load()))
 		}),
 		nats.PingInterval(20 * time.Second),
 		nats.MaxPingsOutstanding(3),
 		nats.ReconnectBufSize(256 << 10),
 		nats.ConnectHandler(func(c *nats.Conn) {
+			if a.attempts.Load() > 0 { // the first connection needed retries
+				a.retried.Add(1)
+			}
 			a.logger.Info("connected", "url", c.ConnectedUrl())
 			a.registerStep(c)
 		}),
@@ -271,12 +276,12 @@ func (a *Agent) connect() (*nats.Conn, error) {
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
+			a.retried.Add(1)
 			a.logger.Info("reconnected", "url", c.ConnectedUrl())
 			a.heartbeat(c, messages.KindRegister)
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { a.logger.Warn("disconnected", "err", err) }),
 		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
-			a.connectFailures.Add(1)
 			a.logger.Warn("cannot reach controller, retrying with backoff", "urls", a.cfg.URLs, "err", err)
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { a.logger.Warn("nats error", "err", err) }),
@@ -299,9 +304,12 @@ func (a *Agent) connect() (*nats.Conn, error) {
 	return nc, nil
 }
 
-// ConnectFailures is how many connection attempts failed or were refused
-// since the agent started.
-func (a *Agent) ConnectFailures() int64 { return a.connectFailures.Load() }
+// ConnectFailures is how many connection attempts failed since the agent
+// started: refused, timed out, or turned away at TLS or authorization
+// (nats.go reports only some of these, so it is counted as attempts made
+// minus attempts that connected). With several controller URLs an
+// attempt is one pass over all of them.
+func (a *Agent) ConnectFailures() int64 { return max(0, a.attempts.Load()-a.retried.Load()) }
 
 // registerStep sends the first register heartbeat once both halves are
 // done: Run has subscribed to the command subjects, and the connection is
