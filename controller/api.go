@@ -92,8 +92,20 @@ func handle[Req, Res any](c *Controller, subject string, fn func(context.Context
 		}
 		resp.Error = messages.AsError(err)
 		b, _ := json.Marshal(resp)
-		_ = r.Respond(b)
+		_ = r.Respond(fitAnswer(b, messages.MaxAPIBytes))
 	}
+}
+
+// fitAnswer replaces an answer over limit bytes with an error that says
+// so: NATS would drop the message and the caller would only see a timeout.
+func fitAnswer(b []byte, limit int) []byte {
+	if len(b) <= limit {
+		return b
+	}
+	out, _ := json.Marshal(messages.APIResponse[struct{}]{Error: &messages.Error{Code: messages.CodeBadRequest,
+		Message: fmt.Sprintf("the answer is %.1f MiB, over the %.0f MiB limit of one message; narrow it with --host or --where, or ask for less (fleet status --summary)",
+			float64(len(b))/(1<<20), float64(limit)/(1<<20))}})
+	return out
 }
 
 // authorize establishes who sent an API request from its signature (never
@@ -215,7 +227,13 @@ func (c *Controller) FleetStatus(ctx context.Context, req messages.FleetStatusRe
 	if err != nil {
 		return messages.FleetStatusResult{}, err
 	}
-	return c.statusResult(env.ID, hosts, fr), nil
+	res := c.statusResult(env.ID, hosts, fr)
+	if req.Summary {
+		for i := range res.Responded {
+			res.Responded[i].Status = nil
+		}
+	}
+	return res, nil
 }
 
 // selectHosts is the expected set of a fan-out: the named hosts, or every

@@ -74,6 +74,10 @@ type FleetStatusRequest struct {
 	// controller/target); combined with Hosts, both must match.
 	Where     string `json:"where,omitempty"`
 	TimeoutMs int64  `json:"timeout_ms"`
+	// Summary leaves each host's status out of the answer (result, error
+	// and latency stay), so the answer of a fleet of tens of thousands of
+	// hosts still fits one API message.
+	Summary bool `json:"summary,omitempty"`
 }
 
 // HostStatus is one host's answer in a fan-out.

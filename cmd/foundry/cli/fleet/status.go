@@ -23,6 +23,7 @@ type StatusOptions struct {
 	Where   string
 	Timeout time.Duration
 	JSON    bool
+	Summary bool
 	// Rolling: any of these makes the status a stored job.
 	Batch       string
 	BatchWait   time.Duration
@@ -79,6 +80,7 @@ expected hosts are missing.`,
 	cmd.Flags().StringVar(&opts.Where, "where", "", `select hosts, e.g. 'role=worker and os_version=12' (see docs/targeting.md)`)
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 30*time.Second, "upper bound on waiting for answers")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&opts.Summary, "summary", false, "leave each host's status details out of the answer (for fleets of tens of thousands)")
 	cmd.Flags().StringVar(&opts.Batch, "batch", "", "run as a rolling job, N hosts or N% per batch")
 	cmd.Flags().DurationVar(&opts.BatchWait, "batch-wait", 0, "pause between batches (rolling job)")
 	cmd.Flags().StringVar(&opts.MaxFailures, "max-failures", "", "stop the rolling job when more than N or N% hosts failed (default: the first failure stops)")
@@ -104,7 +106,7 @@ func statusRun(ctx context.Context, o *StatusOptions) error {
 		fmt.Fprintf(o.IO.ErrOut, "job %s: %d hosts in %d batches; follow it with: foundry job watch %s\n", j.ID, len(j.Hosts), j.Batches, j.ID)
 		return jobcmd.Watch(ctx, o.IO, cl, j.ID, 300*time.Millisecond, o.JSON)
 	}
-	res, err := cl.FleetStatus(ctx, messages.FleetStatusRequest{Hosts: o.Hosts, Where: o.Where, TimeoutMs: o.Timeout.Milliseconds()})
+	res, err := cl.FleetStatus(ctx, messages.FleetStatusRequest{Hosts: o.Hosts, Where: o.Where, TimeoutMs: o.Timeout.Milliseconds(), Summary: o.Summary})
 	if err != nil {
 		return fmt.Errorf("fleet status: %w", err)
 	}
@@ -141,6 +143,10 @@ func printStatus(io *cmdutil.IOStreams, res messages.FleetStatusResult) error {
 			continue
 		}
 		s := r.Status
+		if s == nil { // --summary
+			t.Row(r.Host, "ok", "-", "-", "-", "-", fmt.Sprintf("%.1fms", r.LatencyMs))
+			continue
+		}
 		t.Row(r.Host, "ok", s.Hostname, s.MachineID, s.AgentVersion,
 			(time.Duration(s.Facts.Uptime) * time.Second).String(), fmt.Sprintf("%.1fms", r.LatencyMs))
 	}

@@ -105,8 +105,27 @@ func TestStatusRunAccountsForMissingHosts(t *testing.T) {
 	if err := statusRun(context.Background(), opts); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(out.String(), "{") || !strings.Contains(out.String(), `"expected": 1`) {
+	if !strings.HasPrefix(out.String(), "{") || !strings.Contains(out.String(), `"expected": 1`) ||
+		!strings.Contains(out.String(), `"machine_id"`) {
 		t.Fatalf("json: %s", out.String())
+	}
+
+	// --summary keeps result and latency, and leaves the status out.
+	out.Reset()
+	opts.Summary = true
+	if err := statusRun(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"host": "web-1"`) || strings.Contains(out.String(), `"status"`) {
+		t.Fatalf("json --summary: %s", out.String())
+	}
+	out.Reset()
+	opts.JSON = false
+	if err := statusRun(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "web-1\tok\t-\t") {
+		t.Fatalf("table --summary: %q", out.String())
 	}
 }
 
