@@ -227,7 +227,14 @@ func ConnectFunc(t testing.TB, c *controller.Controller) func(context.Context) (
 // WaitOnline polls until n hosts are online.
 func WaitOnline(t testing.TB, cl *client.Client, n int) {
 	t.Helper()
-	CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	WaitOnlineFor(t, cl, n, 20*time.Second, 20*time.Millisecond)
+}
+
+// WaitOnlineFor is WaitOnline with its own bound and polling interval, for
+// fleets too large to list every 20ms.
+func WaitOnlineFor(t testing.TB, cl *client.Client, n int, within, every time.Duration) {
+	t.Helper()
+	CheckFor(t, within, every, func() error {
 		hl, err := cl.HostList(context.Background())
 		if err != nil {
 			return err

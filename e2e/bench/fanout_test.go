@@ -148,19 +148,7 @@ func TestFanoutBenchmark(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Child logs stay after a failure (FOUNDRY_BENCH_KEEP=1 keeps them
-	// after a success too).
-	work, err := os.MkdirTemp("", "foundry-bench-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() || os.Getenv("FOUNDRY_BENCH_KEEP") == "1" {
-			t.Logf("work directory kept: %s", work)
-			return
-		}
-		os.RemoveAll(work)
-	})
+	work := workDir(t, "foundry-bench-")
 	agentBin := buildAgent(t, work)
 	reqBytes, replyBytes := foundryMessageSizes()
 	loadBefore := loadAvg()
@@ -182,6 +170,23 @@ func TestFanoutBenchmark(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// workDir is a benchmark's scratch directory. Child logs stay after a
+// failure (FOUNDRY_BENCH_KEEP=1 keeps them after a success too).
+func workDir(t *testing.T, prefix string) string {
+	work, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() || os.Getenv("FOUNDRY_BENCH_KEEP") == "1" {
+			t.Logf("work directory kept: %s", work)
+			return
+		}
+		os.RemoveAll(work)
+	})
+	return work
 }
 
 // buildAgent builds foundry-agent from this checkout.
@@ -449,22 +454,7 @@ func startFleet(t *testing.T, cfg benchConfig, c *controller.Controller, cl *cli
 		f, _ := strconv.ParseInt(mm[4], 10, 64)
 		fl.failures += f
 	}
-	ct.CheckFor(t, 3*time.Minute, time.Second, func() error {
-		hl, err := cl.HostList(context.Background())
-		if err != nil {
-			return err
-		}
-		online := 0
-		for _, h := range hl.Hosts {
-			if h.State == messages.StateOnline {
-				online++
-			}
-		}
-		if online != n {
-			return fmt.Errorf("%d of %d simulated hosts online in the registry", online, n)
-		}
-		return nil
-	})
+	ct.WaitOnlineFor(t, cl, n, 3*time.Minute, time.Second)
 	return fl
 }
 

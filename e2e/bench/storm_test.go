@@ -42,17 +42,7 @@ func TestReconnectStorm(t *testing.T) {
 	if cfg.heartbeat == 0 {
 		cfg.heartbeat = 10 * time.Second // the agent's default, before the policy
 	}
-	work, err := os.MkdirTemp("", "foundry-storm-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() || os.Getenv("FOUNDRY_BENCH_KEEP") == "1" {
-			t.Logf("work directory kept: %s", work)
-			return
-		}
-		os.RemoveAll(work)
-	})
+	work := workDir(t, "foundry-storm-")
 	agentBin := buildAgent(t, work)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -317,17 +317,7 @@ func (c *Client) exec(ctx context.Context, argv []string, stdin io.Reader, tee i
 	if err := sess.Start(line); err != nil {
 		return Result{}, "", fmt.Errorf("%s: starting %q: %w", c.addr, argv[len(argv)-1], err)
 	}
-	// Our own copy goroutine, not Session.Stdin: Session.Wait would wait for
-	// it, and a caller's reader that never ends would hang Run.
-	readErr := make(chan error, 1)
-	if stdin != nil {
-		go func() {
-			in := &readErrReader{r: stdin}
-			_, _ = io.Copy(pipe, in)
-			readErr <- in.err
-			pipe.Close()
-		}()
-	}
+	feed := feedStdin(pipe, stdin) // not Session.Stdin
 	waited := make(chan error, 1)
 	go func() { waited <- sess.Wait() }()
 	select {
@@ -338,12 +328,8 @@ func (c *Client) exec(ctx context.Context, argv []string, stdin io.Reader, tee i
 		return Result{}, "", fmt.Errorf("%s: %q: %w", c.addr, argv[len(argv)-1], ctx.Err())
 	}
 	res := Result{Stdout: stdout.String(), Stderr: stderr.String()}
-	select {
-	case rerr := <-readErr:
-		if rerr != nil {
-			return res, "", fmt.Errorf("%s: reading the command's stdin: %w", c.addr, rerr)
-		}
-	default:
+	if rerr := feed.err(); rerr != nil {
+		return res, "", fmt.Errorf("%s: reading the command's stdin: %w", c.addr, rerr)
 	}
 	var ee *xssh.ExitError
 	var missing *xssh.ExitMissingError

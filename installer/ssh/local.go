@@ -66,10 +66,7 @@ func (l *Local) exec(ctx context.Context, argv []string, stdin io.Reader, tee io
 	cmd.WaitDelay = 2 * time.Second
 	stdout, stderr := newCappedBuffer(), newCappedBuffer()
 	cmd.Stdout, cmd.Stderr = teeTo(stdout, tee), stderr
-	// Our own copy goroutine, not cmd.Stdin: Wait would wait for it, and a
-	// caller's reader that blocks (more input only after some output)
-	// would hang Run after the command exited.
-	var pipe io.WriteCloser
+	var pipe io.WriteCloser // fed by feedStdin, not cmd.Stdin
 	var err error
 	if stdin != nil {
 		if pipe, err = cmd.StdinPipe(); err != nil {
@@ -79,26 +76,14 @@ func (l *Local) exec(ctx context.Context, argv []string, stdin io.Reader, tee io
 	if err = cmd.Start(); err != nil {
 		return Result{}, "", fmt.Errorf("localhost: starting %s: %w", argv[0], err)
 	}
-	readErr := make(chan error, 1)
-	if stdin != nil {
-		go func() {
-			in := &readErrReader{r: stdin}
-			_, _ = io.Copy(pipe, in)
-			readErr <- in.err
-			pipe.Close()
-		}()
-	}
+	feed := feedStdin(pipe, stdin)
 	err = cmd.Wait()
 	res := Result{Stdout: stdout.String(), Stderr: stderr.String()}
 	if ctx.Err() != nil {
 		return res, "", fmt.Errorf("localhost: %q: %w", argv[len(argv)-1], ctx.Err())
 	}
-	select {
-	case rerr := <-readErr:
-		if rerr != nil {
-			return res, "", fmt.Errorf("localhost: reading the command's stdin: %w", rerr)
-		}
-	default:
+	if rerr := feed.err(); rerr != nil {
+		return res, "", fmt.Errorf("localhost: reading the command's stdin: %w", rerr)
 	}
 	var ee *exec.ExitError
 	switch {

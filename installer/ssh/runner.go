@@ -151,6 +151,38 @@ func (b *cappedBuffer) String() string {
 	return b.buf.String()
 }
 
+// stdinFeed is a command's stdin copy running in its own goroutine rather
+// than the library's (exec.Cmd.Stdin, ssh.Session.Stdin): Wait would wait
+// for that one, and a caller's reader that blocks — more input only after
+// some output, or never ending — would hang Run after the command exited.
+type stdinFeed chan error
+
+// feedStdin copies stdin into pipe and closes it; a nil stdin feeds nothing.
+func feedStdin(pipe io.WriteCloser, stdin io.Reader) stdinFeed {
+	f := make(stdinFeed, 1)
+	if stdin == nil {
+		return f
+	}
+	go func() {
+		in := &readErrReader{r: stdin}
+		_, _ = io.Copy(pipe, in)
+		f <- in.err
+		pipe.Close()
+	}()
+	return f
+}
+
+// err is the error reading the caller's stdin, if the copy has ended with
+// one; nil while it still runs.
+func (f stdinFeed) err() error {
+	select {
+	case err := <-f:
+		return err
+	default:
+		return nil
+	}
+}
+
 // readErrReader remembers an error returned by the wrapped reader, so a
 // failure to read the caller's stdin is not mistaken for the remote end
 // closing its input early.
