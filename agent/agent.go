@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -58,6 +59,11 @@ type Options struct {
 	// Nil: the agent (tests, simulations, a foreground run) answers the
 	// service verbs unknown_verb and never touches the host.
 	Services func(conn func() *nats.Conn, trust *messages.Verifier) ServiceRunner
+	// LocalAddr, when set, is the source address of the agent's
+	// connections. Simulations give each process its own loopback address
+	// so tens of thousands of agents do not share one ephemeral port
+	// range; a real agent leaves it to the kernel.
+	LocalAddr net.Addr
 }
 
 // Agent is one running agent.
@@ -285,6 +291,10 @@ func (a *Agent) connect() (*nats.Conn, error) {
 			a.logger.Warn("cannot reach controller, retrying with backoff", "urls", a.cfg.URLs, "err", err)
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { a.logger.Warn("nats error", "err", err) }),
+	}
+	if a.opts.LocalAddr != nil {
+		opts = append(opts, nats.SetCustomDialer(&net.Dialer{LocalAddr: a.opts.LocalAddr, Timeout: nats.DefaultTimeout,
+			Control: bindAddressNoPort}))
 	}
 	if a.cfg.CAFile != "" {
 		pem, err := os.ReadFile(a.cfg.CAFile)

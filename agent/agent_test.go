@@ -152,3 +152,88 @@ func TestNewRefusesBadInput(t *testing.T) {
 		t.Fatalf("world-readable seed: %v", err)
 	}
 }
+
+// A broadcast command is answered on the reply subject plus the agent's
+// own id (the subject the controller's permissions tie to the host); a
+// broadcast whose reply subject is not under the reply prefix gets no
+// answer at all, and a brief status carries no payload.
+func TestAgentAnswersBroadcastOnItsOwnReplySubject(t *testing.T) {
+	srv := ct.StartNATS(t, func(o *server.Options) { o.AlwaysEnableNonce = true })
+	cfg, signer := plainAgent(t, "web-1", srv.ClientURL())
+	ct.RunAgent(t, cfg)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	replies, err := nc.SubscribeSync(messages.ReplyPrefix + ".>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := func(payload any) []byte {
+		env, _ := messages.NewEnvelope(time.Now(), time.Minute, "controller", messages.VerbStatus, []string{messages.TargetAll}, payload)
+		signer.Sign(env)
+		b, _ := json.Marshal(env)
+		return b
+	}
+	next := func(reply string) *nats.Msg {
+		t.Helper()
+		for {
+			m, err := replies.NextMsg(5 * time.Second)
+			if err != nil {
+				t.Fatalf("no message on %s.>: %v", reply, err)
+			}
+			if strings.HasPrefix(m.Subject, reply) {
+				return m
+			}
+		}
+	}
+	// The agent subscribes after it connects; wait until it answers.
+	ct.CheckFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+		if err := nc.PublishRequest(messages.BroadcastSubject(), messages.ReplyPrefix+".n1", signed(messages.StatusRequest{})); err != nil {
+			return err
+		}
+		_, err := replies.NextMsg(100 * time.Millisecond)
+		return err
+	})
+
+	reply := messages.ReplyPrefix + ".n2"
+	if err := nc.PublishRequest(messages.BroadcastSubject(), reply, signed(messages.StatusRequest{})); err != nil {
+		t.Fatal(err)
+	}
+	m := next(reply)
+	if m.Subject != reply+".web-1" {
+		t.Fatalf("broadcast answered on %q, want %q", m.Subject, reply+".web-1")
+	}
+	r, err := messages.DecodeReply(m.Data)
+	if err != nil || r.Error != nil || len(r.Payload) == 0 {
+		t.Fatalf("full status reply: %+v %v", r, err)
+	}
+
+	reply = messages.ReplyPrefix + ".n3"
+	if err := nc.PublishRequest(messages.BroadcastSubject(), reply, signed(messages.StatusRequest{Brief: true})); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = messages.DecodeReply(next(reply).Data); err != nil || r.Error != nil || len(r.Payload) != 0 {
+		t.Fatalf("brief status reply: %+v %v", r, err)
+	}
+
+	// A reply subject outside the prefix is not answered; the next valid
+	// broadcast still is, and the agent handles commands in order, so the
+	// first one was dropped, not delayed.
+	elsewhere, err := nc.SubscribeSync("_INBOX.elsewhere.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.PublishRequest(messages.BroadcastSubject(), "_INBOX.elsewhere", signed(messages.StatusRequest{})); err != nil {
+		t.Fatal(err)
+	}
+	reply = messages.ReplyPrefix + ".n4"
+	if err := nc.PublishRequest(messages.BroadcastSubject(), reply, signed(messages.StatusRequest{})); err != nil {
+		t.Fatal(err)
+	}
+	next(reply)
+	if m, err := elsewhere.NextMsg(100 * time.Millisecond); err == nil {
+		t.Fatalf("answered a broadcast on %q", m.Subject)
+	}
+}

@@ -225,12 +225,33 @@ func (a *Agent) send(m *nats.Msg, r messages.Reply) {
 		return
 	}
 	b, _ := json.Marshal(r)
-	if err := m.Respond(b); err != nil {
+	err := error(nil)
+	if m.Subject == messages.BroadcastSubject() {
+		// Every agent hears a broadcast, so each answers on its own
+		// subject under the reply prefix; the server lets it publish
+		// on no other.
+		var subj string
+		if subj, err = messages.BroadcastReplySubject(m.Reply, a.cfg.ID); err == nil {
+			err = a.conn().Publish(subj, b)
+		}
+	} else {
+		err = m.Respond(b)
+	}
+	if err != nil {
 		a.logger.Warn("reply not sent", "id", r.ID, "err", err)
 	}
 }
 
-func (a *Agent) handleStatus(ctx context.Context, _ *messages.Envelope) (any, error) {
+func (a *Agent) handleStatus(ctx context.Context, env *messages.Envelope) (any, error) {
+	var req messages.StatusRequest
+	if len(env.Payload) > 0 && string(env.Payload) != "null" {
+		if err := json.Unmarshal(env.Payload, &req); err != nil {
+			return nil, &messages.Error{Code: messages.CodeBadRequest, Message: "status request: " + err.Error()}
+		}
+	}
+	if req.Brief {
+		return nil, nil // the reply itself says the host is there and verified the command
+	}
 	f := a.opts.Facts(ctx)
 	return messages.StatusReply{Hostname: f.Hostname, MachineID: f.MachineID, AgentVersion: a.opts.Version,
 		StartedAt: a.started.UnixMilli(), Facts: f}, nil

@@ -203,7 +203,7 @@ func (c *Controller) hostList(_ context.Context, _ messages.HostListRequest) (me
 
 func (c *Controller) info(_ context.Context, _ struct{}) (messages.ControllerInfo, error) {
 	return messages.ControllerInfo{Version: c.opts.Version, URLs: c.urls, TrustedKeys: c.TrustedKeys(),
-		RetiredKeys: c.keys.retiredKeys(), TLS: !c.opts.Plaintext, Hosts: len(c.reg.list(time.Now()))}, nil
+		RetiredKeys: c.keys.retiredKeys(), TLS: !c.opts.Plaintext, Hosts: c.reg.size()}, nil
 }
 
 // FleetStatus fans a signed status command out and accounts for every
@@ -222,18 +222,15 @@ func (c *Controller) FleetStatus(ctx context.Context, req messages.FleetStatusRe
 	if err != nil {
 		return messages.FleetStatusResult{}, err
 	}
+	// The whole fleet gets one broadcast message; a selection is sent per
+	// host, so hosts outside it never see the command.
+	all := len(req.Hosts) == 0 && req.Where == ""
 	env, fr, err := c.runCommand(ctx, command{verb: messages.VerbStatus, targets: targets, hosts: hosts,
-		payload: messages.StatusRequest{}, ttl: timeout})
+		payload: messages.StatusRequest{Brief: req.Summary}, ttl: timeout, broadcast: all})
 	if err != nil {
 		return messages.FleetStatusResult{}, err
 	}
-	res := c.statusResult(env.ID, hosts, fr)
-	if req.Summary {
-		for i := range res.Responded {
-			res.Responded[i].Status = nil
-		}
-	}
-	return res, nil
+	return c.statusResult(env.ID, hosts, fr, req.Summary), nil
 }
 
 // selectHosts is the expected set of a fan-out: the named hosts, or every
@@ -260,32 +257,35 @@ func (c *Controller) selectHosts(named []string, where string, now time.Time) (h
 	for _, h := range named {
 		want[h] = true
 	}
-	for _, h := range c.reg.list(now) {
+	c.reg.scan(now, func(h *messages.HostRecord, state string) {
 		if len(named) > 0 && !want[h.ID] {
-			continue
+			return
 		}
-		if len(named) == 0 && h.State != messages.StateOnline {
-			continue
+		if len(named) == 0 && state != messages.StateOnline {
+			return
 		}
 		if expr != nil && !expr.Match(target.Host{ID: h.ID, Role: h.Role, Labels: h.Labels, Facts: h.Facts}) {
-			continue
+			return
 		}
 		hosts = append(hosts, h.ID)
-	}
+	})
+	slices.Sort(hosts)
 	if len(named) > 0 {
 		return hosts, hosts, nil
 	}
 	return hosts, []string{messages.TargetAll}, nil
 }
 
-func (c *Controller) statusResult(id string, hosts []string, fr fanoutResult) messages.FleetStatusResult {
+// statusResult accounts for every expected host. A brief (summary) reply
+// carries no status to decode.
+func (c *Controller) statusResult(id string, hosts []string, fr fanoutResult, brief bool) messages.FleetStatusResult {
 	res := messages.FleetStatusResult{RequestID: id, Expected: len(hosts), TimedOut: fr.timedOut,
 		ElapsedMs: float64(fr.elapsed.Microseconds()) / 1000,
 		Responded: make([]messages.HostStatus, 0, len(fr.replies)), Missing: []messages.MissingHost{}}
 	for _, h := range hosts {
 		if r, ok := fr.replies[h]; ok {
 			hs := messages.HostStatus{Host: h, LatencyMs: float64(r.latency.Microseconds()) / 1000, Error: r.reply.Error}
-			if r.reply.Error == nil {
+			if r.reply.Error == nil && !brief {
 				if st, err := messages.DecodeStatusReply(r.reply.Payload); err == nil {
 					hs.Status = &st
 				} else {

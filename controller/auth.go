@@ -3,6 +3,7 @@ package controller
 import (
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -65,18 +66,49 @@ type authenticator struct {
 	ids   map[string]Identity            // public key -> identity
 	conns map[string]map[uint64]struct{} // public key -> live client ids
 	cids  map[uint64]string              // client id -> public key
+	hosts map[string][]string            // host -> its agent public keys, so enrolment is not a scan of every identity
 }
 
 func newAuthenticator(maxAgent, maxOperator int) *authenticator {
 	return &authenticator{maxAgent: maxAgent, maxOperator: maxOperator,
 		alive: func(uint64) bool { return true }, onDeny: func(Identity, int) {},
-		ids: map[string]Identity{}, conns: map[string]map[uint64]struct{}{}, cids: map[uint64]string{}}
+		ids: map[string]Identity{}, conns: map[string]map[uint64]struct{}{}, cids: map[uint64]string{},
+		hosts: map[string][]string{}}
 }
 
 func (a *authenticator) set(id Identity) {
 	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.setLocked(id)
+}
+
+func (a *authenticator) setLocked(id Identity) {
+	if old, ok := a.ids[id.PublicKey]; ok {
+		a.unindexLocked(old)
+	}
 	a.ids[id.PublicKey] = id
-	a.mu.Unlock()
+	if id.Kind == KindAgent {
+		a.hosts[id.Name] = append(a.hosts[id.Name], id.PublicKey)
+	}
+}
+
+func (a *authenticator) unindexLocked(id Identity) {
+	if id.Kind != KindAgent {
+		return
+	}
+	keys := slices.DeleteFunc(a.hosts[id.Name], func(k string) bool { return k == id.PublicKey })
+	if len(keys) == 0 {
+		delete(a.hosts, id.Name)
+		return
+	}
+	a.hosts[id.Name] = keys
+}
+
+// agentKeys are the public keys enrolled for host, revoked ones included.
+func (a *authenticator) agentKeys(host string) []string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return slices.Clone(a.hosts[host])
 }
 
 // remove forgets an identity and returns the client ids that were
@@ -84,6 +116,9 @@ func (a *authenticator) set(id Identity) {
 func (a *authenticator) remove(pub string) []uint64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if old, ok := a.ids[pub]; ok {
+		a.unindexLocked(old)
+	}
 	delete(a.ids, pub)
 	return a.dropConnsLocked(pub)
 }
@@ -92,7 +127,7 @@ func (a *authenticator) remove(pub string) []uint64 {
 func (a *authenticator) markRevoked(id Identity) []uint64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.ids[id.PublicKey] = id
+	a.setLocked(id)
 	return a.dropConnsLocked(id.PublicKey)
 }
 
@@ -241,8 +276,9 @@ func artifactWriteSubjects() []string {
 
 // permissionsFor is least privilege per identity kind:
 //   - an agent hears its own command subject and the broadcast, publishes
-//     only its own heartbeats and events, and may answer only the requests
-//     it received (allow_responses);
+//     only its own heartbeats, events and broadcast replies (subjects
+//     that end in its id), and may answer only the requests it received
+//     (allow_responses);
 //   - an operator reaches only the controller API (a read-only one only
 //     the read endpoints) and read access to the events and audit
 //     streams, and receives only on its own inbox;
@@ -257,7 +293,7 @@ func permissionsFor(id Identity) (*server.Permissions, error) {
 			return nil, err
 		}
 		hb, _ := messages.HeartbeatSubject(id.Name)
-		pub := append([]string{hb, messages.EventPrefix + "." + id.Name + ".>"}, artifactReadSubjects()...)
+		pub := append([]string{hb, messages.EventPrefix + "." + id.Name + ".>", messages.AgentReplyPermission(id.Name)}, artifactReadSubjects()...)
 		return &server.Permissions{
 			Publish:   &server.SubjectPermission{Allow: pub},
 			Subscribe: &server.SubjectPermission{Allow: []string{cmd, messages.BroadcastSubject(), messages.AgentInbox(id.Name) + ".>"}},

@@ -16,6 +16,10 @@ type command struct {
 	hosts   []string // hosts expected to answer
 	payload any
 	ttl     time.Duration
+	// broadcast sends the command once to every agent instead of once
+	// per host; only for targets TargetAll, where every agent that hears
+	// it may run it.
+	broadcast bool
 	// signer overrides the current signing key (trust updates for hosts
 	// that trust only a retired key).
 	signer *messages.Signer
@@ -57,7 +61,11 @@ func (c *Controller) runCommand(ctx context.Context, cmd command) (*messages.Env
 	call.mu.Unlock()
 
 	fctx, cancel := context.WithTimeout(ctx, cmd.ttl)
-	fr, err := fanout(fctx, c.nc, data, cmd.hosts)
+	var b *broadcast
+	if cmd.broadcast {
+		b = &broadcast{id: env.ID, mux: c.bcast, connected: c.agentConnected}
+	}
+	fr, err := fanout(fctx, c.nc, data, cmd.hosts, b)
 	cancel()
 	rec.Time = 0
 	if err != nil {
@@ -69,6 +77,14 @@ func (c *Controller) runCommand(ctx context.Context, cmd command) (*messages.Env
 		c.logger.Warn("command result not audited", "request_id", env.ID, "err", aerr)
 	}
 	return env, fr, err
+}
+
+// agentConnected reports whether host's agent is subscribed to its
+// command subject on any server of the cluster this controller knows of:
+// the same interest that makes the server answer "no responders".
+func (c *Controller) agentConnected(host string) bool {
+	subj, err := messages.CommandSubject(host)
+	return err == nil && c.srv.GlobalAccount().SubscriptionInterest(subj)
 }
 
 // commandOutcome summarizes a fan-out for the audit trail.

@@ -9,6 +9,7 @@ package controller
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,6 +51,9 @@ type Options struct {
 	// with fleet size (see Liveness); zero means the defaults.
 	HeartbeatBase time.Duration
 	HeartbeatRate float64
+	// LivenessHold is how long the policy's interval must not have grown
+	// before agents are told a shorter one; zero means DefaultLivenessHold.
+	LivenessHold time.Duration
 	// Logger receives structured logs, including the NATS server's.
 	Logger *slog.Logger
 	// MaxConnsPerAgent and MaxConnsPerOperator cap the live connections
@@ -98,6 +102,7 @@ type Controller struct {
 	certs  *certHolder // nil in plaintext mode
 	audit  *auditor
 	replay *replayCache
+	bcast  *replyMux
 	caPEM  []byte
 	urls   []string
 	svc    micro.Service
@@ -107,6 +112,7 @@ type Controller struct {
 
 	sweeping     bool
 	livenessSent map[string]livenessMark // host -> last liveness command, sweep goroutine only
+	livenessHist livenessTrend           // sweep goroutine only
 	jobs         jobStore
 	arts         artifactStore
 	auditing     bool
@@ -133,6 +139,9 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 	}
 	if opts.HeartbeatRate == 0 {
 		opts.HeartbeatRate = DefaultHeartbeatRate
+	}
+	if opts.LivenessHold == 0 {
+		opts.LivenessHold = DefaultLivenessHold
 	}
 	if opts.DataDir == "" {
 		return nil, fmt.Errorf("%w: no data directory given", ErrDataDir)
@@ -321,6 +330,9 @@ func (c *Controller) startServices(ctx context.Context) error {
 		_, err := c.artifacts(ctx)
 		return err
 	}); err != nil {
+		return err
+	}
+	if c.bcast, err = startReplyMux(c.nc, rand.Text()); err != nil {
 		return err
 	}
 	if err := c.startAPI(); err != nil {

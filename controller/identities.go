@@ -77,15 +77,7 @@ func (c *Controller) putIdentity(ctx context.Context, id Identity) error {
 }
 
 // agentIdentities returns the public keys enrolled for host.
-func (c *Controller) agentIdentities(host string) []string {
-	var out []string
-	for _, id := range c.agents() {
-		if id.Name == host {
-			out = append(out, id.PublicKey)
-		}
-	}
-	return out
-}
+func (c *Controller) agentIdentities(host string) []string { return c.auth.agentKeys(host) }
 
 // agents returns every agent identity.
 func (c *Controller) agents() []Identity {

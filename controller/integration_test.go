@@ -111,6 +111,29 @@ func TestFiftyAgents(t *testing.T) {
 		t.Fatalf("missing=%v want %v; responded=%d expected=%d", missing, killed, len(res.Responded), res.Expected)
 	}
 
+	// The summary asks for brief replies: the same accounting, no status.
+	res, err = cl.FleetStatus(ctx, messages.FleetStatusRequest{TimeoutMs: 20_000, Summary: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Responded) != 47 || len(res.Missing) != 3 || res.TimedOut {
+		t.Fatalf("summary: responded=%d missing=%v timedOut=%v", len(res.Responded), res.Missing, res.TimedOut)
+	}
+	for _, r := range res.Responded {
+		if r.Error != nil || r.Status != nil {
+			t.Fatalf("summary reply from %s: %+v", r.Host, r)
+		}
+	}
+	// A selection is sent per host: one killed, one alive.
+	res, err = cl.FleetStatus(ctx, messages.FleetStatusRequest{TimeoutMs: 20_000, Hosts: []string{killed[0], agents[0].ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Responded) != 1 || res.Responded[0].Host != agents[0].ID || res.Responded[0].Status == nil ||
+		len(res.Missing) != 1 || res.Missing[0].Reason != messages.ReasonNotConnected {
+		t.Fatalf("named hosts: responded=%+v missing=%v", res.Responded, res.Missing)
+	}
+
 	t.Run("refuses forged, expired and replayed commands", func(t *testing.T) {
 		target := agents[0].ID
 		nc := c.InternalConn()

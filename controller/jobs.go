@@ -221,7 +221,7 @@ func (c *Controller) jobStep(ctx context.Context, jobID, verb string, payload an
 	if len(retry) > 0 && time.Now().UnixMilli() < env.ExpiresAt {
 		data, _ := json.Marshal(env)
 		rctx, cancel := context.WithDeadline(ctx, time.UnixMilli(env.ExpiresAt))
-		again, err := fanout(rctx, c.nc, data, retry)
+		again, err := fanout(rctx, c.nc, data, retry, nil)
 		cancel()
 		if err == nil {
 			for h, r := range again.replies {

@@ -24,6 +24,13 @@ import (
 // jittered by ±10% on the agent, and the stale/offline thresholds are
 // multiples (3x, 10x) of each host's own advertised interval, so they
 // grow with it.
+//
+// A longer interval is sent at once, because the controller's load grows
+// with the fleet. A shorter one waits until the policy's interval has not
+// grown for LivenessHold (5 minutes): while a large fleet is still coming
+// up, or right after a controller restart, the online count is briefly
+// small, and telling every agent to heartbeat faster then would bring the
+// heartbeat storm the policy exists to prevent.
 const (
 	DefaultHeartbeatBase = 10 * time.Second
 	DefaultHeartbeatRate = 200.0
@@ -34,6 +41,8 @@ const (
 	// livenessResend is how long the controller waits before telling the
 	// same host again, so an agent that cannot apply it is not flooded.
 	livenessResend = 30 * time.Second
+	// DefaultLivenessHold is Options.LivenessHold's default.
+	DefaultLivenessHold = 5 * time.Minute
 )
 
 // Liveness is the interval and spread for a fleet of n hosts.
@@ -49,33 +58,40 @@ func Liveness(n int, base time.Duration, rate float64) messages.Liveness {
 // advertised interval differs from the one the fleet size calls for. It
 // runs with the sweep, from one goroutine.
 func (c *Controller) enforceLiveness(now time.Time) {
-	hosts := c.reg.list(now)
 	online := 0
-	for _, h := range hosts {
-		if h.State != messages.StateOnline && h.State != messages.StateStale {
-			continue
+	c.reg.scan(now, func(_ *messages.HostRecord, state string) {
+		if state == messages.StateOnline || state == messages.StateStale {
+			online++
 		}
-		online++
-	}
+	})
 	want := Liveness(online, c.opts.HeartbeatBase, c.opts.HeartbeatRate)
+	lower := c.livenessHist.settled(want, now, c.opts.LivenessHold)
 	var behind []string
-	for _, h := range hosts {
-		if h.State != messages.StateOnline || h.IntervalMs == want.HeartbeatMs {
-			continue
+	held := 0 // online hosts above the interval that keep theirs for now
+	c.reg.scan(now, func(h *messages.HostRecord, state string) {
+		if state != messages.StateOnline || h.IntervalMs == want.HeartbeatMs {
+			return
+		}
+		if h.IntervalMs > want.HeartbeatMs && !lower {
+			held++
+			return
 		}
 		if sent, ok := c.livenessSent[h.ID]; ok && sent.value == want && now.Sub(sent.at) < livenessResend {
-			continue
+			return
 		}
 		c.livenessSent[h.ID] = livenessMark{at: now, value: want}
 		behind = append(behind, h.ID)
-	}
+	})
 	if len(behind) == 0 {
 		return
 	}
 	ctx := withCall(context.Background(), &apiCall{op: SystemOperator, action: "liveness"})
 	go func() {
+		// When most of the fleet must change, one broadcast is cheaper
+		// than a message per host; the others apply the same value
+		// again, so not while some keep a longer interval on hold.
 		_, fr, err := c.runCommand(ctx, command{verb: messages.VerbLiveness, targets: []string{messages.TargetAll},
-			hosts: behind, payload: want, ttl: 10 * time.Second})
+			hosts: behind, payload: want, ttl: 10 * time.Second, broadcast: len(behind) > online/2 && held == 0})
 		if err != nil {
 			c.logger.Warn("liveness command failed", "err", err)
 			return
@@ -91,4 +107,21 @@ func (c *Controller) enforceLiveness(now time.Time) {
 type livenessMark struct {
 	at    time.Time
 	value messages.Liveness
+}
+
+// livenessTrend remembers when the policy's interval last grew.
+type livenessTrend struct {
+	last   int64
+	grewAt time.Time
+}
+
+// settled records want and reports whether the interval has not grown for
+// hold, so agents may be told a shorter one. The first call counts as
+// growth: a controller that just started has not seen its fleet yet.
+func (t *livenessTrend) settled(want messages.Liveness, now time.Time, hold time.Duration) bool {
+	if t.grewAt.IsZero() || want.HeartbeatMs > t.last {
+		t.grewAt = now
+	}
+	t.last = want.HeartbeatMs
+	return now.Sub(t.grewAt) >= hold
 }

@@ -71,3 +71,38 @@ func TestLivenessMovesInWholeSteps(t *testing.T) {
 		t.Fatalf("interval changed %d times while the fleet grew to 10,000", changes)
 	}
 }
+
+// TestLongerIntervalsAreLoweredAfterTheHold: agents that heartbeat slower
+// than the policy wants are told the shorter interval only after the hold,
+// and then all at once with one broadcast (every online host is behind).
+func TestLongerIntervalsAreLoweredAfterTheHold(t *testing.T) {
+	const hold = 1500 * time.Millisecond
+	start := time.Now()
+	c := ct.StartController(t, func(o *controller.Options) { o.LivenessHold = hold })
+	cl := ct.Client(t, c)
+	dir := t.TempDir()
+	for i := range 5 {
+		cfg := ct.EnrollConfig(t, cl, c, fmt.Sprintf("slow-%d", i+1), dir)
+		cfg.Heartbeat = time.Second // policy for 5 hosts: 200ms
+		ct.RunAgent(t, cfg)
+	}
+	ct.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		hl, err := cl.HostList(context.Background())
+		if err != nil {
+			return err
+		}
+		fast := 0
+		for _, h := range hl.Hosts {
+			if h.IntervalMs == 200 && h.State == messages.StateOnline {
+				fast++
+			}
+		}
+		if fast != 5 {
+			return fmt.Errorf("%d of 5 hosts heartbeat every 200ms", fast)
+		}
+		return nil
+	})
+	if took := time.Since(start); took < hold {
+		t.Fatalf("hosts were lowered after %s, before the %s hold", took, hold)
+	}
+}

@@ -155,15 +155,29 @@ func (r *registry) transition(rec messages.HostRecord, now time.Time) {
 
 // sweep re-derives every host's state so hosts that fell silent become
 // stale and then offline, with an event each time.
+// It runs every second, so it copies only the hosts whose state changed.
 func (r *registry) sweep(now time.Time) {
+	var changed []messages.HostRecord
 	r.mu.RLock()
-	recs := make([]messages.HostRecord, 0, len(r.hosts))
-	for _, h := range r.hosts {
-		recs = append(recs, *h)
+	for id, h := range r.hosts {
+		if prev, seen := r.last[id]; !seen || prev != HostState(*h, now) {
+			changed = append(changed, *h)
+		}
 	}
 	r.mu.RUnlock()
-	for _, rec := range recs {
+	for _, rec := range changed {
 		r.transition(rec, now)
+	}
+}
+
+// scan calls fn for every host with its derived state, without copying
+// or sorting (list does both). fn runs under the registry's read lock: it
+// must not keep h or call back into the registry.
+func (r *registry) scan(now time.Time, fn func(h *messages.HostRecord, state string)) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, h := range r.hosts {
+		fn(h, HostState(*h, now))
 	}
 }
 
@@ -179,6 +193,13 @@ func (r *registry) list(now time.Time) []messages.HostRecord {
 	r.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// size is how many hosts the registry knows.
+func (r *registry) size() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.hosts)
 }
 
 // get returns one host.

@@ -80,6 +80,23 @@ func TestAgentIdentityIsConfinedToItsOwnSubjects(t *testing.T) {
 	expectViolation("publish on broadcast command subject")
 	nc.Publish(messages.APIHostEnroll, []byte(`{}`))
 	expectViolation("call the operator API")
+	// A broadcast reply names the host in its subject; web-1 may not
+	// answer as web-2, nor listen to the replies of others.
+	forged, _ := messages.BroadcastReplySubject(messages.ReplyPrefix+".nonce", "web-2")
+	nc.Publish(forged, []byte(`{}`))
+	expectViolation("broadcast reply as web-2")
+	nc.Subscribe(messages.ReplyPrefix+".>", func(*nats.Msg) {})
+	expectViolation("subscribe to broadcast replies")
+	own, _ := messages.BroadcastReplySubject(messages.ReplyPrefix+".nonce", "web-1")
+	nc.Publish(own, []byte(`{}`))
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errs:
+		t.Fatalf("broadcast reply as itself refused: %v", err)
+	case <-time.After(200 * time.Millisecond): // a violation would arrive right after the flush's PONG
+	}
 	_ = nc.Flush()
 
 	// The registry never learned about web-2 from web-1's forgery.

@@ -118,7 +118,13 @@ type Heartbeat struct {
 }
 
 // StatusRequest is the payload of a status command.
-type StatusRequest struct{}
+type StatusRequest struct {
+	// Brief asks only whether the host is there and accepts commands: the
+	// reply carries no payload. Facts are in the registry from heartbeats
+	// already, so a fleet-wide "is everybody there" check need not send
+	// and decode them again (fleet status --summary).
+	Brief bool `json:"brief,omitempty"`
+}
 
 // StatusReply is what an agent answers to a status command.
 type StatusReply struct {

@@ -19,6 +19,13 @@ const (
 	EventPrefix = Root + ".evt"
 	// APIPrefix is the controller's request/reply API for operators.
 	APIPrefix = Root + ".api.v1"
+	// ReplyPrefix is where agents answer a command sent on the broadcast
+	// subject: the command's reply subject is ReplyPrefix.<nonce> and each
+	// agent answers on that plus "." and its own id. An agent may publish
+	// only on reply subjects that end in its own id, so the subject proves
+	// who answered, as the per-host reply subject of a command sent to one
+	// host does.
+	ReplyPrefix = Root + ".reply"
 
 	// HeartbeatWildcard matches every host's heartbeat subject.
 	HeartbeatWildcard = HeartbeatPrefix + ".*"
@@ -77,6 +84,23 @@ func CommandSubject(host string) (string, error) {
 
 // BroadcastSubject is the subject every agent receives commands on.
 func BroadcastSubject() string { return CommandPrefix + "." + BroadcastHost }
+
+// BroadcastReplySubject is where host answers a broadcast command whose
+// reply subject is reply. Anything but ReplyPrefix.<nonce> is refused, so
+// a forged reply subject cannot make an agent publish elsewhere.
+func BroadcastReplySubject(reply, host string) (string, error) {
+	nonce, ok := strings.CutPrefix(reply, ReplyPrefix+".")
+	if !ok || nonce == "" || strings.ContainsAny(nonce, ".*> \t") {
+		return "", fmt.Errorf("broadcast reply subject %q is not %s.<nonce>", reply, ReplyPrefix)
+	}
+	if err := ValidHostID(host); err != nil {
+		return "", err
+	}
+	return reply + "." + host, nil
+}
+
+// AgentReplyPermission is the reply subject pattern host may publish on.
+func AgentReplyPermission(host string) string { return ReplyPrefix + ".*." + host }
 
 // HeartbeatSubject is the only subject a host may publish liveness on.
 func HeartbeatSubject(host string) (string, error) {

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +50,8 @@ type Options struct {
 	// Facts returns the facts of agent i (0-based) with the given id; nil
 	// uses Facts.
 	Facts func(id string, i int, version string) messages.Facts
+	// LocalAddr is the agents' source address (agent.Options.LocalAddr).
+	LocalAddr net.Addr
 }
 
 // Fleet is a running simulated fleet.
@@ -105,7 +108,7 @@ func Start(ctx context.Context, opts Options) (*Fleet, error) {
 		a, err := agent.New(agent.Options{
 			Config: cfg, Logger: opts.Logger, Version: opts.Version,
 			Facts:  f.factsFor(i, facts),
-			Notify: func(string) {},
+			Notify: func(string) {}, LocalAddr: opts.LocalAddr,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("simulate: agent %s: %w", cfg.ID, err)

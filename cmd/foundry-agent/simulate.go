@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -21,7 +22,7 @@ import (
 
 const simulateUsage = `usage: foundry-agent simulate --count N [--prefix sim] [--first 1]
          (--dir DIR | --enroll --controller URL --creds FILE [--ca FILE] [--dir DIR])
-         [--heartbeat 30s] [--ramp 5s] [--log-level warn] [--cpuprofile FILE]
+         [--heartbeat 30s] [--ramp 5s] [--log-level warn] [--cpuprofile FILE] [--source-ip IP]
 
 Runs N real agents in this process, each with its own NATS connection and
 NKey identity, with simulated facts. Host ids are PREFIX-FIRST ...
@@ -47,6 +48,7 @@ type simulateOptions struct {
 	controller, creds, ca  string
 	heartbeat, ramp        time.Duration
 	cpuprofile             string
+	sourceIP               string
 }
 
 func parseSimulateFlags(args []string, stderr io.Writer) (simulateOptions, error) {
@@ -67,6 +69,7 @@ func parseSimulateFlags(args []string, stderr io.Writer) (simulateOptions, error
 	fs.DurationVar(&o.ramp, "ramp", 5*time.Second, "spread the agents' first connections over this long")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "agents' log level: debug, info, warn or error")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "CPU profile from all-connected until stop")
+	fs.StringVar(&o.sourceIP, "source-ip", "", "source address of the agents' connections, e.g. 127.0.1.1 (each simulate process its own, so that large fleets do not run out of one address's ephemeral ports)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -83,6 +86,8 @@ func parseSimulateFlags(args []string, stderr io.Writer) (simulateOptions, error
 		return o, errors.New("--controller, --creds and --ca are for --enroll; agents in --dir take the controller from their agent.yaml")
 	case o.ramp < 0:
 		return o, fmt.Errorf("--ramp %s is negative", o.ramp)
+	case o.sourceIP != "" && net.ParseIP(o.sourceIP) == nil:
+		return o, fmt.Errorf("--source-ip %q is not an IP address", o.sourceIP)
 	}
 	switch o.logLevel {
 	case "debug", "info", "warn", "error":
@@ -118,8 +123,12 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	defer cleanup()
 
+	var local net.Addr
+	if o.sourceIP != "" {
+		local = &net.TCPAddr{IP: net.ParseIP(o.sourceIP)}
+	}
 	fleet, err := simulate.Start(ctx, simulate.Options{Configs: cfgs, Ramp: o.ramp, Heartbeat: o.heartbeat,
-		Version: version, Logger: newLogger(stderr, o.logLevel).With("component", "simulate")})
+		Version: version, Logger: newLogger(stderr, o.logLevel).With("component", "simulate"), LocalAddr: local})
 	if err != nil {
 		return err
 	}

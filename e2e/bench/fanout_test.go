@@ -190,14 +190,17 @@ func workDir(t *testing.T, prefix string) string {
 }
 
 // buildAgent builds foundry-agent from this checkout.
-func buildAgent(t *testing.T, dir string) string {
+func buildAgent(t *testing.T, dir string) string { return buildCommand(t, dir, "foundry-agent") }
+
+// buildCommand builds ./cmd/<name> from this checkout into dir.
+func buildCommand(t *testing.T, dir, name string) string {
 	t.Helper()
-	bin := filepath.Join(dir, "foundry-agent")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/foundry-agent")
+	bin := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/"+name)
 	cmd.Dir = filepath.Join("..", "..")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build foundry-agent: %v\n%s", err, out)
+		t.Fatalf("build %s: %v\n%s", name, err, out)
 	}
 	return bin
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+
 	ct "github.com/foundry-fleet/foundry/controller/controllertest"
 	"github.com/foundry-fleet/foundry/messages"
 )
@@ -38,7 +40,7 @@ func TestSimulateCommand(t *testing.T) {
 
 	for round, args := range [][]string{
 		{"--enroll", "--controller", c.URLs()[0], "--creds", c.AdminCredsPath(), "--ca", ca, "--dir", dir},
-		{"--dir", dir}, // the same identities, prepared by the first round
+		{"--dir", dir, "--source-ip", "127.0.9.1"}, // the same identities, prepared by the first round, from another address
 	} {
 		args = append([]string{"simulate", "--count", "6", "--first", "3", "--prefix", "cmd", "--ramp", "200ms", "--heartbeat", "1s"}, args...)
 		ch := startChild(t, fmt.Sprintf("simulate-%d", round), exec.Command(bin, args...), work)
@@ -48,6 +50,21 @@ func TestSimulateCommand(t *testing.T) {
 		}
 		if m[1] != "6" {
 			t.Fatalf("round %d: %q", round, m[0])
+		}
+		if round == 1 {
+			cz, err := c.Server().Connz(&server.ConnzOptions{Limit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			from := 0
+			for _, ci := range cz.Conns {
+				if strings.HasPrefix(ci.Name, "foundry-agent:") && ci.IP == "127.0.9.1" {
+					from++
+				}
+			}
+			if from != 6 {
+				t.Fatalf("%d of 6 agents connect from --source-ip 127.0.9.1", from)
+			}
 		}
 		ct.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
 			res, err := cl.FleetStatus(context.Background(), messages.FleetStatusRequest{TimeoutMs: 5000,
