@@ -38,6 +38,22 @@ func plainAgent(t *testing.T, id, url string) (agent.Config, *messages.Signer) {
 		TrustedKeys: []string{messages.EncodePublicKey(s.PublicKey())}}, s
 }
 
+// runPlainAgent runs agent id against a plain NATS server (large
+// payloads allowed, so oversized input reaches the agent) and returns a
+// connection to that server and the key the agent trusts.
+func runPlainAgent(t *testing.T, id string) (*nats.Conn, *messages.Signer) {
+	t.Helper()
+	srv := ct.StartNATS(t, func(o *server.Options) { o.MaxPayload = 4 << 20; o.AlwaysEnableNonce = true })
+	cfg, signer := plainAgent(t, id, srv.ClientURL())
+	ct.RunAgent(t, cfg)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc, signer
+}
+
 func request(t *testing.T, nc *nats.Conn, subject string, data []byte) messages.Reply {
 	t.Helper()
 	m, err := nc.Request(subject, data, 5*time.Second)
@@ -52,14 +68,7 @@ func request(t *testing.T, nc *nats.Conn, subject string, data []byte) messages.
 }
 
 func TestAgentRefusesGarbageAndKeepsServing(t *testing.T) {
-	srv := ct.StartNATS(t, func(o *server.Options) { o.MaxPayload = 4 << 20; o.AlwaysEnableNonce = true })
-	cfg, signer := plainAgent(t, "web-1", srv.ClientURL())
-	ct.RunAgent(t, cfg)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc, signer := runPlainAgent(t, "web-1")
 	subj, _ := messages.CommandSubject("web-1")
 	ct.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
 		if _, err := nc.Request(subj, []byte("x"), 200*time.Millisecond); err != nil {
@@ -158,14 +167,7 @@ func TestNewRefusesBadInput(t *testing.T) {
 // broadcast whose reply subject is not under the reply prefix gets no
 // answer at all, and a brief status carries no payload.
 func TestAgentAnswersBroadcastOnItsOwnReplySubject(t *testing.T) {
-	srv := ct.StartNATS(t, func(o *server.Options) { o.AlwaysEnableNonce = true })
-	cfg, signer := plainAgent(t, "web-1", srv.ClientURL())
-	ct.RunAgent(t, cfg)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc, signer := runPlainAgent(t, "web-1")
 	replies, err := nc.SubscribeSync(messages.ReplyPrefix + ".>")
 	if err != nil {
 		t.Fatal(err)

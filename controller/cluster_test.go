@@ -183,9 +183,12 @@ func TestClusterOfThree(t *testing.T) {
 	if _, err := opsOnC.HostList(ctx); err != nil {
 		t.Fatalf("operator created on A cannot use C: %v", err)
 	}
-	if _, err := cls[0].RevokeOperator(ctx, messages.OperatorRevokeRequest{Name: "ops-two"}); err != nil {
-		t.Fatal(err)
-	}
+	// The API call may have been served by another node; A learns the
+	// new identity from the bucket, so retry until it knows it.
+	ct.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		_, err := cls[0].RevokeOperator(ctx, messages.OperatorRevokeRequest{Name: "ops-two"})
+		return err
+	})
 	ct.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if !opsOnC.Conn().IsClosed() {
 			return errors.New("revoked operator still connected to C")

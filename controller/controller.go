@@ -311,14 +311,18 @@ func (c *Controller) startServices(ctx context.Context) error {
 	if err := c.retry(ctx, "create the bootstrap admin", c.ensureAdmin); err != nil {
 		return err
 	}
-	// Host state changes are announced by one controller (registryEvent);
-	// the cache follows the bucket, which every controller writes.
+	// Host state changes are announced by one controller (registryEvent).
+	// Every controller's cache follows every heartbeat (observe) and the
+	// bucket, which one controller per heartbeat writes when due (persist).
 	c.reg = newRegistry(reg, c.logger.With("component", "registry"), c.registryEvent)
 	c.reg.onRegister = c.catchUpTrust
 	if err := c.follow(ctx, runCtx, reg, c.applyRegistry); err != nil {
 		return fmt.Errorf("load registry: %w", err)
 	}
-	if _, err := c.nc.QueueSubscribe(messages.HeartbeatWildcard, "registry", c.reg.handleHeartbeat); err != nil {
+	if _, err := c.nc.Subscribe(messages.HeartbeatWildcard, c.reg.observe); err != nil {
+		return err
+	}
+	if _, err := c.nc.QueueSubscribe(messages.HeartbeatWildcard, "registry", c.reg.persist); err != nil {
 		return err
 	}
 	refused, _ := messages.EventFilter("", messages.EventCmdRefused)

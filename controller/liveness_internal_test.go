@@ -34,3 +34,40 @@ func TestLivenessLowersOnlyAfterTheHold(t *testing.T) {
 		}
 	}
 }
+
+// A heartbeat is persisted when it registers, says goodbye or changes
+// something worth keeping; liveness and usage alone are written only once
+// the stored copy is persistAfter intervals old.
+func TestRegistryPersistsOnlyWhatIsNewOrOld(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	rec := messages.HostRecord{ID: "web-1", IntervalMs: 10_000, Role: "worker",
+		Facts: messages.Facts{Hostname: "web-1", OS: "debian", MemTotal: 8 << 30, MemUsed: 1 << 30, Load1: 0.5}}
+	mark := writeMark{at: t0, key: persistentKey(rec)}
+	busier := rec
+	busier.Facts.MemUsed, busier.Facts.Load1, busier.Facts.Uptime = 3<<30, 2.5, 999
+	relabelled := rec
+	relabelled.Labels = map[string]string{"zone": "b"}
+	slower := rec
+	slower.IntervalMs = 50_000
+	for _, tc := range []struct {
+		name    string
+		written bool
+		rec     messages.HostRecord
+		kind    string
+		after   time.Duration
+		due     bool
+	}{
+		{"first heartbeat seen", false, rec, messages.KindHeartbeat, time.Second, true},
+		{"register", true, rec, messages.KindRegister, time.Second, true},
+		{"goodbye", true, rec, messages.KindGoodbye, time.Second, true},
+		{"usage changed only", true, busier, messages.KindHeartbeat, 10 * time.Second, false},
+		{"labels changed", true, relabelled, messages.KindHeartbeat, 10 * time.Second, true},
+		{"interval changed", true, slower, messages.KindHeartbeat, 10 * time.Second, true},
+		{"copy almost old", true, busier, messages.KindHeartbeat, persistAfter*10*time.Second - time.Millisecond, false},
+		{"copy old", true, busier, messages.KindHeartbeat, persistAfter * 10 * time.Second, true},
+	} {
+		if got := persistDue(mark, tc.written, tc.rec, tc.kind, t0.Add(tc.after)); got != tc.due {
+			t.Errorf("%s: due %v, want %v", tc.name, got, tc.due)
+		}
+	}
+}

@@ -56,28 +56,34 @@ type registry struct {
 	// ids, so hosts that missed a key rotation are brought forward.
 	onRegister func(host string, trust []string)
 
-	mu    sync.RWMutex
-	hosts map[string]*messages.HostRecord
-	last  map[string]string // last state an event was published for
+	mu      sync.RWMutex
+	hosts   map[string]*messages.HostRecord
+	last    map[string]string    // last state an event was published for
+	written map[string]writeMark // what this controller last persisted (persist only)
 }
 
 func newRegistry(kv jetstream.KeyValue, logger *slog.Logger, events func(messages.Event)) *registry {
 	return &registry{kv: kv, logger: logger, events: events,
-		hosts: map[string]*messages.HostRecord{}, last: map[string]string{}}
+		hosts: map[string]*messages.HostRecord{}, last: map[string]string{}, written: map[string]writeMark{}}
 }
 
-// handleHeartbeat is the subscription callback for every host's heartbeat
-// subject. The host id comes from the subject, which NATS permissions tie
-// to the publisher's identity.
-func (r *registry) handleHeartbeat(msg *nats.Msg) {
-	host, err := messages.HostFromSubject(messages.HeartbeatPrefix, msg.Subject)
-	if err != nil {
-		r.logger.Warn("dropping heartbeat on bad subject", "subject", msg.Subject, "err", err)
-		return
-	}
-	hb, err := messages.DecodeHeartbeat(msg.Data)
-	if err != nil {
-		r.logger.Warn("dropping bad heartbeat", "host", host, "err", err)
+// Heartbeats reach the registry twice. Every controller observes every
+// heartbeat (a plain subscription) and keeps its own cache current from
+// it, and one controller (a queue group) persists it to the bucket, the
+// copy a restarted or new controller starts from. The bucket is written
+// only when a heartbeat says something new (register, goodbye, another
+// interval, role, labels, trusted keys or static facts) or its copy is
+// persistAfter intervals old: liveness alone no longer costs a replicated
+// write per heartbeat, which at 50,000 hosts was more than a three-node
+// cluster on two cores could store.
+const persistAfter = OnlineFactor - 1
+
+// observe is every controller's heartbeat subscription: it updates the
+// cache and announces state changes. The host id comes from the subject,
+// which NATS permissions tie to the publisher's identity.
+func (r *registry) observe(msg *nats.Msg) {
+	host, hb, ok := r.decodeHeartbeat(msg)
+	if !ok {
 		return
 	}
 	now := time.Now()
@@ -87,6 +93,65 @@ func (r *registry) handleHeartbeat(msg *nats.Msg) {
 		rec = &messages.HostRecord{ID: host, FirstSeen: now.UnixMilli()}
 		r.hosts[host] = rec
 	}
+	mergeHeartbeat(rec, hb, now)
+	snapshot := *rec
+	r.mu.Unlock()
+	r.transition(snapshot, now)
+}
+
+// persist is the queue group's heartbeat subscription: it writes the
+// bucket when due and brings registering hosts' trust up to date.
+func (r *registry) persist(msg *nats.Msg) {
+	host, hb, ok := r.decodeHeartbeat(msg)
+	if !ok {
+		return
+	}
+	now := time.Now()
+	r.mu.Lock()
+	rec := messages.HostRecord{ID: host, FirstSeen: now.UnixMilli()}
+	if cur, ok := r.hosts[host]; ok {
+		rec = *cur
+		rec.FirstSeen = min(rec.FirstSeen, now.UnixMilli())
+	}
+	mergeHeartbeat(&rec, hb, now)
+	prev, written := r.written[host]
+	due := persistDue(prev, written, rec, hb.Kind, now)
+	if due {
+		r.written[host] = writeMark{at: now, key: persistentKey(rec)}
+	}
+	r.mu.Unlock()
+
+	if due {
+		if b, err := json.Marshal(rec); err == nil {
+			if _, err := r.kv.Put(context.Background(), host, b); err != nil {
+				r.logger.Warn("registry write failed", "host", host, "err", err)
+				r.mu.Lock()
+				delete(r.written, host) // try again with the next heartbeat
+				r.mu.Unlock()
+			}
+		}
+	}
+	if hb.Kind == messages.KindRegister && r.onRegister != nil {
+		r.onRegister(host, rec.TrustedKeyIDs)
+	}
+}
+
+func (r *registry) decodeHeartbeat(msg *nats.Msg) (string, messages.Heartbeat, bool) {
+	host, err := messages.HostFromSubject(messages.HeartbeatPrefix, msg.Subject)
+	if err != nil {
+		r.logger.Warn("dropping heartbeat on bad subject", "subject", msg.Subject, "err", err)
+		return "", messages.Heartbeat{}, false
+	}
+	hb, err := messages.DecodeHeartbeat(msg.Data)
+	if err != nil {
+		r.logger.Warn("dropping bad heartbeat", "host", host, "err", err)
+		return "", messages.Heartbeat{}, false
+	}
+	return host, hb, true
+}
+
+// mergeHeartbeat applies a heartbeat received at now to rec.
+func mergeHeartbeat(rec *messages.HostRecord, hb messages.Heartbeat, now time.Time) {
 	rec.LastSeen = now.UnixMilli()
 	rec.IntervalMs = hb.IntervalMs
 	rec.Goodbye = hb.Kind == messages.KindGoodbye
@@ -95,18 +160,38 @@ func (r *registry) handleHeartbeat(msg *nats.Msg) {
 	if len(hb.Trust) > 0 {
 		rec.TrustedKeyIDs = boundedIDs(hb.Trust)
 	}
-	snapshot := *rec
-	r.mu.Unlock()
+}
 
-	if b, err := json.Marshal(snapshot); err == nil {
-		if _, err := r.kv.Put(context.Background(), host, b); err != nil {
-			r.logger.Warn("registry write failed", "host", host, "err", err)
-		}
+// writeMark is what was last persisted for a host, and when.
+type writeMark struct {
+	at  time.Time
+	key string
+}
+
+// persistDue decides whether rec, just merged from a heartbeat of kind,
+// must be written: a register or goodbye always, anything that changed
+// what persistentKey covers, and otherwise once the written copy is
+// persistAfter intervals old (so a restarted controller's copy shows the
+// host online until its next heartbeat).
+func persistDue(prev writeMark, written bool, rec messages.HostRecord, kind string, now time.Time) bool {
+	if !written || kind != messages.KindHeartbeat {
+		return true
 	}
-	r.transition(snapshot, now)
-	if hb.Kind == messages.KindRegister && r.onRegister != nil {
-		r.onRegister(host, snapshot.TrustedKeyIDs)
+	if persistentKey(rec) != prev.key {
+		return true
 	}
+	iv := time.Duration(max(rec.IntervalMs, minIntervalMs)) * time.Millisecond
+	return now.Sub(prev.at) >= persistAfter*iv
+}
+
+// persistentKey is what of a record is worth a write when it changes: not
+// liveness, not usage figures (memory and disk used, load, uptime), which
+// change with every heartbeat.
+func persistentKey(rec messages.HostRecord) string {
+	f := rec.Facts
+	b, _ := json.Marshal([]any{rec.IntervalMs, rec.Role, rec.Labels, rec.TrustedKeyIDs,
+		f.Hostname, f.MachineID, f.OS, f.OSVersion, f.Kernel, f.Arch, f.CPUs, f.MemTotal, f.DiskTotal, f.AgentVersion})
+	return string(b)
 }
 
 // boundedIDs keeps at most MaxTrustedKeys short ids from a heartbeat, which
@@ -218,6 +303,7 @@ func (r *registry) forget(ctx context.Context, id string) error {
 	r.mu.Lock()
 	delete(r.hosts, id)
 	delete(r.last, id)
+	delete(r.written, id)
 	r.mu.Unlock()
 	if err := r.kv.Delete(ctx, id); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return err
