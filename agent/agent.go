@@ -258,6 +258,12 @@ func (a *Agent) connect() (*nats.Conn, error) {
 			a.attempts.Add(1)
 			return reconnectDelay(n, randJitter()) + firstSpread(n, time.Duration(a.spread.Load()))
 		}),
+		// A controller in a reconnect storm can take more than nats.go's
+		// 2 s to finish a TLS handshake; giving up then only retries into
+		// the same queue, and the abandoned connection still counts
+		// against the identity's connection limit until the server
+		// notices, so the retry may be refused.
+		nats.Timeout(connectTimeout),
 		nats.PingInterval(20 * time.Second),
 		nats.MaxPingsOutstanding(3),
 		nats.ReconnectBufSize(256 << 10),
@@ -293,7 +299,7 @@ func (a *Agent) connect() (*nats.Conn, error) {
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { a.logger.Warn("nats error", "err", err) }),
 	}
 	if a.opts.LocalAddr != nil {
-		opts = append(opts, nats.SetCustomDialer(&net.Dialer{LocalAddr: a.opts.LocalAddr, Timeout: nats.DefaultTimeout,
+		opts = append(opts, nats.SetCustomDialer(&net.Dialer{LocalAddr: a.opts.LocalAddr, Timeout: connectTimeout,
 			Control: bindAddressNoPort}))
 	}
 	if a.cfg.CAFile != "" {

@@ -2,9 +2,14 @@ package agent
 
 import (
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
+
+// connectTimeout bounds one connection attempt: dial, TLS handshake and
+// NATS CONNECT.
+const connectTimeout = 5 * time.Second
 
 // bindAddressNoPort makes a socket bound to a chosen source address take
 // its port at connect time, from the whole 4-tuple space, instead of at
