@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/foundry-fleet/foundry/controller"
+	"github.com/foundry-fleet/foundry/controller/client"
 	ct "github.com/foundry-fleet/foundry/controller/controllertest"
 	"github.com/foundry-fleet/foundry/messages"
 )
@@ -39,19 +40,25 @@ func TestHeartbeatIntervalFollowsFleetSize(t *testing.T) {
 	c := ct.StartController(t, func(o *controller.Options) { o.HeartbeatRate = 10 })
 	cl := ct.Client(t, c)
 	ct.StartAgents(t, c, cl, "lv", 20)
-	ct.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+	waitInterval(t, cl, 20, 2000)
+}
+
+// waitInterval waits until n hosts are online and heartbeat every ms.
+func waitInterval(t *testing.T, cl *client.Client, n int, ms int64) {
+	t.Helper()
+	ct.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
 		hl, err := cl.HostList(context.Background())
 		if err != nil {
 			return err
 		}
-		slow := 0
+		at := 0
 		for _, h := range hl.Hosts {
-			if h.IntervalMs == 2000 && h.State == messages.StateOnline {
-				slow++
+			if h.IntervalMs == ms && h.State == messages.StateOnline {
+				at++
 			}
 		}
-		if slow != 20 {
-			return fmt.Errorf("%d of 20 hosts heartbeat every 2s", slow)
+		if at != n {
+			return fmt.Errorf("%d of %d hosts heartbeat every %dms", at, n, ms)
 		}
 		return nil
 	})
@@ -86,22 +93,7 @@ func TestLongerIntervalsAreLoweredAfterTheHold(t *testing.T) {
 		cfg.Heartbeat = time.Second // policy for 5 hosts: 200ms
 		ct.RunAgent(t, cfg)
 	}
-	ct.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
-		hl, err := cl.HostList(context.Background())
-		if err != nil {
-			return err
-		}
-		fast := 0
-		for _, h := range hl.Hosts {
-			if h.IntervalMs == 200 && h.State == messages.StateOnline {
-				fast++
-			}
-		}
-		if fast != 5 {
-			return fmt.Errorf("%d of 5 hosts heartbeat every 200ms", fast)
-		}
-		return nil
-	})
+	waitInterval(t, cl, 5, 200)
 	if took := time.Since(start); took < hold {
 		t.Fatalf("hosts were lowered after %s, before the %s hold", took, hold)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/foundry-fleet/foundry/e2e/harness"
+	"github.com/foundry-fleet/foundry/e2e/procstat"
 	"github.com/foundry-fleet/foundry/installer/ssh"
 )
 
@@ -91,23 +92,12 @@ func TestBenchBootstrap(t *testing.T) {
 }
 
 // busyCPU is the CPU time the whole machine has spent so far (every
-// process, hosts included), from /proc/stat: wall time on two shared cores
-// is noisy, the CPU a bootstrap costs is steadier.
+// process, hosts included): wall time on two shared cores is noisy, the
+// CPU a bootstrap costs is steadier.
 func busyCPU(t *testing.T) time.Duration {
-	b, err := os.ReadFile("/proc/stat")
+	d, err := procstat.BusyCPU()
 	if err != nil {
 		t.Fatal(err)
 	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
-	var ticks int64
-	for i, v := range f[1:] {
-		if i == 3 || i == 4 { // idle, iowait
-			continue
-		}
-		var n int64
-		fmt.Sscan(v, &n)
-		ticks += n
-	}
-	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+	return d
 }
