@@ -84,11 +84,12 @@ func fanout(ctx context.Context, nc *nats.Conn, data []byte, hosts []string, b *
 		settle(host, func() { res.replies[host] = hostReply{reply: rep, latency: lat} })
 	}
 
-	inbox := nc.NewInbox()
+	var inbox string // per-host sends only
 	if b != nil {
 		b.mux.wait(b.id, answered)
 		defer b.mux.forget(b.id)
 	} else {
+		inbox = nc.NewInbox()
 		sub, err := nc.Subscribe(inbox+".*", func(m *nats.Msg) {
 			host := lastToken(m.Subject)
 			if len(m.Data) == 0 && m.Header.Get("Status") == "503" {

@@ -286,15 +286,3 @@ func connectionsPerPort(ctls []*clusterProc) []int {
 	}
 	return counts
 }
-
-func envInt(t *testing.T, name string, def int) int {
-	s := os.Getenv(name)
-	if s == "" {
-		return def
-	}
-	v, err := strconv.Atoi(s)
-	if err != nil || v < 1 {
-		t.Fatalf("%s=%q is not a positive number", name, s)
-	}
-	return v
-}

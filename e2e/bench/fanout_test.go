@@ -61,23 +61,37 @@ func readConfig(t *testing.T) benchConfig {
 			c.sizes = append(c.sizes, n)
 		}
 	}
-	for env, p := range map[string]*int{"FOUNDRY_BENCH_ITER": &c.iters, "FOUNDRY_BENCH_PER_CHILD": &c.perChild} {
-		if s := os.Getenv(env); s != "" {
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 1 {
-				t.Fatalf("%s=%q is not a positive number", env, s)
-			}
-			*p = n
-		}
-	}
-	if s := os.Getenv("FOUNDRY_BENCH_HEARTBEAT"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			t.Fatalf("FOUNDRY_BENCH_HEARTBEAT=%q: %v", s, err)
-		}
-		c.heartbeat = d
-	}
+	c.iters = envInt(t, "FOUNDRY_BENCH_ITER", c.iters)
+	c.perChild = envInt(t, "FOUNDRY_BENCH_PER_CHILD", c.perChild)
+	c.heartbeat = envDuration(t, "FOUNDRY_BENCH_HEARTBEAT", 0)
 	return c
+}
+
+// envInt is a positive number from the environment, or def when unset.
+func envInt(t *testing.T, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 1 {
+		t.Fatalf("%s=%q is not a positive number", name, s)
+	}
+	return v
+}
+
+// envDuration is a positive duration from the environment, or def when
+// unset.
+func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		t.Fatalf("%s=%q is not a positive duration", name, s)
+	}
+	return d
 }
 
 // measure collects the iterations of one kind of fan-out at one size.

@@ -23,14 +23,7 @@ func TestAgentFootprint(t *testing.T) {
 	if os.Getenv("FOUNDRY_BENCH") != "1" {
 		t.Skip("agent footprint benchmark: runs a real agent for 5 minutes; run with FOUNDRY_BENCH=1 (see BENCHMARKS.md)")
 	}
-	idle := 5 * time.Minute
-	if s := os.Getenv("FOUNDRY_BENCH_IDLE"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			t.Fatalf("FOUNDRY_BENCH_IDLE=%q is not a positive duration", s)
-		}
-		idle = d
-	}
+	idle := envDuration(t, "FOUNDRY_BENCH_IDLE", 5*time.Minute)
 	work := t.TempDir()
 	bin := filepath.Join(work, "foundry-agent")
 	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/foundry-agent")

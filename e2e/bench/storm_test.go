@@ -32,13 +32,7 @@ func TestReconnectStorm(t *testing.T) {
 			"run with FOUNDRY_BENCH=1 (see BENCHMARKS.md)")
 	}
 	cfg := readConfig(t)
-	n := 10000
-	if s := os.Getenv("FOUNDRY_BENCH_STORM_N"); s != "" {
-		var err error
-		if n, err = strconv.Atoi(s); err != nil || n < 1 {
-			t.Fatalf("FOUNDRY_BENCH_STORM_N=%q is not a positive number", s)
-		}
-	}
+	n := envInt(t, "FOUNDRY_BENCH_STORM_N", 10000)
 	if cfg.heartbeat == 0 {
 		cfg.heartbeat = 10 * time.Second // the agent's default, before the policy
 	}
