@@ -1,8 +1,10 @@
 package controller_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/foundry-fleet/foundry/controller"
 	ct "github.com/foundry-fleet/foundry/controller/controllertest"
@@ -16,9 +18,18 @@ func TestEveryCommandIsAuditedWithItsOutcome(t *testing.T) {
 	admin := ct.Client(t, c)
 	agents := ct.StartAgents(t, c, admin, "web", 2)
 	ct.WaitOnline(t, admin, 2)
+	before := c.Server().NumClients()
 	if err := agents[1].Kill(); err != nil {
 		t.Fatal(err)
 	}
+	// Until the server has dropped the connection, a command to web-2 is
+	// still delivered (and then unanswered) rather than "not connected".
+	ct.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if n := c.Server().NumClients(); n != before-1 {
+			return fmt.Errorf("server still has %d clients, want %d", n, before-1)
+		}
+		return nil
+	})
 	ctx := t.Context()
 	hosts := []string{"web-1", "web-2"}
 	st, err := admin.FleetStatus(ctx, messages.FleetStatusRequest{Hosts: hosts, TimeoutMs: 5000})
