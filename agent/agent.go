@@ -9,8 +9,6 @@ package agent
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,7 +21,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nkeys"
 
 	"github.com/foundry-fleet/foundry/agent/service"
 	"github.com/foundry-fleet/foundry/messages"
@@ -53,12 +50,12 @@ type Options struct {
 	// written back to it (atomically) before it takes effect; without a
 	// path the agent keeps trust updates in memory only.
 	ConfigPath string
-	// Services makes the executor of the host service verbs from the
-	// agent's connection (for artifact fetches) and the keys it trusts
-	// (artifacts are signed with them); HostServices is the real one.
-	// Nil: the agent (tests, simulations, a foreground run) answers the
-	// service verbs unknown_verb and never touches the host.
-	Services func(conn func() *nats.Conn, trust *messages.Verifier) ServiceRunner
+	// Services makes the executor of the host service verbs from a way to
+	// open a connection for artifact fetches and the keys the agent
+	// trusts (artifacts are signed with them); HostServices is the real
+	// one. Nil: the agent (tests, simulations, a foreground run) answers
+	// the service verbs unknown_verb and never touches the host.
+	Services func(dial service.Dialer, trust *messages.Verifier) ServiceRunner
 	// LocalAddr, when set, is the source address of the agent's
 	// connections. Simulations give each process its own loopback address
 	// so tens of thousands of agents do not share one ephemeral port
@@ -142,7 +139,7 @@ func New(opts Options) (*Agent, error) {
 		messages.VerbLiveness:    a.handleLiveness,
 	}
 	if opts.Services != nil {
-		a.services = opts.Services(a.conn, a.verifier)
+		a.services = opts.Services(a.dialFetch, a.verifier)
 	}
 	if a.services != nil {
 		a.slots = make(chan struct{}, maxServiceOps)
@@ -237,36 +234,20 @@ func (a *Agent) Abort() {
 }
 
 func (a *Agent) connect() (*nats.Conn, error) {
-	seed, err := readSeed(a.cfg.NKeyFile)
+	opts, err := a.identityOptions("foundry-agent:" + a.cfg.ID)
 	if err != nil {
 		return nil, err
 	}
-	kp, err := nkeys.FromSeed(seed)
-	if err != nil {
-		return nil, fmt.Errorf("nkey_file %s is not an NKey seed: %w", a.cfg.NKeyFile, err)
-	}
-	pub, _ := kp.PublicKey()
-	opts := []nats.Option{
-		nats.Name("foundry-agent:" + a.cfg.ID),
-		// The only inbox its permissions let it subscribe to; JetStream
-		// reads (artifact fetches) receive there.
-		nats.CustomInboxPrefix(messages.AgentInbox(a.cfg.ID)),
-		nats.Nkey(pub, kp.Sign),
+	opts = append(opts,
 		nats.MaxReconnects(-1),
 		nats.RetryOnFailedConnect(true),
 		nats.CustomReconnectDelay(func(n int) time.Duration {
 			a.attempts.Add(1)
 			return reconnectDelay(n, randJitter()) + firstSpread(n, time.Duration(a.spread.Load()))
 		}),
-		// A controller in a reconnect storm can take more than nats.go's
-		// 2 s to finish a TLS handshake; giving up then only retries into
-		// the same queue, and the abandoned connection still counts
-		// against the identity's connection limit until the server
-		// notices, so the retry may be refused.
-		nats.Timeout(connectTimeout),
-		nats.PingInterval(20 * time.Second),
+		nats.PingInterval(20*time.Second),
 		nats.MaxPingsOutstanding(3),
-		nats.ReconnectBufSize(256 << 10),
+		nats.ReconnectBufSize(256<<10),
 		nats.ConnectHandler(func(c *nats.Conn) {
 			if a.attempts.Load() > 0 { // the first connection needed retries
 				a.retried.Add(1)
@@ -297,22 +278,7 @@ func (a *Agent) connect() (*nats.Conn, error) {
 			a.logger.Warn("cannot reach controller, retrying with backoff", "urls", a.cfg.URLs, "err", err)
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { a.logger.Warn("nats error", "err", err) }),
-	}
-	if a.opts.LocalAddr != nil {
-		opts = append(opts, nats.SetCustomDialer(&net.Dialer{LocalAddr: a.opts.LocalAddr, Timeout: connectTimeout,
-			Control: bindAddressNoPort}))
-	}
-	if a.cfg.CAFile != "" {
-		pem, err := os.ReadFile(a.cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("read ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file %s holds no PEM certificate", a.cfg.CAFile)
-		}
-		opts = append(opts, nats.Secure(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
-	}
+	)
 	nc, err := nats.Connect(strings.Join(a.cfg.URLs, ","), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("controller URLs %v: %w", a.cfg.URLs, err)
@@ -404,8 +370,8 @@ func (a *Agent) publishEvent(typ, sev, msg, reqID string, fields map[string]stri
 
 // HostServices manages this host's services with package service: the
 // executor a systemd-run agent uses.
-func HostServices(logger *slog.Logger) func(func() *nats.Conn, *messages.Verifier) ServiceRunner {
-	return func(conn func() *nats.Conn, trust *messages.Verifier) ServiceRunner {
-		return service.New(service.Options{Logger: logger, Source: service.ObjectStore{Conn: conn}, Verifier: trust})
+func HostServices(logger *slog.Logger) func(service.Dialer, *messages.Verifier) ServiceRunner {
+	return func(dial service.Dialer, trust *messages.Verifier) ServiceRunner {
+		return service.New(service.Options{Logger: logger, Source: service.ObjectStore{Dial: dial}, Verifier: trust})
 	}
 }

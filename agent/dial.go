@@ -1,15 +1,34 @@
 package agent
 
 import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"os"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 	"golang.org/x/sys/unix"
+
+	"github.com/foundry-fleet/foundry/messages"
 )
 
 // connectTimeout bounds one connection attempt: dial, TLS handshake and
 // NATS CONNECT.
 const connectTimeout = 5 * time.Second
+
+// SourceDialer dials from the local address, choosing the port with the
+// whole 4-tuple (bindAddressNoPort). Simulations, and the raw NATS
+// baseline they are measured against, give each process its own loopback
+// address this way.
+func SourceDialer(local net.Addr, timeout time.Duration) *net.Dialer {
+	return &net.Dialer{LocalAddr: local, Timeout: timeout, Control: bindAddressNoPort}
+}
 
 // bindAddressNoPort makes a socket bound to a chosen source address take
 // its port at connect time, from the whole 4-tuple space, instead of at
@@ -25,4 +44,67 @@ func bindAddressNoPort(_, _ string, c syscall.RawConn) error {
 		return err
 	}
 	return serr
+}
+
+// identityOptions are what every connection of the agent needs: its name,
+// its NKey, the CA it trusts, the connect timeout and the source address.
+func (a *Agent) identityOptions(name string) ([]nats.Option, error) {
+	seed, err := readSeed(a.cfg.NKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	kp, err := nkeys.FromSeed(seed)
+	if err != nil {
+		return nil, fmt.Errorf("nkey_file %s is not an NKey seed: %w", a.cfg.NKeyFile, err)
+	}
+	pub, _ := kp.PublicKey()
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.Nkey(pub, kp.Sign),
+		// A controller in a reconnect storm can take more than nats.go's
+		// 2 s to finish a TLS handshake; giving up then only retries into
+		// the same queue, and the abandoned connection still counts
+		// against the identity's connection limit until the server
+		// notices, so the retry may be refused.
+		nats.Timeout(connectTimeout),
+	}
+	if a.opts.LocalAddr != nil {
+		opts = append(opts, nats.SetCustomDialer(SourceDialer(a.opts.LocalAddr, connectTimeout)))
+	}
+	if a.cfg.CAFile != "" {
+		pem, err := os.ReadFile(a.cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("read ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca_file %s holds no PEM certificate", a.cfg.CAFile)
+		}
+		opts = append(opts, nats.Secure(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
+	}
+	return opts, nil
+}
+
+// dialFetch opens the connection for one artifact read. The controller
+// gives it the store's read permissions and the agent's inbox, which the
+// long-lived connection does not carry (see messages.AgentFetchConnName).
+// It does not reconnect: a fetch that loses its connection fails, and the
+// service step reports it.
+func (a *Agent) dialFetch(ctx context.Context) (*nats.Conn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	opts, err := a.identityOptions(messages.AgentFetchConnName(a.cfg.ID))
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, nats.NoReconnect(),
+		// The only inbox its permissions let it subscribe to; the
+		// JetStream answers arrive there.
+		nats.CustomInboxPrefix(messages.AgentInbox(a.cfg.ID)))
+	nc, err := nats.Connect(strings.Join(a.cfg.URLs, ","), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect for the artifact fetch to %v: %w", a.cfg.URLs, err)
+	}
+	return nc, nil
 }

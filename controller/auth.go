@@ -26,10 +26,11 @@ const (
 
 // Default per-identity connection limits. An agent needs one connection;
 // the second lets a reconnect succeed while the server has not yet noticed
-// that the old TCP connection died. An operator opens one per CLI
+// that the old TCP connection died; the third is for an artifact fetch
+// (messages.AgentFetchConnName). An operator opens one per CLI
 // invocation, so a few may overlap (events tail next to a status).
 const (
-	DefaultMaxConnsPerAgent    = 2
+	DefaultMaxConnsPerAgent    = 3
 	DefaultMaxConnsPerOperator = 8
 )
 
@@ -213,6 +214,9 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 	if err != nil {
 		return false
 	}
+	if id.Kind == KindAgent && opts.Name == messages.AgentFetchConnName(id.Name) {
+		perms = agentFetchPermissions(id.Name)
+	}
 	a.mu.Lock()
 	if cur, ok := a.ids[opts.Nkey]; !ok || cur.Revoked != 0 {
 		a.mu.Unlock() // revoked while we verified
@@ -278,7 +282,8 @@ func artifactWriteSubjects() []string {
 //   - an agent hears its own command subject and the broadcast, publishes
 //     only its own heartbeats, events and broadcast replies (subjects
 //     that end in its id), and may answer only the requests it received
-//     (allow_responses);
+//     (allow_responses); artifact reads need a connection of their own
+//     (agentFetchPermissions);
 //   - an operator reaches only the controller API (a read-only one only
 //     the read endpoints) and read access to the events and audit
 //     streams, and receives only on its own inbox;
@@ -293,10 +298,10 @@ func permissionsFor(id Identity) (*server.Permissions, error) {
 			return nil, err
 		}
 		hb, _ := messages.HeartbeatSubject(id.Name)
-		pub := append([]string{hb, messages.EventPrefix + "." + id.Name + ".>", messages.AgentReplyPermission(id.Name)}, artifactReadSubjects()...)
+		pub := []string{hb, messages.EventPrefix + "." + id.Name + ".>", messages.AgentReplyPermission(id.Name)}
 		return &server.Permissions{
 			Publish:   &server.SubjectPermission{Allow: pub},
-			Subscribe: &server.SubjectPermission{Allow: []string{cmd, messages.BroadcastSubject(), messages.AgentInbox(id.Name) + ".>"}},
+			Subscribe: &server.SubjectPermission{Allow: []string{cmd, messages.BroadcastSubject()}},
 			Response:  &server.ResponsePermission{MaxMsgs: 1, Expires: messages.MaxValidity},
 		}, nil
 	case KindOperator:
@@ -318,6 +323,18 @@ func permissionsFor(id Identity) (*server.Permissions, error) {
 		}, nil
 	}
 	return nil, fmt.Errorf("unknown identity kind %q", id.Kind)
+}
+
+// agentFetchPermissions are those of an agent's connection named
+// messages.AgentFetchConnName: read the artifact store, receive the
+// answers on the agent's own inbox, and nothing else (no commands, no
+// heartbeats). It is the same identity, so choosing it by name grants
+// nothing the host did not have.
+func agentFetchPermissions(host string) *server.Permissions {
+	return &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: artifactReadSubjects()},
+		Subscribe: &server.SubjectPermission{Allow: []string{messages.AgentInbox(host) + ".>"}},
+	}
 }
 
 func nowMs() int64 { return time.Now().UnixMilli() }

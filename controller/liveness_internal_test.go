@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -68,6 +69,25 @@ func TestRegistryPersistsOnlyWhatIsNewOrOld(t *testing.T) {
 	} {
 		if got := persistDue(mark, tc.written, tc.rec, tc.kind, t0.Add(tc.after)); got != tc.due {
 			t.Errorf("%s: due %v, want %v", tc.name, got, tc.due)
+		}
+	}
+}
+
+// The sweep slows down as the heartbeat interval grows with the fleet, by
+// the same factor, and never runs more often than SweepInterval.
+func TestSweepPeriodFollowsTheInterval(t *testing.T) {
+	c := &Controller{opts: Options{SweepInterval: time.Second, HeartbeatBase: DefaultHeartbeatBase, HeartbeatRate: DefaultHeartbeatRate},
+		reg: newRegistry(nil, nil, nil)}
+	for _, step := range []struct {
+		hosts int
+		want  time.Duration
+	}{{0, time.Second}, {2_000, time.Second}, {2_001, 2 * time.Second}, {10_000, 5 * time.Second}, {50_000, 12 * time.Second}} {
+		for i := c.reg.size(); i < step.hosts; i++ {
+			id := fmt.Sprintf("h%d", i)
+			c.reg.hosts[id] = &messages.HostRecord{ID: id}
+		}
+		if got := c.sweepPeriod(); got != step.want {
+			t.Errorf("%d hosts: sweep every %s, want %s", step.hosts, got, step.want)
 		}
 	}
 }

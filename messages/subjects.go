@@ -179,3 +179,12 @@ func HostFromSubject(prefix, subject string) (string, error) {
 // AgentInbox is the only inbox prefix an agent may subscribe to (for its
 // own JetStream reads, e.g. fetching artifacts).
 func AgentInbox(host string) string { return "_INBOX_AGENT_" + host }
+
+// AgentFetchConnName names an agent's short-lived connection for artifact
+// reads. The controller gives a connection with this name the artifact
+// store's read permissions and nothing else, and the agent's long-lived
+// connection no longer carries them: the server keeps every connection's
+// permissions in its own subject tree, and the store's ten JetStream
+// subjects were two thirds of that, for every connected host, all the
+// time.
+func AgentFetchConnName(host string) string { return "foundry-agent-fetch:" + host }

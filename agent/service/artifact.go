@@ -29,11 +29,15 @@ type Source interface {
 	Open(ctx context.Context, name string) (io.ReadCloser, error)
 }
 
+// Dialer opens a NATS connection that may read the artifact store.
+type Dialer func(ctx context.Context) (*nats.Conn, error)
+
 // ObjectStore is the Source of an agent: the controller's artifact object
-// store, read over the agent's own NATS connection (which must use the
-// agent's inbox prefix, the only one its permissions let it subscribe to).
+// store, read over a connection of its own for each fetch, which Dial
+// opens and Close of the returned reader closes (it must use the agent's
+// inbox prefix, the only one its permissions let it subscribe to).
 type ObjectStore struct {
-	Conn func() *nats.Conn
+	Dial Dialer
 	// Stall aborts a read that gets no byte for this long (default
 	// DefaultFetchStall): a controller that dies mid-transfer must not
 	// hold the component's lock until the command expires.
@@ -45,10 +49,23 @@ const DefaultFetchStall = 30 * time.Second
 
 // Open implements Source.
 func (o ObjectStore) Open(ctx context.Context, name string) (io.ReadCloser, error) {
-	nc := o.Conn()
-	if nc == nil {
-		return nil, errors.New("not connected to the controller")
+	nc, err := o.Dial(ctx)
+	if err != nil {
+		return nil, err
 	}
+	r, err := openObject(ctx, nc, name)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	stall := o.Stall
+	if stall <= 0 {
+		stall = DefaultFetchStall
+	}
+	return NewStallReader(connReader{r, nc}, stall), nil
+}
+
+func openObject(ctx context.Context, nc *nats.Conn, name string) (io.ReadCloser, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
@@ -67,11 +84,19 @@ func (o ObjectStore) Open(ctx context.Context, name string) (io.ReadCloser, erro
 	if err != nil {
 		return nil, fmt.Errorf("read %s from the artifact store: %w", name, err)
 	}
-	stall := o.Stall
-	if stall <= 0 {
-		stall = DefaultFetchStall
-	}
-	return NewStallReader(r, stall), nil
+	return r, nil
+}
+
+// connReader closes the fetch's connection with the object reader.
+type connReader struct {
+	io.ReadCloser
+	nc *nats.Conn
+}
+
+func (c connReader) Close() error {
+	err := c.ReadCloser.Close()
+	c.nc.Close()
+	return err
 }
 
 // stallReader closes its source when no byte arrived for limit, so a

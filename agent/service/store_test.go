@@ -63,7 +63,9 @@ func importArtifact(t *testing.T, c *controller.Controller, component, version, 
 
 // agentConn connects with an enrolled agent's identity the way the agent
 // does (its inbox prefix), collecting asynchronous errors.
-func agentConn(t *testing.T, cfg agent.Config) (*nats.Conn, chan error) {
+// agentConn connects with the identity of agent cfg; name picks the
+// permissions (the command connection or messages.AgentFetchConnName).
+func agentConn(t *testing.T, cfg agent.Config, name string) (*nats.Conn, chan error) {
 	t.Helper()
 	seed, err := os.ReadFile(cfg.NKeyFile)
 	if err != nil {
@@ -75,7 +77,7 @@ func agentConn(t *testing.T, cfg agent.Config) (*nats.Conn, chan error) {
 	}
 	pub, _ := kp.PublicKey()
 	errs := make(chan error, 16)
-	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), nats.Nkey(pub, kp.Sign), nats.RootCAs(cfg.CAFile),
+	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), nats.Name(name), nats.Nkey(pub, kp.Sign), nats.RootCAs(cfg.CAFile),
 		nats.CustomInboxPrefix(messages.AgentInbox(cfg.ID)),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			select {
@@ -88,6 +90,20 @@ func agentConn(t *testing.T, cfg agent.Config) (*nats.Conn, chan error) {
 	}
 	t.Cleanup(nc.Close)
 	return nc, errs
+}
+
+// expectViolation waits for the server's permissions violation naming
+// subject.
+func expectViolation(t *testing.T, errs chan error, subject string) {
+	t.Helper()
+	select {
+	case err := <-errs:
+		if !strings.Contains(err.Error(), "Permissions Violation") || !strings.Contains(err.Error(), subject) {
+			t.Fatalf("unexpected async error %v, want a permissions violation for %s", err, subject)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no permissions violation for %s", subject)
+	}
 }
 
 func trust(t *testing.T, cfg agent.Config) *messages.Verifier {
@@ -129,8 +145,14 @@ func TestFetchFromTheControllerArtifactStore(t *testing.T) {
 	c := ct.StartController(t)
 	cl := ct.Client(t, c)
 	cfg := ct.EnrollConfig(t, cl, c, "web-1", t.TempDir())
-	nc, asyncErrs := agentConn(t, cfg)
-	src := service.ObjectStore{Conn: func() *nats.Conn { return nc }}
+	fetchName := messages.AgentFetchConnName(cfg.ID)
+	nc, asyncErrs := agentConn(t, cfg, fetchName)
+	var fetchConns []*nats.Conn
+	src := service.ObjectStore{Dial: func(context.Context) (*nats.Conn, error) {
+		c, _ := agentConn(t, cfg, fetchName)
+		fetchConns = append(fetchConns, c)
+		return c, nil
+	}}
 	v := trust(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -162,6 +184,36 @@ func TestFetchFromTheControllerArtifactStore(t *testing.T) {
 		if ents := dirEntries(t, dir); len(ents) != 1 {
 			t.Fatalf("left in the directory: %v", ents)
 		}
+		if len(fetchConns) != 1 || !fetchConns[0].IsClosed() {
+			t.Fatalf("the fetch did not use one connection of its own and close it (%d opened)", len(fetchConns))
+		}
+	})
+
+	t.Run("only the fetch connection reads the store, and it does nothing else", func(t *testing.T) {
+		cmdConn, cmdErrs := agentConn(t, cfg, "foundry-agent:"+cfg.ID)
+		js, err := jetstream.New(cmdConn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sctx, scancel := context.WithTimeout(ctx, time.Second)
+		defer scancel()
+		if _, err := js.ObjectStore(sctx, messages.ArtifactBucket); err == nil {
+			t.Fatal("the agent's command connection opened the artifact store")
+		}
+		// Neither the answers' inbox nor the request is allowed.
+		expectViolation(t, cmdErrs, messages.AgentInbox(cfg.ID))
+		expectViolation(t, cmdErrs, "$JS.API.STREAM.INFO.OBJ_"+messages.ArtifactBucket)
+
+		cmd, _ := messages.CommandSubject(cfg.ID)
+		if _, err := nc.SubscribeSync(cmd); err != nil {
+			t.Fatal(err)
+		}
+		expectViolation(t, asyncErrs, cmd)
+		hb, _ := messages.HeartbeatSubject(cfg.ID)
+		if err := nc.Publish(hb, []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+		expectViolation(t, asyncErrs, hb)
 	})
 
 	t.Run("a signature by a key the host does not trust is refused before fetching", func(t *testing.T) {
@@ -217,14 +269,7 @@ func TestFetchFromTheControllerArtifactStore(t *testing.T) {
 		if err == nil {
 			t.Fatal("agent put an object into the artifact store")
 		}
-		select {
-		case aerr := <-asyncErrs:
-			if !strings.Contains(aerr.Error(), "Permissions Violation") || !strings.Contains(aerr.Error(), "$O."+messages.ArtifactBucket) {
-				t.Fatalf("unexpected async error %v", aerr)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("no permissions violation reported (put failed with %v)", err)
-		}
+		expectViolation(t, asyncErrs, "$O."+messages.ArtifactBucket)
 		if _, err := obs.GetInfo(ctx, messages.ArtifactObjectName("hellosvc", "6.6.6", "hello")); err == nil {
 			t.Fatal("the agent's object is in the store")
 		}
@@ -270,8 +315,8 @@ func TestServiceJobThroughAnAgent(t *testing.T) {
 	root := t.TempDir()
 	sys := &service.FakeSystemd{Root: root}
 	a, err := agent.New(agent.Options{Config: cfg, Version: "test", Facts: ct.Facts(cfg.ID),
-		Services: func(conn func() *nats.Conn, v *messages.Verifier) agent.ServiceRunner {
-			return service.New(service.Options{Root: root, Systemd: sys, Source: service.ObjectStore{Conn: conn},
+		Services: func(dial service.Dialer, v *messages.Verifier) agent.ServiceRunner {
+			return service.New(service.Options{Root: root, Systemd: sys, Source: service.ObjectStore{Dial: dial},
 				Verifier: v, HealthTimeout: 8 * time.Second, HealthInterval: 20 * time.Millisecond})
 		}})
 	if err != nil {

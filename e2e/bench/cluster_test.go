@@ -46,6 +46,29 @@ func TestClusterFanout(t *testing.T) {
 	work := workDir(t, "foundry-cluster-")
 	agentBin, cliBin := buildAgent(t, work), buildCommand(t, work, "foundry")
 
+	// The physical limit first, on the same machine with nothing else
+	// running: plain NATS, one publish to n subscribers on a cluster of
+	// three, replies as large as the agents' --summary replies.
+	kinds := "plain,tls"
+	if v, ok := os.LookupEnv("FOUNDRY_BENCH_RAW"); ok {
+		kinds = v // "" skips the baseline
+	}
+	reqBytes, replyBytes := foundryMessageSizes(true)
+	var rawReport strings.Builder
+	var rawPlain time.Duration
+	for kind := range strings.SplitSeq(kinds, ",") {
+		if kind != "plain" && kind != "tls" {
+			continue
+		}
+		r := runRawCluster(t, n, perChild, iters, reqBytes, replyBytes, work, kind == "tls")
+		if kind == "plain" {
+			rawPlain = median(r.last)
+		}
+		fmt.Fprintf(&rawReport, "| %d | raw NATS, %s | %s (%s … %s) | %s |\n", n, kind,
+			ms(median(r.last)), ms(slices.Min(r.last)), ms(slices.Max(r.last)), ms(mean(r.cpu)))
+		t.Logf("raw %s cluster: last reply %s median; load %s", kind, median(r.last).Round(time.Millisecond), loadAvg())
+	}
+
 	ctls := startClusterProcs(t, cliBin, work, 3)
 	a := ctls[0]
 	connect := func() *client.Client {
@@ -162,6 +185,14 @@ func TestClusterFanout(t *testing.T) {
 		ms(median(fan)), ms(slices.Min(fan)), ms(slices.Max(fan)), ms(median(e2e)), ms(mean(cpu)),
 		strings.Join(memCtl, ", "), float64(agentRSS)/1024/float64(n), agentHeap/1024/float64(n))
 	fmt.Print("BENCH cluster: | agents | controllers | agents per controller | all connected | all answering | broadcast status --summary, controller (min … max) | end to end | CPU per status, machine | controller RSS per agent | agent RSS / heap per agent |\n" + report)
+	if rawReport.Len() > 0 {
+		fmt.Fprintf(&rawReport, "| %d | Foundry | %s (%s … %s) | %s |\n", n, ms(median(fan)), ms(slices.Min(fan)), ms(slices.Max(fan)), ms(mean(cpu)))
+		if rawPlain > 0 {
+			fmt.Fprintf(&rawReport, "\nFoundry / raw NATS (plain), last reply: %s\n", ratio(median(fan), rawPlain))
+		}
+		fmt.Print("BENCH cluster raw: | N | on 3 nodes | last reply, median (min … max) | CPU per scatter-gather, machine |\n" + rawReport.String())
+		report += "\n" + rawReport.String()
+	}
 	t.Logf("load %s", loadAvg())
 	if out := os.Getenv("FOUNDRY_BENCH_OUT"); out != "" {
 		if err := os.WriteFile(out, []byte(report), 0o644); err != nil {

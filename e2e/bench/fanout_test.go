@@ -31,8 +31,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "raw" {
+	switch os.Getenv(childEnv) {
+	case "raw":
 		os.Exit(rawSubscribersMain())
+	case "raw-server":
+		os.Exit(rawServerMain())
 	}
 	os.Exit(m.Run())
 }
@@ -101,6 +104,9 @@ type measure struct {
 	lat       []time.Duration // every reply's latency, pooled
 	cpuServer []time.Duration // bench process (server or controller, plus requester or client)
 	cpuFleet  []time.Duration // child processes (subscribers or agents)
+	// Raw only: the bench process's heap and RSS growth per connected
+	// subscriber, the plain nats-server's own cost of a connection.
+	heapPerConn, rssPerConn float64
 }
 
 func median(ds []time.Duration) time.Duration {
@@ -164,7 +170,7 @@ func TestFanoutBenchmark(t *testing.T) {
 	}
 	work := workDir(t, "foundry-bench-")
 	agentBin := buildAgent(t, work)
-	reqBytes, replyBytes := foundryMessageSizes()
+	reqBytes, replyBytes := foundryMessageSizes(false)
 	loadBefore := loadAvg()
 	start := time.Now()
 	var rows []row
@@ -220,16 +226,20 @@ func buildCommand(t *testing.T, dir, name string) string {
 }
 
 // foundryMessageSizes are the sizes of a signed status envelope and of an
-// agent's status reply, so the raw benchmark moves as many bytes.
-func foundryMessageSizes() (req, reply int) {
+// agent's status reply (brief: the --summary one, without payload), so
+// the raw benchmark moves as many bytes.
+func foundryMessageSizes(brief bool) (req, reply int) {
 	env, _ := messages.NewEnvelope(time.Now(), 10*time.Second, "controller", messages.VerbStatus,
-		[]string{messages.TargetAll}, messages.StatusRequest{})
+		[]string{messages.TargetAll}, messages.StatusRequest{Brief: brief})
 	env.KeyID, env.Sig = strings.Repeat("k", 16), make([]byte, 64)
 	eb, _ := json.Marshal(env)
 	f := simulate.Facts("sim-10000", 9999, "0.0.0-bench")
-	st, _ := json.Marshal(messages.StatusReply{Hostname: f.Hostname, MachineID: f.MachineID, AgentVersion: f.AgentVersion,
-		StartedAt: time.Now().UnixMilli(), Facts: f})
-	rb, _ := json.Marshal(messages.Reply{V: 1, ID: env.ID, Host: f.Hostname, Payload: st})
+	r := messages.Reply{V: 1, ID: env.ID, Host: f.Hostname}
+	if !brief {
+		r.Payload, _ = json.Marshal(messages.StatusReply{Hostname: f.Hostname, MachineID: f.MachineID, AgentVersion: f.AgentVersion,
+			StartedAt: time.Now().UnixMilli(), Facts: f})
+	}
+	rb, _ := json.Marshal(r)
 	return len(eb), len(rb)
 }
 
@@ -280,6 +290,7 @@ func runRaw(t *testing.T, cfg benchConfig, n, reqBytes, replyBytes int, work str
 	}
 	defer srv.Shutdown()
 
+	heapBefore, rssBefore := settledHeap(), rss(os.Getpid())
 	var children []*child
 	for i, s := range shards(n, cfg.perChild) {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -294,6 +305,9 @@ func runRaw(t *testing.T, cfg benchConfig, n, reqBytes, replyBytes int, work str
 			t.Fatal(err)
 		}
 	}
+	one.heapPerConn = (float64(settledHeap()) - float64(heapBefore)) / float64(n)
+	one.rssPerConn = (float64(rss(os.Getpid())) - float64(rssBefore)) / float64(n)
+	perHost.heapPerConn, perHost.rssPerConn = one.heapPerConn, one.rssPerConn
 	url := srv.ClientURL()
 	if withTLS {
 		url = strings.Replace(url, "nats://", "tls://", 1)
@@ -596,9 +610,10 @@ func render(cfg benchConfig, rows []row, reqBytes, replyBytes int, loadBefore, l
 			ratio(mean(r.f.cpuServer), mean(r.raw1.cpuServer)))
 	}
 	w("\n### Memory and connection\n\n")
-	w("| N | controller RSS per agent | controller heap per agent | agent RSS per simulated agent | agent heap per simulated agent | all agents connected after | fleet status answer size |\n|---:|---:|---:|---:|---:|---:|---:|\n")
+	w("| N | controller RSS per agent | controller heap per agent | raw + TLS nats-server RSS / heap per subscriber | agent RSS per simulated agent | agent heap per simulated agent | all agents connected after | fleet status answer size |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rows {
-		w("| %d | %.1f KiB | %.1f KiB | %.1f KiB | %.1f KiB | %s | %.2f MiB |\n", r.n, r.mem.ctlRSSPerAgent/1024, r.mem.ctlHeapPerAgent/1024,
+		w("| %d | %.1f KiB | %.1f KiB | %.1f KiB / %.1f KiB | %.1f KiB | %.1f KiB | %s | %.2f MiB |\n", r.n, r.mem.ctlRSSPerAgent/1024, r.mem.ctlHeapPerAgent/1024,
+			r.rawTLS.rssPerConn/1024, r.rawTLS.heapPerConn/1024,
 			r.mem.agentRSSPerAgent/1024, r.mem.agentHeapPerAgent/1024, r.mem.connectTime.Round(100*time.Millisecond), float64(r.mem.resultBytes)/(1<<20))
 	}
 	return b.String()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/foundry-fleet/foundry/agent"
 )
 
 // Raw NATS scatter-gather, the physical limit Foundry is measured
@@ -29,7 +32,8 @@ const (
 )
 
 // rawSubscribersMain is the child process: it connects count subscribers
-// named PREFIX-FIRST... to url, prints "raw: ready N" and serves until
+// named PREFIX-FIRST... to url (a comma-separated list is spread over at
+// random, from BENCH_SOURCE_IP if set), prints "raw: ready N" and serves until
 // SIGTERM. Its parameters come from the environment because it is the
 // test binary re-executed.
 func rawSubscribersMain() int {
@@ -52,9 +56,12 @@ func rawSubscribersMain() int {
 			defer wg.Done()
 			defer func() { <-sem }()
 			id := fmt.Sprintf("sim-%d", first+i)
-			opts := []nats.Option{nats.Name("raw:" + id), nats.MaxReconnects(-1)}
+			opts := []nats.Option{nats.Name("raw:" + id), nats.MaxReconnects(-1), nats.Timeout(5 * time.Second)}
 			if ca := os.Getenv("BENCH_CA"); ca != "" {
 				opts = append(opts, nats.RootCAs(ca))
+			}
+			if ip := net.ParseIP(os.Getenv("BENCH_SOURCE_IP")); ip != nil {
+				opts = append(opts, nats.SetCustomDialer(agent.SourceDialer(&net.TCPAddr{IP: ip}, 5*time.Second)))
 			}
 			nc, err := nats.Connect(url, opts...)
 			if err != nil {
