@@ -149,6 +149,7 @@ func (r *registry) apply(ch kvChange, initial bool, now time.Time) {
 		r.mu.Lock()
 		delete(r.hosts, ch.key)
 		delete(r.last, ch.key)
+		delete(r.written, ch.key)
 		r.mu.Unlock()
 		return
 	}
@@ -158,6 +159,7 @@ func (r *registry) apply(ch kvChange, initial bool, now time.Time) {
 		return
 	}
 	r.mu.Lock()
+	r.written[rec.ID] = writeMark{at: time.UnixMilli(rec.LastSeen), key: persistentKey(rec)}
 	// A record older than what this controller already has is an echo of
 	// a heartbeat it has since handled itself (or a late delivery).
 	if cur, ok := r.hosts[rec.ID]; ok && cur.LastSeen > rec.LastSeen {

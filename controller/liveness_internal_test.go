@@ -1,9 +1,13 @@
 package controller
 
 import (
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/foundry-fleet/foundry/messages"
 )
@@ -89,5 +93,30 @@ func TestSweepPeriodFollowsTheInterval(t *testing.T) {
 		if got := c.sweepPeriod(); got != step.want {
 			t.Errorf("%d hosts: sweep every %s, want %s", step.hosts, got, step.want)
 		}
+	}
+}
+
+// A write another controller made (seen through the bucket's watch)
+// counts as much as one's own: the queue group hands a host's heartbeats
+// to any controller, and each must not write again what is fresh.
+func TestRegistryCountsOtherControllersWrites(t *testing.T) {
+	r := newRegistry(nil, slog.New(slog.DiscardHandler), func(messages.Event) {})
+	now := time.Now()
+	rec := messages.HostRecord{ID: "web-1", IntervalMs: 10_000, LastSeen: now.UnixMilli(), Facts: messages.Facts{Hostname: "web-1"}}
+	b, _ := json.Marshal(rec)
+	r.apply(kvChange{key: "web-1", op: jetstream.KeyValuePut, value: b}, false, now)
+	mark, ok := r.written["web-1"]
+	if !ok {
+		t.Fatal("a write seen on the bucket left no mark")
+	}
+	if persistDue(mark, ok, rec, messages.KindHeartbeat, now.Add(10*time.Second)) {
+		t.Error("the next heartbeat would write the host again although the bucket's copy is one interval old")
+	}
+	if !persistDue(mark, ok, rec, messages.KindHeartbeat, now.Add(persistAfter*10*time.Second)) {
+		t.Error("the copy is persistAfter intervals old and still not due")
+	}
+	r.apply(kvChange{key: "web-1", op: jetstream.KeyValueDelete}, false, now)
+	if _, ok := r.written["web-1"]; ok {
+		t.Error("a removed host keeps its write mark")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"hash/fnv"
 	"log/slog"
 	"sort"
 	"sync"
@@ -56,10 +57,14 @@ type registry struct {
 	// ids, so hosts that missed a key rotation are brought forward.
 	onRegister func(host string, trust []string)
 
-	mu      sync.RWMutex
-	hosts   map[string]*messages.HostRecord
-	last    map[string]string    // last state an event was published for
-	written map[string]writeMark // what this controller last persisted (persist only)
+	mu    sync.RWMutex
+	hosts map[string]*messages.HostRecord
+	last  map[string]string // last state an event was published for
+	// written is what the bucket last got for each host, from whichever
+	// controller wrote it (its own writes and the bucket's watch): the
+	// queue group hands a host's heartbeats to any controller, and one
+	// that judged only its own writes found nearly every heartbeat due.
+	written map[string]writeMark
 }
 
 func newRegistry(kv jetstream.KeyValue, logger *slog.Logger, events func(messages.Event)) *registry {
@@ -162,10 +167,11 @@ func mergeHeartbeat(rec *messages.HostRecord, hb messages.Heartbeat, now time.Ti
 	}
 }
 
-// writeMark is what was last persisted for a host, and when.
+// writeMark is what was last persisted for a host (persistentKey), and
+// when.
 type writeMark struct {
 	at  time.Time
-	key string
+	key uint64
 }
 
 // persistDue decides whether rec, just merged from a heartbeat of kind,
@@ -187,11 +193,15 @@ func persistDue(prev writeMark, written bool, rec messages.HostRecord, kind stri
 // persistentKey is what of a record is worth a write when it changes: not
 // liveness, not usage figures (memory and disk used, load, uptime), which
 // change with every heartbeat.
-func persistentKey(rec messages.HostRecord) string {
+// It is a 64-bit hash, kept for every host on every controller; a
+// collision would only delay a write until the copy is due anyway.
+func persistentKey(rec messages.HostRecord) uint64 {
 	f := rec.Facts
 	b, _ := json.Marshal([]any{rec.IntervalMs, rec.Role, rec.Labels, rec.TrustedKeyIDs,
 		f.Hostname, f.MachineID, f.OS, f.OSVersion, f.Kernel, f.Arch, f.CPUs, f.MemTotal, f.DiskTotal, f.AgentVersion})
-	return string(b)
+	h := fnv.New64a()
+	h.Write(b)
+	return h.Sum64()
 }
 
 // boundedIDs keeps at most MaxTrustedKeys short ids from a heartbeat, which
