@@ -95,6 +95,9 @@ type Agent struct {
 	slots    chan struct{}
 	queued   atomic.Int32
 	inflight sync.WaitGroup
+	// fetchSlot holds while an artifact fetch has its connection open
+	// (see dialFetch).
+	fetchSlot chan struct{}
 
 	mu    sync.Mutex
 	nc    *nats.Conn
@@ -125,12 +128,13 @@ func New(opts Options) (*Agent, error) {
 	}
 	a := &Agent{
 		opts: opts, cfg: opts.Config,
-		logger:   opts.Logger.With("host", opts.Config.ID),
-		verifier: messages.NewVerifier(keys, nil),
-		started:  time.Now(),
-		refusals: newLimiter(10, time.Second),
-		abort:    make(chan struct{}),
-		closed:   make(chan struct{}),
+		logger:    opts.Logger.With("host", opts.Config.ID),
+		verifier:  messages.NewVerifier(keys, nil),
+		started:   time.Now(),
+		refusals:  newLimiter(10, time.Second),
+		abort:     make(chan struct{}),
+		closed:    make(chan struct{}),
+		fetchSlot: make(chan struct{}, 1),
 	}
 	a.handlers = map[string]Handler{
 		messages.VerbStatus:      a.handleStatus,

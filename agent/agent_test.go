@@ -239,3 +239,38 @@ func TestAgentAnswersBroadcastOnItsOwnReplySubject(t *testing.T) {
 		t.Fatalf("answered a broadcast on %q", m.Subject)
 	}
 }
+
+// Artifact fetches take turns on their own connection: a second waits
+// until the first connection is closed (service operations run in
+// parallel, and each connection counts against the identity's limit).
+func TestArtifactFetchesTakeTurns(t *testing.T) {
+	srv := ct.StartNATS(t, func(o *server.Options) { o.AlwaysEnableNonce = true })
+	cfg, _ := plainAgent(t, "web-1", srv.ClientURL())
+	a, err := agent.New(agent.Options{Config: cfg, Facts: ct.Facts(cfg.ID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := a.DialFetch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name := first.Opts.Name; name != messages.AgentFetchConnName("web-1") {
+		t.Fatalf("fetch connection named %q", name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if c, err := a.DialFetch(ctx); err == nil || !strings.Contains(err.Error(), "another artifact fetch") {
+		if c != nil {
+			c.Close()
+		}
+		t.Fatalf("a second fetch connection while the first is open: %v", err)
+	}
+	first.Close()
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	second, err := a.DialFetch(ctx2)
+	if err != nil {
+		t.Fatalf("the next fetch after the first closed: %v", err)
+	}
+	second.Close()
+}

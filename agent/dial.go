@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -89,21 +90,34 @@ func (a *Agent) identityOptions(name string) ([]nats.Option, error) {
 // gives it the store's read permissions and the agent's inbox, which the
 // long-lived connection does not carry (see messages.AgentFetchConnName).
 // It does not reconnect: a fetch that loses its connection fails, and the
-// service step reports it.
+// service step reports it. Fetches take turns: service operations run in
+// parallel (maxServiceOps), but every connection counts against the
+// identity's limit (long-lived, one reconnecting, one fetch); the turn
+// ends when the connection closes, with the reader.
 func (a *Agent) dialFetch(ctx context.Context) (*nats.Conn, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	select {
+	case a.fetchSlot <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for another artifact fetch to finish: %w", ctx.Err())
 	}
+	var once sync.Once
+	release := func() { once.Do(func() { <-a.fetchSlot }) }
 	opts, err := a.identityOptions(messages.AgentFetchConnName(a.cfg.ID))
 	if err != nil {
+		release()
 		return nil, err
 	}
 	opts = append(opts, nats.NoReconnect(),
 		// The only inbox its permissions let it subscribe to; the
 		// JetStream answers arrive there.
-		nats.CustomInboxPrefix(messages.AgentInbox(a.cfg.ID)))
+		nats.CustomInboxPrefix(messages.AgentInbox(a.cfg.ID)),
+		nats.ClosedHandler(func(*nats.Conn) { release() }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			a.logger.Warn("artifact fetch connection", "err", err)
+		}))
 	nc, err := nats.Connect(strings.Join(a.cfg.URLs, ","), opts...)
 	if err != nil {
+		release()
 		return nil, fmt.Errorf("connect for the artifact fetch to %v: %w", a.cfg.URLs, err)
 	}
 	return nc, nil

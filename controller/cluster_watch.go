@@ -159,7 +159,9 @@ func (r *registry) apply(ch kvChange, initial bool, now time.Time) {
 		return
 	}
 	r.mu.Lock()
-	r.written[rec.ID] = writeMark{at: time.UnixMilli(rec.LastSeen), key: persistentKey(rec)}
+	if at := time.UnixMilli(rec.LastSeen); !at.Before(r.written[rec.ID].at) {
+		r.written[rec.ID] = writeMark{at: at, key: persistentKey(rec)}
+	}
 	// A record older than what this controller already has is an echo of
 	// a heartbeat it has since handled itself (or a late delivery).
 	if cur, ok := r.hosts[rec.ID]; ok && cur.LastSeen > rec.LastSeen {

@@ -132,7 +132,7 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 	if opts.Listen == "" {
 		opts.Listen = "127.0.0.1:4222"
 	}
-	if opts.SweepInterval == 0 {
+	if opts.SweepInterval <= 0 {
 		opts.SweepInterval = time.Second
 	}
 	if opts.HeartbeatBase == 0 {
@@ -361,22 +361,24 @@ func (c *Controller) sweepLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			c.reg.sweep(now)
+			online := c.reg.sweep(now)
 			if c.leads() {
 				c.enforceLiveness(now)
 			}
-			t.Reset(c.sweepPeriod())
+			t.Reset(c.sweepPeriod(online))
 		}
 	}
 }
 
-// sweepPeriod grows with the heartbeat interval the fleet's size calls
-// for, so state changes are found at the same fraction of the thresholds
-// (which are multiples of the interval) and a sweep costs the same per
-// second at any size: 50,000 hosts swept every second took a tenth of
-// this machine's CPU over three controllers, for thresholds of minutes.
-func (c *Controller) sweepPeriod() time.Duration {
-	hb := time.Duration(Liveness(c.reg.size(), c.opts.HeartbeatBase, c.opts.HeartbeatRate).HeartbeatMs) * time.Millisecond
+// sweepPeriod grows with the heartbeat interval the liveness policy
+// gives online hosts (online or stale, as the policy counts them), so
+// state changes are found at the same fraction of the thresholds (which
+// are multiples of the interval) and a sweep costs the same per second at
+// any size: 50,000 hosts swept every second took a tenth of the
+// benchmark machine's CPU over three controllers, for thresholds of
+// minutes.
+func (c *Controller) sweepPeriod(online int) time.Duration {
+	hb := time.Duration(Liveness(online, c.opts.HeartbeatBase, c.opts.HeartbeatRate).HeartbeatMs) * time.Millisecond
 	return c.opts.SweepInterval * max(1, hb/c.opts.HeartbeatBase)
 }
 

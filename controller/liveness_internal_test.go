@@ -77,22 +77,31 @@ func TestRegistryPersistsOnlyWhatIsNewOrOld(t *testing.T) {
 	}
 }
 
-// The sweep slows down as the heartbeat interval grows with the fleet, by
-// the same factor, and never runs more often than SweepInterval.
+// The sweep slows down as the heartbeat interval grows with the online
+// fleet, by the same factor, and never runs more often than SweepInterval.
 func TestSweepPeriodFollowsTheInterval(t *testing.T) {
-	c := &Controller{opts: Options{SweepInterval: time.Second, HeartbeatBase: DefaultHeartbeatBase, HeartbeatRate: DefaultHeartbeatRate},
-		reg: newRegistry(nil, nil, nil)}
+	c := &Controller{opts: Options{SweepInterval: time.Second, HeartbeatBase: DefaultHeartbeatBase, HeartbeatRate: DefaultHeartbeatRate}}
 	for _, step := range []struct {
-		hosts int
-		want  time.Duration
+		online int
+		want   time.Duration
 	}{{0, time.Second}, {2_000, time.Second}, {2_001, 2 * time.Second}, {10_000, 5 * time.Second}, {50_000, 12 * time.Second}} {
-		for i := c.reg.size(); i < step.hosts; i++ {
-			id := fmt.Sprintf("h%d", i)
-			c.reg.hosts[id] = &messages.HostRecord{ID: id}
+		if got := c.sweepPeriod(step.online); got != step.want {
+			t.Errorf("%d online: sweep every %s, want %s", step.online, got, step.want)
 		}
-		if got := c.sweepPeriod(); got != step.want {
-			t.Errorf("%d hosts: sweep every %s, want %s", step.hosts, got, step.want)
-		}
+	}
+}
+
+// The sweep counts what the liveness policy counts: online and stale
+// hosts, not offline ones.
+func TestSweepCountsOnlineAndStaleHosts(t *testing.T) {
+	r := newRegistry(nil, slog.New(slog.DiscardHandler), func(messages.Event) {})
+	now := time.Now()
+	for i, age := range []time.Duration{0, 0, time.Minute, time.Hour} { // online, online, stale, offline
+		id := fmt.Sprintf("h%d", i)
+		r.hosts[id] = &messages.HostRecord{ID: id, IntervalMs: 10_000, LastSeen: now.Add(-age).UnixMilli()}
+	}
+	if got := r.sweep(now); got != 3 {
+		t.Errorf("sweep counted %d online or stale hosts, want 3", got)
 	}
 }
 

@@ -249,13 +249,18 @@ func (r *registry) transition(rec messages.HostRecord, now time.Time) {
 }
 
 // sweep re-derives every host's state so hosts that fell silent become
-// stale and then offline, with an event each time.
-// It runs every second, so it copies only the hosts whose state changed.
-func (r *registry) sweep(now time.Time) {
+// stale and then offline, with an event each time, and returns how many
+// are online or stale (what the liveness policy counts). It runs often,
+// so it copies only the hosts whose state changed.
+func (r *registry) sweep(now time.Time) (online int) {
 	var changed []messages.HostRecord
 	r.mu.RLock()
 	for id, h := range r.hosts {
-		if prev, seen := r.last[id]; !seen || prev != HostState(*h, now) {
+		state := HostState(*h, now)
+		if state != messages.StateOffline {
+			online++
+		}
+		if prev, seen := r.last[id]; !seen || prev != state {
 			changed = append(changed, *h)
 		}
 	}
@@ -263,6 +268,7 @@ func (r *registry) sweep(now time.Time) {
 	for _, rec := range changed {
 		r.transition(rec, now)
 	}
+	return online
 }
 
 // scan calls fn for every host with its derived state, without copying

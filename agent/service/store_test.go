@@ -61,19 +61,27 @@ func importArtifact(t *testing.T, c *controller.Controller, component, version, 
 	return res.Artifacts[0].ArtifactRef
 }
 
-// agentConn connects with an enrolled agent's identity the way the agent
-// does (its inbox prefix), collecting asynchronous errors.
-// agentConn connects with the identity of agent cfg; name picks the
+// agentConn connects with the identity of agent cfg the way the agent
+// does (its inbox prefix), collecting asynchronous errors; name picks the
 // permissions (the command connection or messages.AgentFetchConnName).
 func agentConn(t *testing.T, cfg agent.Config, name string) (*nats.Conn, chan error) {
 	t.Helper()
-	seed, err := os.ReadFile(cfg.NKeyFile)
+	nc, errs, err := connectAs(cfg, name)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(nc.Close)
+	return nc, errs
+}
+
+func connectAs(cfg agent.Config, name string) (*nats.Conn, chan error, error) {
+	seed, err := os.ReadFile(cfg.NKeyFile)
+	if err != nil {
+		return nil, nil, err
+	}
 	kp, err := nkeys.FromSeed(bytes.TrimSpace(seed))
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	pub, _ := kp.PublicKey()
 	errs := make(chan error, 16)
@@ -86,10 +94,9 @@ func agentConn(t *testing.T, cfg agent.Config, name string) (*nats.Conn, chan er
 			}
 		}))
 	if err != nil {
-		t.Fatalf("connect as agent %s: %v", cfg.ID, err)
+		return nil, nil, fmt.Errorf("connect as agent %s: %w", cfg.ID, err)
 	}
-	t.Cleanup(nc.Close)
-	return nc, errs
+	return nc, errs, nil
 }
 
 // expectViolation waits for the server's permissions violation naming
@@ -149,9 +156,12 @@ func TestFetchFromTheControllerArtifactStore(t *testing.T) {
 	nc, asyncErrs := agentConn(t, cfg, fetchName)
 	var fetchConns []*nats.Conn
 	src := service.ObjectStore{Dial: func(context.Context) (*nats.Conn, error) {
-		c, _ := agentConn(t, cfg, fetchName)
-		fetchConns = append(fetchConns, c)
-		return c, nil
+		fc, _, err := connectAs(cfg, fetchName)
+		if err != nil {
+			return nil, err
+		}
+		fetchConns = append(fetchConns, fc)
+		return fc, nil
 	}}
 	v := trust(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -121,6 +121,9 @@ func runRawCluster(t *testing.T, n, perChild, iters, reqBytes, replyBytes int, w
 
 	t0 := time.Now()
 	var subs []*child
+	if len(shards(n, perChild)) > 150 {
+		t.Fatalf("%d subscriber processes; source addresses 127.0.101.1 up go only to 127.0.250.1", len(shards(n, perChild)))
+	}
 	for i, s := range shards(n, perChild) {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(append(os.Environ(), env...), childEnv+"=raw", "BENCH_URL="+strings.Join(urls, ","),
