@@ -399,6 +399,13 @@ foundry:
 	})
 
 	t.Run("kill -9 of the controller mid-install, then re-run converges", func(t *testing.T) {
+		t.Cleanup(func() {
+			if t.Failed() { // what the agents did is on the hosts
+				for _, h := range reg {
+					t.Logf("%s agent log:\n%s", h.Name, inside(t, h, "journalctl -u foundry-agent --no-pager -o cat -n 80 || true"))
+				}
+			}
+		})
 		s.must(t, "component", "uninstall", "zot", "--yes")
 		done := make(chan string, 1)
 		go func() {

@@ -53,8 +53,28 @@ func (o ObjectStore) Open(ctx context.Context, name string) (io.ReadCloser, erro
 	if err != nil {
 		return nil, err
 	}
-	r, err := openObject(ctx, nc, name)
+	// nats.go's object reader holds its lock while it waits for data, up
+	// to its context's deadline (the command's: minutes away), so closing
+	// it from another goroutine, as a stall does, waited as long. Without a
+	// deadline it wakes every few seconds to look at its context; so the
+	// read runs under a context that is only cancelled: with the caller's,
+	// when the connection closes (the controller went away; a fetch does
+	// not reconnect), or by Close.
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, cancel)
+	c := &connReader{nc: nc, cancel: func() { stop(); cancel() }}
+	closed := nc.StatusChanged(nats.CLOSED)
+	go func() {
+		select {
+		case <-closed:
+			c.lost.Store(true)
+			cancel()
+		case <-rctx.Done():
+		}
+	}()
+	c.ReadCloser, err = openObject(rctx, nc, name)
 	if err != nil {
+		c.cancel()
 		nc.Close()
 		return nil, err
 	}
@@ -62,7 +82,7 @@ func (o ObjectStore) Open(ctx context.Context, name string) (io.ReadCloser, erro
 	if stall <= 0 {
 		stall = DefaultFetchStall
 	}
-	return NewStallReader(connReader{r, nc}, stall), nil
+	return NewStallReader(c, stall), nil
 }
 
 func openObject(ctx context.Context, nc *nats.Conn, name string) (io.ReadCloser, error) {
@@ -87,13 +107,25 @@ func openObject(ctx context.Context, nc *nats.Conn, name string) (io.ReadCloser,
 	return r, nil
 }
 
-// connReader closes the fetch's connection with the object reader.
+// connReader closes the fetch's connection with the object reader, and
+// says so when the connection went away under a read.
 type connReader struct {
 	io.ReadCloser
-	nc *nats.Conn
+	nc     *nats.Conn
+	cancel func() // wakes a read that waits for data
+	lost   atomic.Bool
 }
 
-func (c connReader) Close() error {
+func (c *connReader) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && c.lost.Load() {
+		err = fmt.Errorf("the connection to the controller closed during the transfer (%v)", err)
+	}
+	return n, err
+}
+
+func (c *connReader) Close() error {
+	c.cancel()
 	err := c.ReadCloser.Close()
 	c.nc.Close()
 	return err

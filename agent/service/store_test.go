@@ -264,6 +264,36 @@ func TestFetchFromTheControllerArtifactStore(t *testing.T) {
 		}
 	})
 
+	t.Run("a transfer whose connection goes away fails at once, not at the command's deadline", func(t *testing.T) {
+		// A command's deadline is minutes away; the controller dying
+		// mid-transfer must not hold the component's lock that long.
+		lctx, lcancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer lcancel()
+		opened := len(fetchConns)
+		r, err := src.Open(lctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if _, err := io.ReadFull(r, make([]byte, 64<<10)); err != nil {
+			t.Fatal(err)
+		}
+		fetchConns[opened].Close() // as when the controller goes away
+		done := make(chan error, 1)
+		go func() {
+			_, err := io.Copy(io.Discard, r)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "connection to the controller closed") {
+				t.Fatalf("read after the connection closed: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("the read still waits 20 s after its connection closed")
+		}
+	})
+
 	t.Run("the agent identity cannot write the store", func(t *testing.T) {
 		js, err := jetstream.New(nc)
 		if err != nil {
