@@ -210,12 +210,11 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 	if err != nil || pub.Verify(c.GetNonce(), sig) != nil {
 		return false
 	}
-	perms, err := permissionsFor(id)
-	if err != nil {
-		return false
-	}
+	var perms *server.Permissions
 	if id.Kind == KindAgent && opts.Name == messages.AgentFetchConnName(id.Name) {
 		perms = agentFetchPermissions(id.Name)
+	} else if perms, err = permissionsFor(id); err != nil {
+		return false
 	}
 	a.mu.Lock()
 	if cur, ok := a.ids[opts.Nkey]; !ok || cur.Revoked != 0 {

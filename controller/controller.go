@@ -363,7 +363,7 @@ func (c *Controller) sweepLoop(ctx context.Context) {
 		case now := <-t.C:
 			online := c.reg.sweep(now)
 			if c.leads() {
-				c.enforceLiveness(now)
+				c.enforceLiveness(now, online)
 			}
 			t.Reset(c.sweepPeriod(online))
 		}

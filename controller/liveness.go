@@ -57,13 +57,7 @@ func Liveness(n int, base time.Duration, rate float64) messages.Liveness {
 // enforceLiveness sends the liveness command to every online host whose
 // advertised interval differs from the one the fleet size calls for. It
 // runs with the sweep, from one goroutine.
-func (c *Controller) enforceLiveness(now time.Time) {
-	online := 0
-	c.reg.scan(now, func(_ *messages.HostRecord, state string) {
-		if state == messages.StateOnline || state == messages.StateStale {
-			online++
-		}
-	})
+func (c *Controller) enforceLiveness(now time.Time, online int) {
 	want := Liveness(online, c.opts.HeartbeatBase, c.opts.HeartbeatRate)
 	lower := c.livenessHist.settled(want, now, c.opts.LivenessHold)
 	var behind []string

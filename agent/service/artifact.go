@@ -61,14 +61,14 @@ func (o ObjectStore) Open(ctx context.Context, name string) (io.ReadCloser, erro
 	// when the connection closes (the controller went away; a fetch does
 	// not reconnect), or by Close.
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stop := context.AfterFunc(ctx, cancel)
-	c := &connReader{nc: nc, cancel: func() { stop(); cancel() }}
+	c := &connReader{nc: nc, cancel: cancel}
 	closed := nc.StatusChanged(nats.CLOSED)
 	go func() {
+		defer cancel()
 		select {
 		case <-closed:
 			c.lost.Store(true)
-			cancel()
+		case <-ctx.Done():
 		case <-rctx.Done():
 		}
 	}()
