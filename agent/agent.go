@@ -76,6 +76,10 @@ type Agent struct {
 	// they start from the config.
 	interval atomic.Int64 // heartbeat, ns
 	spread   atomic.Int64 // first reconnect delay spread, ns
+	// probing holds while a heartbeat's ping waits for its PONG; missed
+	// counts the PONGs in a row that did not come (see probe).
+	probing atomic.Bool
+	missed  atomic.Int32
 	refusals *limiter
 	results  resultCache
 	// firstRegister counts the two halves of the first registration; see
@@ -216,6 +220,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-hb.C:
 			if nc.IsConnected() {
 				a.heartbeat(nc, messages.KindHeartbeat)
+				a.probe(nc)
 			}
 			hb.Reset(jittered(a.heartbeatInterval()))
 		case <-wd:
@@ -249,8 +254,11 @@ func (a *Agent) connect() (*nats.Conn, error) {
 			a.attempts.Add(1)
 			return reconnectDelay(n, randJitter()) + firstSpread(n, time.Duration(a.spread.Load()))
 		}),
-		nats.PingInterval(20*time.Second),
-		nats.MaxPingsOutstanding(3),
+		// The heartbeat is the agent's ping (see probe); nats.go's own
+		// timer stays only as a backstop, at a pace that costs a
+		// large fleet nothing.
+		nats.PingInterval(pingBackstop),
+		nats.MaxPingsOutstanding(2),
 		nats.ReconnectBufSize(256<<10),
 		nats.ConnectHandler(func(c *nats.Conn) {
 			if a.attempts.Load() > 0 { // the first connection needed retries

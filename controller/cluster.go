@@ -240,6 +240,11 @@ func (c *Controller) configureCluster(sopts *server.Options, p *clusterPlan) err
 		// TLS handshake plus CONNECT; generous for a WAN link.
 		TLSTimeout:  5,
 		AuthTimeout: 5,
+		// Routes keep a short ping: a member that vanished without
+		// closing its sockets must be noticed within a minute, and there
+		// are only two routes per member, whatever the fleet size.
+		PingInterval: routePingInterval,
+		MaxPingsOut:  3,
 	}
 	for _, r := range p.routes {
 		u := *r

@@ -191,8 +191,8 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 		JetStream:                  true,
 		StoreDir:                   filepath.Join(opts.DataDir, "jetstream"),
 		MaxPayload:                 messages.MaxAPIBytes,
-		PingInterval:               20 * time.Second,
-		MaxPingsOut:                3,
+		PingInterval:               ServerPingInterval,
+		MaxPingsOut:                2,
 		AlwaysEnableNonce:          true,
 		CustomClientAuthentication: c.auth,
 		// Clients are let in only once the controller is ready (listen):

@@ -43,6 +43,21 @@ const (
 	livenessResend = 30 * time.Second
 	// DefaultLivenessHold is Options.LivenessHold's default.
 	DefaultLivenessHold = 5 * time.Minute
+
+	// ServerPingInterval is how long the server lets a client stay
+	// silent before it pings it. An agent's heartbeat is its ping (it
+	// waits for the server's PONG after each, agent/liveness.go), so a
+	// healthy agent is never silent longer than HeartbeatMax plus its
+	// 10% jitter, and nats-server skips the ping of a client it heard
+	// from within the interval: the server pings only dead or wedged
+	// clients. At 50,000 hosts the fixed 20 s ping both ways was 2,500
+	// TLS round trips a second, most of the idle fleet's cost. Host
+	// liveness stays the heartbeat's job (stale at 3, offline at 10
+	// intervals); this interval only bounds how long a connection that
+	// died silently holds its subscriptions (two unanswered pings, at
+	// most 3 intervals: 7.5 minutes).
+	ServerPingInterval = HeartbeatMax + HeartbeatMax/4
+	routePingInterval  = 20 * time.Second
 )
 
 // Liveness is the interval and spread for a fleet of n hosts.
