@@ -78,8 +78,8 @@ type Agent struct {
 	spread   atomic.Int64 // first reconnect delay spread, ns
 	// probing holds while a heartbeat's ping waits for its PONG; missed
 	// counts the PONGs in a row that did not come (see probe).
-	probing atomic.Bool
-	missed  atomic.Int32
+	probing  atomic.Bool
+	missed   atomic.Int32
 	refusals *limiter
 	results  resultCache
 	// firstRegister counts the two halves of the first registration; see
