@@ -91,8 +91,7 @@ func handle[Req, Res any](c *Controller, subject string, fn func(context.Context
 			}
 		}
 		resp.Error = messages.AsError(err)
-		b, _ := json.Marshal(resp)
-		_ = r.Respond(fitAnswer(b, messages.MaxAPIBytes))
+		_ = r.Respond(fitAnswer(encodeAnswer(resp), messages.MaxAPIBytes))
 	}
 }
 

@@ -384,6 +384,9 @@ func runFoundry(t *testing.T, cfg benchConfig, n int, agentBin, work string) (me
 	mem.connectTime = fl.connectTime
 	heapAfter, rssAfter := settledHeap(), rss(os.Getpid())
 	mem.ctlHeapPerAgent = (float64(heapAfter) - float64(heapBefore)) / float64(n)
+	if profile { // the heap the per-agent figure is taken from
+		writeHeapProfile(t, filepath.Join(cfg.profileDir, fmt.Sprintf("controller-heap-connected-%d.pprof", n)))
+	}
 	mem.ctlRSSPerAgent = (float64(rssAfter) - float64(rssBefore)) / float64(n)
 	var childRSS uint64
 	for _, ch := range children {
@@ -529,13 +532,19 @@ func writeProfiles(t *testing.T, dir string, n, iters int, fanout func()) {
 		fanout()
 	}
 	pprof.StopCPUProfile()
-	h, err := os.Create(filepath.Join(dir, fmt.Sprintf("controller-heap-%d.pprof", n)))
+	writeHeapProfile(t, filepath.Join(dir, fmt.Sprintf("controller-heap-%d.pprof", n)))
+}
+
+func writeHeapProfile(t *testing.T, path string) {
+	h, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer h.Close()
 	runtime.GC()
-	_ = pprof.WriteHeapProfile(h)
+	if err := pprof.WriteHeapProfile(h); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // settledHeap is the live heap after a collection. It also returns freed
