@@ -25,6 +25,7 @@ type blackhole struct {
 	accepted atomic.Int32
 	mu       sync.Mutex
 	frozen   []*atomic.Bool
+	conns    []net.Conn
 }
 
 func newBlackhole(t *testing.T, upstream string) *blackhole {
@@ -34,14 +35,21 @@ func newBlackhole(t *testing.T, upstream string) *blackhole {
 		t.Fatal(err)
 	}
 	b := &blackhole{l: l, upstream: upstream}
-	t.Cleanup(func() { l.Close() })
-	go b.serve(t)
+	t.Cleanup(func() {
+		l.Close()
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for _, c := range b.conns {
+			c.Close()
+		}
+	})
+	go b.serve()
 	return b
 }
 
 func (b *blackhole) url() string { return "nats://" + b.l.Addr().String() }
 
-func (b *blackhole) serve(t *testing.T) {
+func (b *blackhole) serve() {
 	for {
 		down, err := b.l.Accept()
 		if err != nil {
@@ -52,10 +60,10 @@ func (b *blackhole) serve(t *testing.T) {
 			down.Close()
 			continue
 		}
-		t.Cleanup(func() { down.Close(); up.Close() })
 		frozen := new(atomic.Bool)
 		b.mu.Lock()
 		b.frozen = append(b.frozen, frozen)
+		b.conns = append(b.conns, down, up)
 		b.mu.Unlock()
 		b.accepted.Add(1)
 		go pipe(up, down, frozen)
