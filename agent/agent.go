@@ -90,9 +90,13 @@ type Agent struct {
 	// for ConnectFailures.
 	attempts, retried atomic.Int64
 	// closed is closed when nats.go gives the connection up for good.
-	closed    chan struct{}
-	closeOnce sync.Once
-	trustMu   sync.Mutex // serializes trust updates
+	closed chan struct{}
+	// callbacksDone is closed by nats.go's last callback for the
+	// connection, whatever closed it (see closeConn).
+	callbacksDone chan struct{}
+	doneOnce      sync.Once
+	closeOnce     sync.Once
+	trustMu       sync.Mutex // serializes trust updates
 	// services runs the service verbs off the subscription goroutine:
 	// slots bounds how many run at once, queued how many may wait.
 	services ServiceRunner
@@ -132,13 +136,14 @@ func New(opts Options) (*Agent, error) {
 	}
 	a := &Agent{
 		opts: opts, cfg: opts.Config,
-		logger:    opts.Logger.With("host", opts.Config.ID),
-		verifier:  messages.NewVerifier(keys, nil),
-		started:   time.Now(),
-		refusals:  newLimiter(10, time.Second),
-		abort:     make(chan struct{}),
-		closed:    make(chan struct{}),
-		fetchSlot: make(chan struct{}, 1),
+		logger:        opts.Logger.With("host", opts.Config.ID),
+		verifier:      messages.NewVerifier(keys, nil),
+		started:       time.Now(),
+		refusals:      newLimiter(10, time.Second),
+		abort:         make(chan struct{}),
+		closed:        make(chan struct{}),
+		callbacksDone: make(chan struct{}),
+		fetchSlot:     make(chan struct{}, 1),
 	}
 	a.handlers = map[string]Handler{
 		messages.VerbStatus:      a.handleStatus,
@@ -183,7 +188,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	for _, s := range []string{cmdSubj, messages.BroadcastSubject()} {
 		sub, err := nc.Subscribe(s, func(m *nats.Msg) { a.handleCommand(ctx, m) })
 		if err != nil {
-			nc.Close()
+			a.closeConn(nc)
 			return fmt.Errorf("subscribe %s: %w", s, err)
 		}
 		_ = sub.SetPendingLimits(1024, 16<<20)
@@ -210,7 +215,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.goodbye(nc)
 			return nil
 		case <-a.abort:
-			nc.Close()
+			a.closeConn(nc)
 			return nil
 		case <-a.closed:
 			// Not our doing: end with an error so systemd restarts the
@@ -279,6 +284,7 @@ func (a *Agent) connect() (*nats.Conn, error) {
 			default:
 				a.closeOnce.Do(func() { close(a.closed) })
 			}
+			a.doneOnce.Do(func() { close(a.callbacksDone) })
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			a.retried.Add(1)
@@ -362,8 +368,19 @@ func (a *Agent) goodbye(nc *nats.Conn) {
 	if err := nc.FlushWithContext(ctx); err != nil {
 		a.logger.Warn("goodbye not delivered", "err", err)
 	}
-	nc.Close()
+	a.closeConn(nc)
 	a.logger.Info("agent stopped")
+}
+
+// closeConn closes nc and waits (briefly) for nats.go's callbacks, which
+// run on a goroutine of their own after Close: the disconnect and close
+// handlers log, and nothing should log after Run has returned.
+func (a *Agent) closeConn(nc *nats.Conn) {
+	nc.Close()
+	select {
+	case <-a.callbacksDone:
+	case <-time.After(2 * time.Second):
+	}
 }
 
 func (a *Agent) publishEvent(typ, sev, msg, reqID string, fields map[string]string) {

@@ -51,11 +51,11 @@ const (
 	// 10% jitter, and nats-server skips the ping of a client it heard
 	// from within the interval: the server pings only dead or wedged
 	// clients. At 50,000 hosts the fixed 20 s ping both ways was 2,500
-	// TLS round trips a second, most of the idle fleet's cost. Host
-	// liveness stays the heartbeat's job (stale at 3, offline at 10
-	// intervals); this interval only bounds how long a connection that
-	// died silently holds its subscriptions (two unanswered pings, at
-	// most 3 intervals: 7.5 minutes).
+	// TLS round trips a second. Host liveness stays the heartbeat's job
+	// (stale at 3, offline at 10 intervals); this interval only bounds
+	// how long a connection that died silently holds its subscriptions:
+	// 3 to 4 intervals (the first check finds it recently active, two
+	// pings go unanswered, the next check drops it), 7.5 to 10 minutes.
 	ServerPingInterval = HeartbeatMax + HeartbeatMax/4
 	routePingInterval  = 20 * time.Second
 )
