@@ -241,8 +241,8 @@ func (c *Controller) configureCluster(sopts *server.Options, p *clusterPlan) err
 		TLSTimeout:  5,
 		AuthTimeout: 5,
 		// Routes keep a short ping: a member that vanished without
-		// closing its sockets must be noticed within a minute, and there
-		// are only two routes per member, whatever the fleet size.
+		// closing its sockets is noticed within 60-80 s, and the number
+		// of route connections does not grow with the fleet.
 		PingInterval: routePingInterval,
 		MaxPingsOut:  3,
 	}
