@@ -32,6 +32,8 @@ type Node struct {
 	Address  string            `yaml:"address,omitempty"`
 	Role     string            `yaml:"role"`
 	Labels   map[string]string `yaml:"labels,omitempty"`
+	// Taints go on the host's Kubernetes node, as key=value:Effect.
+	Taints []string `yaml:"taints,omitempty"`
 }
 
 // Components holds one typed entry per known component; a nil entry is not
@@ -67,6 +69,11 @@ type K3s struct {
 	HA      bool     `yaml:"ha,omitempty"`
 	VIP     string   `yaml:"vip,omitempty"`
 	Disable []string `yaml:"disable,omitempty"`
+	// TLSSANs are extra names and addresses the API certificate covers
+	// (the servers' own addresses and the VIP are always in it).
+	TLSSANs     []string `yaml:"tls-san,omitempty"`
+	ClusterCIDR string   `yaml:"cluster-cidr,omitempty"`
+	ServiceCIDR string   `yaml:"service-cidr,omitempty"`
 }
 
 // Registry flavours for the OCI registry component.

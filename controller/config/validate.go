@@ -160,6 +160,11 @@ func (v *validator) node(i int, n Node, hosts map[string]int, addrs map[netip.Ad
 			}
 		}
 	}
+	for j, t := range n.Taints {
+		if !validTaint(t) {
+			v.errAt(fmt.Sprintf("%s.taints[%d]", base, j), fmt.Sprintf("taint %q is not key=value:Effect", t), "write a taint such as dedicated=db:NoSchedule (Effect: NoSchedule, PreferNoSchedule or NoExecute)")
+		}
+	}
 	rf := base + ".role"
 	switch n.Role {
 	case RoleControlPlane, RoleWorker:
@@ -177,4 +182,14 @@ func (v *validator) node(i int, n Node, hosts map[string]int, addrs map[netip.Ad
 			v.errAt(lf, fmt.Sprintf("label %s value %q %s", k, val, r), "change the value")
 		}
 	}
+}
+
+// validTaint accepts kubectl's key[=value]:Effect form.
+func validTaint(t string) bool {
+	kv, effect, ok := strings.Cut(t, ":")
+	if !ok || !oneOf(effect, "NoSchedule", "PreferNoSchedule", "NoExecute") {
+		return false
+	}
+	key, _, _ := strings.Cut(kv, "=")
+	return key != "" && !strings.ContainsAny(kv, " \t\n,")
 }

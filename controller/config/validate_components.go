@@ -112,7 +112,17 @@ func (v *validator) k3s(c *K3s) {
 		}
 	}
 	if c.HA && c.VIP == "" {
-		v.errAt(base+".ha", "k3s ha is true but vip is empty", "set vip to a free address the control planes can share, or set ha: false")
+		v.warnAt(base+".ha", "k3s ha is true but vip is empty: joins and the kubeconfig use the first control-plane node's address", "set vip to an address the control planes share (Foundry does not hold it; use keepalived or kube-vip), or accept that the first node is the API address")
+	}
+	for _, f := range []struct{ key, cidr string }{{"cluster-cidr", c.ClusterCIDR}, {"service-cidr", c.ServiceCIDR}} {
+		if _, err := netip.ParsePrefix(f.cidr); f.cidr != "" && err != nil {
+			v.errAt(base+"."+f.key, fmt.Sprintf("k3s %s %q is not a CIDR", f.key, f.cidr), "write a network such as 10.42.0.0/16, or remove it for k3s's default")
+		}
+	}
+	for i, s := range c.TLSSANs {
+		if strings.TrimSpace(s) == "" || strings.ContainsAny(s, " \t\n/:") && !isIP(s) {
+			v.errAt(fmt.Sprintf("%s.tls-san[%d]", base, i), fmt.Sprintf("k3s tls-san %q is neither a host name nor an IP address", s), "list DNS names or IP addresses")
+		}
 	}
 	if c.HA && len(v.c.ControlPlanes()) < 3 {
 		v.warnAt(base+".ha", fmt.Sprintf("k3s ha is true with %d control-plane node(s); embedded etcd needs 3 or more to survive a failure", len(v.c.ControlPlanes())), "give 3 nodes role control-plane, or set ha: false")
@@ -129,6 +139,11 @@ func (v *validator) k3s(c *K3s) {
 			v.errAt(fmt.Sprintf("%s.disable[%d]", base, i), fmt.Sprintf("k3s cannot disable %q", d), "use traefik, servicelb, local-storage, metrics-server or coredns")
 		}
 	}
+}
+
+func isIP(s string) bool {
+	_, err := netip.ParseAddr(s)
+	return err == nil
 }
 
 func (v *validator) zot(c *Zot) {
