@@ -16,7 +16,7 @@ import (
 )
 
 // numHosts is how many hosts the e2e tests share.
-const numHosts = 3
+const numHosts = 4
 
 // skipReason, when set, is why every test here skips; upErr why they fail.
 var (

@@ -13,14 +13,8 @@ func clusterComponents() []Component {
 				return Desired{Version: v}, ok
 			}}
 	}
-	k3s := []string{"k3s"}
+	k3s := []string{K3sName}
 	return []Component{
-		c("k3s", "Kubernetes (K3s) on the cluster nodes", []string{"openbao"}, nil, func(cs *config.Components) (string, bool) {
-			if cs.K3s == nil {
-				return "", false
-			}
-			return cs.K3s.Version, true
-		}),
 		c("minio", "S3-compatible object storage", k3s, []string{"zot"}, func(cs *config.Components) (string, bool) {
 			if cs.MinIO == nil {
 				return "", false
@@ -75,5 +69,30 @@ func clusterComponents() []Component {
 			}
 			return cs.ArgoCD.Version, true
 		}),
+	}
+}
+
+// K3sName is the catalog name of Kubernetes itself.
+const K3sName = "k3s"
+
+// K3s is a host service on every node of cluster.nodes, each node with a
+// config of its own (server or agent, who joins whom), so it has no
+// single Service: foundry cluster init renders and applies it per node
+// (installer/k3s).
+func K3s() Component {
+	return Component{Name: K3sName, Description: "Kubernetes (K3s) on the cluster nodes, installed by agents (foundry cluster init)",
+		Placement: Nodes, Requires: []string{"openbao"},
+		Desired: func(cfg *config.Config) (Desired, bool) {
+			k := cfg.Components.K3s
+			if k == nil {
+				return Desired{}, false
+			}
+			var hosts []string
+			for _, n := range cfg.Cluster.Nodes {
+				hosts = append(hosts, n.Hostname)
+			}
+			return Desired{Version: k.Version, Hosts: hostIDs(hosts)}, true
+		},
+		ArtifactFile: func(Desired) string { return "k3s" },
 	}
 }

@@ -20,6 +20,9 @@ const (
 	Host Placement = "host"
 	// Cluster components run on K3s through Helm (not built yet).
 	Cluster Placement = "cluster"
+	// Nodes is K3s itself: a host service on every cluster node, each
+	// with its own config, installed by `foundry cluster init`.
+	Nodes Placement = "nodes"
 )
 
 // Desired is what the stack config asks of a component.
@@ -53,11 +56,13 @@ type Component struct {
 }
 
 // Installable reports whether Foundry can install the component today.
-func (c Component) Installable() bool { return c.Placement == Host && c.Service != nil }
+func (c Component) Installable() bool {
+	return c.Placement == Nodes || c.Placement == Host && c.Service != nil
+}
 
 // Catalog is every component Foundry knows, host and cluster.
 func Catalog() []Component {
-	return append([]Component{OpenBAO(), Registry()}, clusterComponents()...)
+	return append([]Component{OpenBAO(), K3s(), Registry()}, clusterComponents()...)
 }
 
 // Find returns the named component of cs.

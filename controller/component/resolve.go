@@ -27,6 +27,9 @@ type Overrides struct {
 // the config) is the newest one imported, since hosts have no internet
 // to find "latest" on.
 func Resolve(cfg *config.Config, c Component, o Overrides, arts []messages.Artifact) (Target, error) {
+	if c.Placement == Nodes {
+		return Target{}, fmt.Errorf("component %s is installed on the cluster's nodes by foundry cluster init (or foundry stack install)", c.Name)
+	}
 	if !c.Installable() {
 		return Target{}, fmt.Errorf("component %s runs on the cluster and cannot be installed by Foundry yet", c.Name)
 	}

@@ -50,7 +50,7 @@ changes nothing on a cluster that is as configured.`,
 	cmd.Flags().BoolVar(&o.SingleNode, "single-node", false, "install only the first control-plane node")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "print what each host would change; change nothing")
 	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the result as JSON")
-	cmd.Flags().DurationVar(&o.Timeout, "timeout", 5*time.Minute, "how long to wait for every node to be Ready")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", defaultWait, "how long to wait for every node to be Ready")
 	return cmd
 }
 
@@ -66,28 +66,39 @@ type InitResult struct {
 	Notes      []string          `json:"notes,omitempty"`
 }
 
-// InitRun installs the cluster.
+// defaultWait bounds the wait for Ready nodes.
+const defaultWait = 5 * time.Minute
+
+// InitRun installs the cluster and prints what it did.
 func InitRun(ctx context.Context, o *InitOptions) error {
+	res, err := initCluster(ctx, o)
+	return o.finish(res, err)
+}
+
+// initCluster installs the cluster; InitRun and stack install print its
+// result their own way.
+func initCluster(ctx context.Context, o *InitOptions) (InitResult, error) {
+	var res InitResult
 	s, err := o.open(ctx)
 	if err != nil {
-		return err
+		return res, err
 	}
 	defer s.close()
 	p, err := s.plan(o.SingleNode)
 	if err != nil {
-		return err
+		return res, err
 	}
 	version, art, err := s.artifact(ctx)
 	if err != nil {
-		return err
+		return res, err
 	}
-	res := InitResult{Cluster: p.Name, API: p.APIURL(), DryRun: o.DryRun}
+	res = InitResult{Cluster: p.Name, API: p.APIURL(), DryRun: o.DryRun}
 	if p.VIP != "" {
 		res.Notes = append(res.Notes, fmt.Sprintf("the API address is the VIP %s; Foundry does not hold it (run keepalived or kube-vip on the servers)", p.VIP))
 	}
 	token, err := o.token(ctx, s, p)
 	if err != nil {
-		return err
+		return res, err
 	}
 	errOut := o.IO.ErrOut
 	for _, line := range p.Describe() {
@@ -101,7 +112,7 @@ func InitRun(ctx context.Context, o *InitOptions) error {
 		res.Hosts = append(res.Hosts, r)
 		res.Changed = res.Changed || changed(r)
 		if err != nil {
-			return o.finish(res, err)
+			return res, err
 		}
 	}
 	rs, err := applyAll(ctx, o.Env, s, p, agents, version, art, token, o.DryRun)
@@ -110,19 +121,19 @@ func InitRun(ctx context.Context, o *InitOptions) error {
 		res.Changed = res.Changed || changed(r)
 	}
 	if err != nil {
-		return o.finish(res, err)
+		return res, err
 	}
 	if o.DryRun {
-		return o.finish(res, nil)
+		return res, nil
 	}
 	kc, where, err := fetchKubeconfig(ctx, s, p)
 	if err != nil {
-		return o.finish(res, err)
+		return res, err
 	}
 	res.Kubeconfig = where
 	kcl, err := kube.New(kc)
 	if err != nil {
-		return o.finish(res, err)
+		return res, err
 	}
 	wctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
@@ -135,10 +146,10 @@ func InitRun(ctx context.Context, o *InitOptions) error {
 		fmt.Fprintf(errOut, "  %d/%d nodes Ready\n", ready, total)
 	})
 	if err != nil {
-		return o.finish(res, fmt.Errorf("the cluster is installed but not every node is Ready (%w); see foundry cluster node list", err))
+		return res, fmt.Errorf("the cluster is installed but not every node is Ready (%w); see foundry cluster node list", err)
 	}
 	res.Nodes, err = kcl.Nodes(ctx)
-	return o.finish(res, err)
+	return res, err
 }
 
 // token is the cluster's join token: the stored one, or a new one kept

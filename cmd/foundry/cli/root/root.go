@@ -14,6 +14,7 @@ import (
 
 	artifactcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/artifact"
 	auditcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/audit"
+	clustercmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/cluster"
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
 	componentcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/component"
 	configcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/config"
@@ -68,6 +69,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		artifactcmd.NewCmdArtifact(f),
 		componentcmd.NewCmdComponent(f),
 		stackcmd.NewCmdStack(f),
+		clustercmd.NewCmdCluster(f),
 		newCmdVersion(f),
 	)
 	return cmd

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	clustercmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/cluster"
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
 	clicomp "github.com/foundry-fleet/foundry/cmd/foundry/cli/component"
 	"github.com/foundry-fleet/foundry/controller/client"
@@ -24,6 +25,9 @@ type Options struct {
 	DryRun bool
 	Yes    bool
 	JSON   bool
+	// Cluster is K3s's part: it is installed per node by cluster init,
+	// not as one host service.
+	Cluster clustercmd.Env
 }
 
 // NewCmdStack is the `stack` noun.
@@ -34,7 +38,7 @@ func NewCmdStack(f *cmdutil.Factory) *cobra.Command {
 }
 
 func verb(f *cmdutil.Factory, use, short string, run, runF func(context.Context, *Options) error) (*cobra.Command, *Options) {
-	o := &Options{Env: clicomp.NewEnv(f)}
+	o := &Options{Env: clicomp.NewEnv(f), Cluster: clustercmd.NewEnv(f)}
 	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -134,6 +138,9 @@ func validateRun(_ context.Context, o *Options) error {
 			ver = "newest imported"
 		}
 		how := "by agents on " + strings.Join(e.Hosts, ", ")
+		if e.Component == comp.K3sName {
+			how = "by agents on the cluster nodes " + strings.Join(e.Hosts, ", ") + " (foundry cluster init)"
+		}
 		if !e.Installable {
 			how = "not installable by Foundry yet (cluster component)"
 		}
@@ -179,12 +186,18 @@ func each(ctx context.Context, o *Options, fn func(*client.Client, comp.Target) 
 			fmt.Fprintf(o.IO.ErrOut, "skipping %s: cluster components are not installable by Foundry yet\n", c.Name)
 			continue
 		}
-		t, err := comp.Resolve(cfg, c, comp.Overrides{}, arts.Artifacts)
-		if err != nil {
-			runErr = err
-			break
+		var out clicomp.Outcome
+		if c.Placement == comp.Nodes {
+			out, err = nodes(ctx, o)
+		} else {
+			var t comp.Target
+			t, err = comp.Resolve(cfg, c, comp.Overrides{}, arts.Artifacts)
+			if err != nil {
+				runErr = err
+				break
+			}
+			out, err = fn(cl, t)
 		}
-		out, err := fn(cl, t)
 		outs = append(outs, out)
 		if !o.JSON {
 			clicomp.PrintOutcome(o.IO, out)
@@ -215,6 +228,12 @@ func each(ctx context.Context, o *Options, fn func(*client.Client, comp.Target) 
 	return runErr
 }
 
+// nodes is K3s's step: cluster init for install (and for upgrade, which
+// moves every node to the configured version the same way).
+func nodes(ctx context.Context, o *Options) (clicomp.Outcome, error) {
+	return clustercmd.StackInstall(ctx, o.Cluster, o.DryRun)
+}
+
 func installRun(ctx context.Context, o *Options) error {
 	return each(ctx, o, func(cl *client.Client, t comp.Target) (clicomp.Outcome, error) {
 		return clicomp.Apply(ctx, o.Env, cl, t, clicomp.ApplyOptions{DryRun: o.DryRun, Yes: o.Yes})
@@ -239,7 +258,12 @@ func statusRun(ctx context.Context, o *Options) error {
 			continue
 		}
 		d, _ := c.Desired(cfg)
-		st, err := clicomp.Status(ctx, o.Env, cl, c, d)
+		var st clicomp.StatusResult
+		if c.Placement == comp.Nodes {
+			st, err = clustercmd.StackStatus(ctx, o.Cluster)
+		} else {
+			st, err = clicomp.Status(ctx, o.Env, cl, c, d)
+		}
 		if err != nil {
 			return err
 		}
