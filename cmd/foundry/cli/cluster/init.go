@@ -64,6 +64,18 @@ type InitResult struct {
 	Kubeconfig string            `json:"kubeconfig_stored_in,omitempty"`
 	Nodes      []kube.Node       `json:"nodes,omitempty"`
 	Notes      []string          `json:"notes,omitempty"`
+	// Steps is where the time went, in order (the benchmark's breakdown).
+	Steps []Step `json:"steps,omitempty"`
+}
+
+// Step is one timed part of init.
+type Step struct {
+	Name    string  `json:"name"`
+	Seconds float64 `json:"seconds"`
+}
+
+func (r *InitResult) timed(name string, since time.Time) {
+	r.Steps = append(r.Steps, Step{Name: name, Seconds: time.Since(since).Seconds()})
 }
 
 // defaultWait bounds the wait for Ready nodes.
@@ -108,14 +120,20 @@ func initCluster(ctx context.Context, o *InitOptions) (InitResult, error) {
 	// every worker at once.
 	servers, agents := p.Servers(), p.Agents()
 	for _, n := range servers {
+		t0 := time.Now()
 		r, err := applyNode(ctx, o.Env, s, p, n, version, art, token, o.DryRun)
+		res.timed("k3s server on "+n.Host, t0)
 		res.Hosts = append(res.Hosts, r)
 		res.Changed = res.Changed || changed(r)
 		if err != nil {
 			return res, err
 		}
 	}
+	t0 := time.Now()
 	rs, err := applyAll(ctx, o.Env, s, p, agents, version, art, token, o.DryRun)
+	if len(agents) > 0 {
+		res.timed(fmt.Sprintf("k3s agents on %d host(s)", len(agents)), t0)
+	}
 	res.Hosts = append(res.Hosts, rs...)
 	for _, r := range rs {
 		res.Changed = res.Changed || changed(r)
@@ -126,7 +144,9 @@ func initCluster(ctx context.Context, o *InitOptions) (InitResult, error) {
 	if o.DryRun {
 		return res, nil
 	}
+	t0 = time.Now()
 	kc, where, err := fetchKubeconfig(ctx, s, p)
+	res.timed("kubeconfig fetched and stored", t0)
 	if err != nil {
 		return res, err
 	}
@@ -142,9 +162,11 @@ func initCluster(ctx context.Context, o *InitOptions) (InitResult, error) {
 		names = append(names, n.Host)
 	}
 	fmt.Fprintf(errOut, "waiting for %d node(s) to be Ready\n", len(names))
+	t0 = time.Now()
 	err = kcl.WaitNodesReady(wctx, names, func(ready, total int, notReady []string) {
 		fmt.Fprintf(errOut, "  %d/%d nodes Ready\n", ready, total)
 	})
+	res.timed("every node Ready", t0)
 	if err != nil {
 		return res, fmt.Errorf("the cluster is installed but not every node is Ready (%w); see foundry cluster node list", err)
 	}
@@ -193,6 +215,9 @@ func (o *InitOptions) finish(res InitResult, err error) error {
 	}
 	if err := printNodes(o.IO, res.Nodes, nil); err != nil {
 		return err
+	}
+	for _, st := range res.Steps {
+		fmt.Fprintf(o.IO.ErrOut, "  %-40s %6.1fs\n", st.Name, st.Seconds)
 	}
 	verdict := "unchanged"
 	if res.Changed {
