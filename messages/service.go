@@ -124,15 +124,13 @@ func ArtifactSigningBytes(component, version, file string, size int64, sha256hex
 type ServiceFile struct {
 	Name    string `json:"name"`
 	Content string `json:"content"`
-	Secret  bool   `json:"secret,omitempty"`
 }
 
 // ServiceHealth is how an agent tells a running service is healthy: an
 // HTTP GET on the host that answers with one of OK (200 when empty).
 type ServiceHealth struct {
-	URL    string `json:"url"`
-	OK     []int  `json:"ok,omitempty"`
-	CAFile string `json:"ca_file,omitempty"`
+	URL string `json:"url"`
+	OK  []int  `json:"ok,omitempty"`
 }
 
 // ServiceSpec is the desired state of one host service: the payload of
