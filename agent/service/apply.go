@@ -464,6 +464,9 @@ func (r *run) rollback(parent context.Context) []error {
 		if !b.k3sData {
 			note("remove "+messages.K3sDataDir, m.removeK3sTree(messages.K3sDataDir))
 		}
+		if !b.k3sDataParent {
+			_ = os.Remove(m.path(filepath.Dir(messages.K3sDataDir))) // only if empty
+		}
 		if !b.k3sKubeconfig {
 			if err := os.Remove(m.path(messages.K3sKubeconfigPath)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				note("remove "+messages.K3sKubeconfigPath, err)

@@ -36,6 +36,9 @@ type FakeSystemd struct {
 	Calls []string
 	// Crash makes started units crash-loop (activating/auto-restart).
 	Crash bool
+	// OnStart, when set, runs (under the fake's lock) each time a unit
+	// is started or restarted: what the service would write as it runs.
+	OnStart func(unit string)
 }
 
 type fakeUnit struct {
@@ -109,6 +112,9 @@ func (f *FakeSystemd) run(name string) error {
 	}
 	f.pid++
 	u.active, u.pid, u.since, u.sub, u.nrestarts = true, f.pid, time.Now(), "running", 0
+	if f.OnStart != nil {
+		f.OnStart(name)
+	}
 	if f.Crash {
 		u.sub, u.pid = "auto-restart", 0
 	}

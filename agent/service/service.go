@@ -129,10 +129,10 @@ type observed struct {
 	state        UnitState
 	// versions are the installed version directories of the component.
 	versions []string
-	// k3sData and k3sKubeconfig say whether k3s had left its data and
-	// kubeconfig before this run (a failed first install removes what
-	// the k3s it started wrote).
-	k3sData, k3sKubeconfig bool
+	// k3sData, k3sDataParent and k3sKubeconfig say whether k3s had left
+	// its data (and /var/lib/rancher) and kubeconfig before this run (a
+	// failed first install removes what the k3s it started wrote).
+	k3sData, k3sDataParent, k3sKubeconfig bool
 }
 
 // onDisk is a config file as found. Content may be a secret: it is
@@ -164,6 +164,7 @@ func (m *Manager) observe(ctx context.Context, spec messages.ServiceSpec) (obser
 	}
 	if l.k3s {
 		o.k3sData, o.k3sKubeconfig = exists(m.path(messages.K3sDataDir)), exists(m.path(messages.K3sKubeconfigPath))
+		o.k3sDataParent = exists(m.path(filepath.Dir(messages.K3sDataDir)))
 	}
 	if o.state, err = m.sys.State(ctx, messages.ServiceUnit(c)); err != nil {
 		return o, systemdError(messages.ServiceUnit(c), err)
