@@ -10,8 +10,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"math/big"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -357,8 +357,8 @@ func TestSandboxedSecretFileIsRootOnly(t *testing.T) {
 func TestMountPoint(t *testing.T) {
 	for line, want := range map[string]string{
 		"36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue": "/mnt2",
-		`412 30 0:58 / /var/lib/rancher/k3s/agent/with\040space rw - tmpfs tmpfs rw`:      "/var/lib/rancher/k3s/agent/with space",
-		`1 2 0:1 / /a\134b rw - tmpfs t rw`:                                                 `/a\b`,
+		`412 30 0:58 / /var/lib/rancher/k3s/agent/with\040space rw - tmpfs tmpfs rw`:     "/var/lib/rancher/k3s/agent/with space",
+		`1 2 0:1 / /a\134b rw - tmpfs t rw`:                                              `/a\b`,
 	} {
 		if got, ok := mountPoint(line); !ok || got != want {
 			t.Errorf("mountPoint(%q) = %q, want %q", line, got, want)
