@@ -160,6 +160,7 @@ func New(opts Options) (*Agent, error) {
 		a.handlers[messages.VerbServicePlan] = a.handleServicePlan
 		a.handlers[messages.VerbServiceStatus] = a.handleServiceStatus
 		a.handlers[messages.VerbServiceRemove] = a.handleServiceRemove
+		a.handlers[messages.VerbK3sKubeconfig] = a.handleK3sKubeconfig
 	}
 	hb := opts.Config.Heartbeat
 	if hb == 0 {

@@ -98,6 +98,7 @@ type ServiceRunner interface {
 	Plan(ctx context.Context, spec messages.ServiceSpec) (messages.ServiceApplyReply, error)
 	Status(ctx context.Context, q messages.ServiceQuery) (messages.ServiceStatus, error)
 	Remove(ctx context.Context, q messages.ServiceQuery) (messages.ServiceRemoveReply, error)
+	K3sKubeconfig(ctx context.Context, host string, req messages.K3sKubeconfigRequest) (messages.K3sKubeconfigReply, error)
 }
 
 func isServiceVerb(verb string) bool {
@@ -152,6 +153,20 @@ func (a *Agent) handleServiceRemove(ctx context.Context, env *messages.Envelope)
 		return nil, err
 	}
 	return a.services.Remove(ctx, q)
+}
+
+// handleK3sKubeconfig answers with the kubeconfig sealed to the caller's
+// one-call key; the payload is a public key and the answer ciphertext.
+func (a *Agent) handleK3sKubeconfig(ctx context.Context, env *messages.Envelope) (any, error) {
+	req, err := messages.DecodeK3sKubeconfigRequest(env.Payload)
+	if err != nil {
+		return nil, err
+	}
+	r, err := a.services.K3sKubeconfig(ctx, a.cfg.ID, req)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 func roleOrNone(r string) string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -184,6 +185,12 @@ func FuzzDecodeServiceSpec(f *testing.F) {
 	b, _ := json.Marshal(good)
 	f.Add(b)
 	f.Add([]byte(`{"component":"../etc","version":"1"}`))
+	k3s := good
+	k3s.Component, k3s.Artifact.Component = K3sComponent, K3sComponent
+	k3s.Files = []ServiceFile{{Name: "token", Content: "t", Secret: true}}
+	k3s.Health = ServiceHealth{URL: "https://127.0.0.1:6443/readyz", CAFile: K3sDataDir + "/server/tls/server-ca.crt"}
+	b, _ = json.Marshal(k3s)
+	f.Add(b)
 	f.Add([]byte(`{"component":"ab","version":"..","artifact":{"component":"ab","version":".."}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := DecodeServiceSpec(data)
@@ -199,6 +206,13 @@ func FuzzDecodeServiceSpec(f *testing.F) {
 			if strings.ContainsAny(fl.Name, "/\n\x00") || strings.HasPrefix(fl.Name, ".") {
 				t.Fatalf("accepted file name %q", fl.Name)
 			}
+			if s.Component == K3sComponent && !slices.Contains(K3sFiles, fl.Name) {
+				t.Fatalf("accepted k3s file %q", fl.Name)
+			}
+		}
+		if ca := s.Health.CAFile; ca != "" && (!strings.HasPrefix(ca, "/") || strings.Contains(ca, "..") ||
+			strings.ContainsAny(ca, "\n\x00") || !strings.HasPrefix(s.Health.URL, "https://")) {
+			t.Fatalf("accepted health CA file %q for %q", ca, s.Health.URL)
 		}
 		for _, a := range append(s.Args, s.Description) {
 			if strings.ContainsAny(a, "\n\r\x00") {
@@ -215,6 +229,28 @@ func FuzzDecodeServiceQuery(f *testing.F) {
 		q, err := DecodeServiceQuery(data)
 		if err == nil && (strings.ContainsAny(q.Component, "/.\n") || q.Component == "") {
 			t.Fatalf("accepted component %q", q.Component)
+		}
+	})
+}
+
+// FuzzDecodeK3sKubeconfig: an accepted request always names a 32-byte key
+// (anything else would make the agent seal to garbage or panic), and an
+// accepted reply is at least a sealed box's overhead.
+func FuzzDecodeK3sKubeconfig(f *testing.F) {
+	f.Add([]byte(`{"recipient":"` + strings.Repeat("A", 43) + `="}`))
+	f.Add([]byte(`{"recipient":"AAAA"}`))
+	f.Add([]byte(`{"sealed":"` + strings.Repeat("A", 64) + `"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if r, err := DecodeK3sKubeconfigRequest(data); err == nil {
+			if len(r.Recipient) != 32 {
+				t.Fatalf("accepted a %d-byte recipient", len(r.Recipient))
+			}
+			if _, err := SealK3sKubeconfig(r.Recipient, []byte("kubeconfig")); err != nil {
+				t.Fatalf("seal to an accepted recipient: %v", err)
+			}
+		}
+		if r, err := DecodeK3sKubeconfigReply(data); err == nil && len(r.Sealed) < 48 {
+			t.Fatalf("accepted a %d-byte sealed reply", len(r.Sealed))
 		}
 	})
 }

@@ -22,7 +22,8 @@ const (
 // in a per-version directory (an upgrade never overwrites the running
 // version, and a failed one can go back to it), configuration beside the
 // agent's own, the unit under the foundry- prefix, and data in a
-// StateDirectory systemd owns.
+// StateDirectory systemd owns. The k3s component has a layout of its own
+// (see K3sComponent).
 const (
 	ServiceBinRoot    = "/opt/foundry/components"
 	ServiceConfigRoot = "/etc/foundry/components"
@@ -119,11 +120,15 @@ func ArtifactSigningBytes(component, version, file string, size int64, sha256hex
 }
 
 // ServiceFile is a configuration file written to the component's config
-// directory. Files are mode 0644 (the service runs as a dynamic user), so
-// they must never hold a secret.
+// directory (K3sConfigDir for k3s). Files are mode 0644, readable by the
+// service's dynamic user. A Secret file is mode 0600 and root's: its
+// content never appears in a reply, a plan or a log line, and a sandboxed
+// service gets it through systemd's LoadCredential= (it reads
+// $CREDENTIALS_DIRECTORY/<name>), since its dynamic user cannot read it.
 type ServiceFile struct {
 	Name    string `json:"name"`
 	Content string `json:"content"`
+	Secret  bool   `json:"secret,omitempty"`
 }
 
 // ServiceHealth is how an agent tells a running service is healthy: an
@@ -131,6 +136,28 @@ type ServiceFile struct {
 type ServiceHealth struct {
 	URL string `json:"url"`
 	OK  []int  `json:"ok,omitempty"`
+	// CAFile is a PEM file on the host that an https URL's certificate
+	// must chain to (k3s: its server CA). It is read at each check, since
+	// a service may create it only once it runs.
+	CAFile string `json:"ca_file,omitempty"`
+}
+
+// Validate checks the URL's scheme and the CA file's path.
+func (h ServiceHealth) Validate() error {
+	if !strings.HasPrefix(h.URL, "http://") && !strings.HasPrefix(h.URL, "https://") {
+		return &Error{Code: CodeBadRequest, Message: "service health URL must be http:// or https://"}
+	}
+	if h.CAFile == "" {
+		return nil
+	}
+	if !strings.HasPrefix(h.URL, "https://") {
+		return &Error{Code: CodeBadRequest, Message: "a service health CA file is only for an https:// URL"}
+	}
+	if !path.IsAbs(h.CAFile) || path.Clean(h.CAFile) != h.CAFile || strings.Contains(h.CAFile, "..") ||
+		strings.ContainsAny(h.CAFile, "\n\r\x00") || len(h.CAFile) > 512 {
+		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("service health CA file %q must be a clean absolute path without '..'", h.CAFile)}
+	}
+	return nil
 }
 
 // ServiceSpec is the desired state of one host service: the payload of
@@ -184,15 +211,17 @@ func (s ServiceSpec) Validate() error {
 		if err := ValidFileName(f.Name); err != nil {
 			return err
 		}
+		if s.Component == K3sComponent {
+			if err := validK3sFile(f.Name); err != nil {
+				return err
+			}
+		}
 		if seen[f.Name] {
 			return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("config file %q is given twice", f.Name)}
 		}
 		seen[f.Name] = true
 	}
-	if !strings.HasPrefix(s.Health.URL, "http://") && !strings.HasPrefix(s.Health.URL, "https://") {
-		return &Error{Code: CodeBadRequest, Message: "service health URL must be http:// or https://"}
-	}
-	return nil
+	return s.Health.Validate()
 }
 
 // DecodeServiceSpec parses and validates a service_apply or service_plan
@@ -248,7 +277,13 @@ func DecodeServiceQuery(b []byte) (ServiceQuery, error) {
 	if err != nil {
 		return q, err
 	}
-	return q, ValidComponent(q.Component)
+	if err := ValidComponent(q.Component); err != nil {
+		return q, err
+	}
+	if q.Health != nil && (q.Health.URL != "" || q.Health.CAFile != "") {
+		return q, q.Health.Validate()
+	}
+	return q, nil
 }
 
 // ServiceStatus is what the host says about a component: what is really

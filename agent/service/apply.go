@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/foundry-fleet/foundry/messages"
@@ -141,12 +142,14 @@ func (r *run) artifact(ctx context.Context) (bool, string, error) {
 	return true, versionChange(r.before.unit.Version, spec.Version), nil
 }
 
-// configDiff is what the config step writes and removes.
-func configDiff(have map[string]string, want []messages.ServiceFile) (write, remove []string) {
+// configDiff is what the config step writes and removes: a file whose
+// content or mode differs is written again. It names files, never their
+// content, since a file may be a secret.
+func configDiff(have map[string]onDisk, want []messages.ServiceFile) (write, remove []string) {
 	listed := map[string]bool{}
 	for _, f := range want {
 		listed[f.Name] = true
-		if cur, ok := have[f.Name]; !ok || cur != f.Content {
+		if cur, ok := have[f.Name]; !ok || cur.content != f.Content || cur.mode != fileMode(f) {
 			write = append(write, f.Name)
 		}
 	}
@@ -179,18 +182,19 @@ func (r *run) config(context.Context) (bool, string, error) {
 	if len(write) == 0 && len(remove) == 0 {
 		return false, configDetail(nil, nil, len(spec.Files)), nil
 	}
-	dir := r.m.path(messages.ServiceConfigDir(spec.Component))
+	confDir := layoutOf(spec.Component).configDir
+	dir := r.m.path(confDir)
 	created, err := mkdirs(dir)
 	r.created = append(r.created, created...)
 	if err != nil {
-		return false, "", hostError("create "+messages.ServiceConfigDir(spec.Component), err)
+		return false, "", hostError("create "+confDir, err)
 	}
 	for _, f := range spec.Files {
 		if !slices.Contains(write, f.Name) {
 			continue
 		}
 		r.configChanged = true
-		if err := writeFile(filepath.Join(dir, f.Name), []byte(f.Content), 0o644); err != nil {
+		if err := writeFile(filepath.Join(dir, f.Name), []byte(f.Content), fileMode(f)); err != nil {
 			return true, "", hostError("write "+f.Name, err)
 		}
 	}
@@ -331,7 +335,7 @@ func (r *run) health(ctx context.Context) (bool, string, error) {
 				"%s %s (%s/%s) before %s answered OK (last: %s); see journalctl -u %s on the host",
 				r.unit, exitWord(st, base), st.ActiveState, st.SubState, h.URL, last, r.unit)}
 		}
-		code, _, err := r.m.probe(hctx, h.URL)
+		code, _, err := r.m.probe(hctx, h)
 		switch {
 		case err == nil && okStatus(h, code):
 			return false, fmt.Sprintf("%s answered %d after %s", h.URL, code, time.Since(start).Round(10*time.Millisecond)), nil
@@ -371,15 +375,24 @@ func okStatus(h messages.ServiceHealth, code int) bool {
 	return slices.Contains(h.OK, code)
 }
 
-// probe GETs url once and returns the status and the body's first bytes.
-func (m *Manager) probe(ctx context.Context, url string) (int, string, error) {
+// probe GETs the health URL once and returns the status and the body's
+// first bytes. With a CA file the server's certificate must chain to it;
+// the file is read each time, since the service may write it only once
+// it runs (k3s creates its CA on first start).
+func (m *Manager) probe(ctx context.Context, h messages.ServiceHealth) (int, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, healthRequestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.URL, nil)
 	if err != nil {
 		return 0, "", err
 	}
-	resp, err := m.http.Do(req)
+	hc := m.http
+	if h.CAFile != "" {
+		if hc, err = m.caClient(h.CAFile); err != nil {
+			return 0, "", err
+		}
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, "", err
 	}
@@ -404,9 +417,13 @@ func (r *run) rollback(parent context.Context) []error {
 	}
 	unitPath := m.path(UnitPath(r.spec.Component))
 	fresh := !b.unitExists
+	k3s := layoutOf(r.spec.Component).k3s
 	if fresh && (r.unitWritten || r.started || r.enabled) {
 		// A first install that failed: take the service away entirely.
 		note("stop", sys.Stop(ctx, r.unit))
+		if k3s {
+			note("kill what k3s left running", sys.KillAll(ctx, r.unit, syscall.SIGKILL))
+		}
 		if r.enabled {
 			note("disable", sys.Disable(ctx, r.unit))
 		}
@@ -435,6 +452,25 @@ func (r *run) rollback(parent context.Context) []error {
 			note("restart the previous version", sys.Restart(ctx, r.unit))
 		case !b.state.Running() && r.started:
 			note("stop", sys.Stop(ctx, r.unit))
+			if k3s {
+				note("kill what k3s left running", sys.KillAll(ctx, r.unit, syscall.SIGKILL))
+			}
+		}
+	}
+	if fresh && k3s && r.started {
+		// What the k3s this run started wrote goes too, so the next
+		// attempt starts clean (k3s refuses data bootstrapped with
+		// another token).
+		if !b.k3sData {
+			note("remove "+messages.K3sDataDir, m.removeK3sTree(messages.K3sDataDir))
+		}
+		if !b.k3sDataParent {
+			_ = os.Remove(m.path(filepath.Dir(messages.K3sDataDir))) // only if empty
+		}
+		if !b.k3sKubeconfig {
+			if err := os.Remove(m.path(messages.K3sKubeconfigPath)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				note("remove "+messages.K3sKubeconfigPath, err)
+			}
 		}
 	}
 	// The previous version's files were never touched; only what this
@@ -448,10 +484,12 @@ func (r *run) rollback(parent context.Context) []error {
 	return errs
 }
 
-// restoreConfig makes the config directory hold exactly the snapshot.
+// restoreConfig makes the files the agent owns in the config directory
+// exactly the snapshot, modes included.
 func (r *run) restoreConfig() error {
-	dir := r.m.path(messages.ServiceConfigDir(r.spec.Component))
-	_, now, err := readConfigDir(dir)
+	l := layoutOf(r.spec.Component)
+	dir := r.m.path(l.configDir)
+	_, now, err := readConfigDir(dir, l.owns)
 	if err != nil {
 		return err
 	}
@@ -463,9 +501,9 @@ func (r *run) restoreConfig() error {
 			}
 		}
 	}
-	for name, content := range r.before.config {
-		if cur, ok := now[name]; !ok || cur != content {
-			errs = append(errs, writeFile(filepath.Join(dir, name), []byte(content), 0o644))
+	for name, was := range r.before.config {
+		if cur, ok := now[name]; !ok || cur != was {
+			errs = append(errs, writeFile(filepath.Join(dir, name), []byte(was.content), was.mode))
 		}
 	}
 	return errors.Join(errs...)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/foundry-fleet/foundry/messages"
@@ -31,8 +32,13 @@ type FakeSystemd struct {
 	pid   uint32
 	// Counters of what was asked.
 	Reloads, Starts, Restarts, Stops int
+	// Calls lists stops and kills in order ("stop:<unit>", "kill:<unit>").
+	Calls []string
 	// Crash makes started units crash-loop (activating/auto-restart).
 	Crash bool
+	// OnStart, when set, runs (under the fake's lock) each time a unit
+	// is started or restarted: what the service would write as it runs.
+	OnStart func(unit string)
 }
 
 type fakeUnit struct {
@@ -106,6 +112,9 @@ func (f *FakeSystemd) run(name string) error {
 	}
 	f.pid++
 	u.active, u.pid, u.since, u.sub, u.nrestarts = true, f.pid, time.Now(), "running", 0
+	if f.OnStart != nil {
+		f.OnStart(name)
+	}
 	if f.Crash {
 		u.sub, u.pid = "auto-restart", 0
 	}
@@ -133,12 +142,20 @@ func (f *FakeSystemd) Stop(_ context.Context, name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.Stops++
+	f.Calls = append(f.Calls, "stop:"+name)
 	u := f.unit(name)
 	u.active, u.pid, u.sub, u.since = false, 0, "dead", time.Time{}
 	return nil
 }
 
 func (f *FakeSystemd) ResetFailed(context.Context, string) error { return nil }
+
+func (f *FakeSystemd) KillAll(_ context.Context, name string, _ syscall.Signal) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Calls = append(f.Calls, "kill:"+name)
+	return nil
+}
 
 func (f *FakeSystemd) State(_ context.Context, name string) (UnitState, error) {
 	f.mu.Lock()

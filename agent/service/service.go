@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -124,15 +125,27 @@ type observed struct {
 	// binSHA is the digest of the spec's binary path ("" when absent).
 	binSHA       string
 	configExists bool
-	config       map[string]string // regular files in the config dir
+	config       map[string]onDisk // the files the agent owns in the config dir
 	state        UnitState
 	// versions are the installed version directories of the component.
 	versions []string
+	// k3sData, k3sDataParent and k3sKubeconfig say whether k3s had left
+	// its data (and /var/lib/rancher) and kubeconfig before this run (a
+	// failed first install removes what the k3s it started wrote).
+	k3sData, k3sDataParent, k3sKubeconfig bool
+}
+
+// onDisk is a config file as found. Content may be a secret: it is
+// compared and restored, never shown.
+type onDisk struct {
+	content string
+	mode    fs.FileMode
 }
 
 func (m *Manager) observe(ctx context.Context, spec messages.ServiceSpec) (observed, error) {
 	var o observed
 	c := spec.Component
+	l := layoutOf(c)
 	b, err := os.ReadFile(m.path(UnitPath(c)))
 	switch {
 	case err == nil:
@@ -143,11 +156,15 @@ func (m *Manager) observe(ctx context.Context, spec messages.ServiceSpec) (obser
 	if o.binSHA, err = fileSHA256(m.path(BinPath(spec))); err != nil {
 		return o, hostError("read "+BinPath(spec), err)
 	}
-	if o.configExists, o.config, err = readConfigDir(m.path(messages.ServiceConfigDir(c))); err != nil {
-		return o, hostError("read "+messages.ServiceConfigDir(c), err)
+	if o.configExists, o.config, err = readConfigDir(m.path(l.configDir), l.owns); err != nil {
+		return o, hostError("read "+l.configDir, err)
 	}
 	if o.versions, err = listDirs(m.path(filepath.Join(messages.ServiceBinRoot, c))); err != nil {
 		return o, hostError("read "+filepath.Join(messages.ServiceBinRoot, c), err)
+	}
+	if l.k3s {
+		o.k3sData, o.k3sKubeconfig = exists(m.path(messages.K3sDataDir)), exists(m.path(messages.K3sKubeconfigPath))
+		o.k3sDataParent = exists(m.path(filepath.Dir(messages.K3sDataDir)))
 	}
 	if o.state, err = m.sys.State(ctx, messages.ServiceUnit(c)); err != nil {
 		return o, systemdError(messages.ServiceUnit(c), err)
@@ -155,8 +172,9 @@ func (m *Manager) observe(ctx context.Context, spec messages.ServiceSpec) (obser
 	return o, nil
 }
 
-func readConfigDir(dir string) (bool, map[string]string, error) {
-	out := map[string]string{}
+// readConfigDir reads the regular files in dir that owns accepts.
+func readConfigDir(dir string, owns func(string) bool) (bool, map[string]onDisk, error) {
+	out := map[string]onDisk{}
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, out, nil
@@ -165,14 +183,19 @@ func readConfigDir(dir string) (bool, map[string]string, error) {
 		return false, nil, err
 	}
 	for _, e := range ents {
-		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
+		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") || !owns(e.Name()) {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		p := filepath.Join(dir, e.Name())
+		st, err := os.Stat(p)
 		if err != nil {
 			return true, nil, err
 		}
-		out[e.Name()] = string(b)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return true, nil, err
+		}
+		out[e.Name()] = onDisk{content: string(b), mode: st.Mode().Perm()}
 	}
 	return true, out, nil
 }

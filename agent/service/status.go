@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
+	"path"
+	"syscall"
 
 	"github.com/foundry-fleet/foundry/messages"
 )
@@ -45,7 +46,7 @@ func (m *Manager) Status(ctx context.Context, q messages.ServiceQuery) (messages
 		}
 	}
 	if q.Health != nil && q.Health.URL != "" {
-		code, body, err := m.probe(ctx, q.Health.URL)
+		code, body, err := m.probe(ctx, *q.Health)
 		st.HealthStatus, st.HealthBody = code, body
 		if err != nil {
 			st.HealthError = err.Error()
@@ -56,7 +57,10 @@ func (m *Manager) Status(ctx context.Context, q messages.ServiceQuery) (messages
 
 // Remove stops and disables the service and deletes its unit,
 // configuration and binaries; Purge also deletes its data. It is
-// idempotent: removing what is not there changes nothing.
+// idempotent: removing what is not there changes nothing. For k3s it also
+// kills what k3s left running in its cgroup (its containers), keeps
+// k3s.yaml and the data unless purged, and a purge removes
+// K3sConfigDir and K3sDataDir after detaching mounts under them.
 func (m *Manager) Remove(ctx context.Context, q messages.ServiceQuery) (messages.ServiceRemoveReply, error) {
 	reply := messages.ServiceRemoveReply{Component: q.Component, Removed: []string{}}
 	if err := messages.ValidComponent(q.Component); err != nil {
@@ -77,11 +81,19 @@ func (m *Manager) Remove(ctx context.Context, q messages.ServiceQuery) (messages
 		we := messages.AsError(err)
 		return reply, &messages.Error{Code: we.Code, Message: "remove " + c + ": " + step + ": " + we.Message}
 	}
+	l := layoutOf(c)
 	if s.Running() || s.ActiveState == "deactivating" {
 		if err := m.sys.Stop(ctx, unit); err != nil {
 			return fail("stop "+unit, systemdError(unit, err))
 		}
 		reply.Removed = append(reply.Removed, "stopped "+unit)
+	}
+	if l.k3s && s.LoadState == "loaded" {
+		// KillMode=process stopped k3s alone; its containers (shims and
+		// their children) are still in the cgroup.
+		if err := m.sys.KillAll(ctx, unit, syscall.SIGKILL); err != nil {
+			return fail("kill what "+unit+" left running", systemdError(unit, err))
+		}
 	}
 	if s.Enabled() {
 		if err := m.sys.Disable(ctx, unit); err != nil {
@@ -102,17 +114,29 @@ func (m *Manager) Remove(ctx context.Context, q messages.ServiceQuery) (messages
 	if s.ActiveState == "failed" || len(reply.Removed) > 0 {
 		_ = m.sys.ResetFailed(ctx, unit)
 	}
-	dirs := []string{messages.ServiceConfigDir(c), filepath.Join(messages.ServiceBinRoot, c)}
-	if q.Purge {
-		// DynamicUser keeps the data in /var/lib/private and links it.
-		dirs = append(dirs, messages.ServiceDataDir(c),
-			filepath.Join(messages.ServiceDataRoot, "private", "foundry-"+c))
+	var paths []string
+	if l.k3s && !q.Purge {
+		// Only the agent's files: k3s.yaml and the data stay for a
+		// reinstall unless purged.
+		for _, name := range messages.K3sFiles {
+			paths = append(paths, path.Join(l.configDir, name))
+		}
 	}
-	for _, d := range dirs {
+	paths = append(paths, l.removeDirs...)
+	if q.Purge {
+		paths = append(paths, l.purgeDirs...)
+	}
+	for _, d := range paths {
 		if !exists(m.path(d)) {
 			continue
 		}
-		if err := os.RemoveAll(m.path(d)); err != nil {
+		var err error
+		if l.k3s && q.Purge {
+			err = m.removeK3sTree(d)
+		} else {
+			err = os.RemoveAll(m.path(d))
+		}
+		if err != nil {
 			return fail("remove "+d, hostError("remove "+d, err))
 		}
 		reply.Removed = append(reply.Removed, d)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	sd "github.com/coreos/go-systemd/v22/dbus"
@@ -25,6 +26,9 @@ type Systemd interface {
 	Restart(ctx context.Context, unit string) error
 	Stop(ctx context.Context, unit string) error
 	ResetFailed(ctx context.Context, unit string) error
+	// KillAll sends signal to every process left in the unit's cgroup
+	// (systemctl kill --kill-whom=all); nothing left is not an error.
+	KillAll(ctx context.Context, unit string, signal syscall.Signal) error
 	State(ctx context.Context, unit string) (UnitState, error)
 }
 
@@ -177,6 +181,20 @@ func (d *DBus) ResetFailed(ctx context.Context, unit string) error {
 		return fmt.Errorf("reset-failed %s: %w", unit, err)
 	}
 	return nil
+}
+
+// KillAll implements Systemd.
+func (d *DBus) KillAll(ctx context.Context, unit string, signal syscall.Signal) error {
+	c, err := d.get(ctx)
+	if err != nil {
+		return err
+	}
+	err = c.KillUnitWithTarget(ctx, unit, sd.All, int32(signal))
+	var de godbus.Error
+	if err == nil || isNoSuchUnit(err) || (errors.As(err, &de) && de.Name == "org.freedesktop.systemd1.NoSuchProcess") {
+		return nil
+	}
+	return fmt.Errorf("kill the processes of %s: %w", unit, err)
 }
 
 func isNoSuchUnit(err error) bool {

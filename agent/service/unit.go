@@ -29,14 +29,20 @@ func UnitPath(component string) string {
 	return path.Join(messages.ServiceUnitDir, messages.ServiceUnit(component))
 }
 
-// Unit renders the systemd unit of a validated spec. It is a pure
-// function: the same spec gives the same bytes on every host, so "is the
-// unit current" is a byte comparison.
+// Unit renders the systemd unit of a validated spec (K3sUnit for k3s). It
+// is a pure function: the same spec gives the same bytes on every host, so
+// "is the unit current" is a byte comparison.
 //
 // The service runs as a dynamic user with its data in a StateDirectory
 // systemd owns, in a sandbox that leaves it the network and its own
 // directories only. Configuration is read-only to it (ProtectSystem=strict).
+// Secret files are root's (0600), out of the dynamic user's reach, so
+// systemd hands each to it with LoadCredential=: it reads
+// $CREDENTIALS_DIRECTORY/<name>.
 func Unit(spec messages.ServiceSpec) string {
+	if spec.Component == messages.K3sComponent {
+		return K3sUnit(spec)
+	}
 	c := spec.Component
 	var b strings.Builder
 	w := func(s string) { b.WriteString(s); b.WriteByte('\n') }
@@ -55,11 +61,7 @@ func Unit(spec messages.ServiceSpec) string {
 	w("")
 	w("[Service]")
 	w("Type=simple")
-	line := "ExecStart=" + BinPath(spec)
-	for _, a := range spec.Args {
-		line += " " + QuoteArg(a)
-	}
-	w(line)
+	w(execStart(spec))
 	w("DynamicUser=yes")
 	w("StateDirectory=foundry-" + c)
 	w("StateDirectoryMode=0700")
@@ -67,6 +69,11 @@ func Unit(spec messages.ServiceSpec) string {
 	w("Restart=on-failure")
 	w("RestartSec=2s")
 	w("LimitNOFILE=65536")
+	for _, f := range spec.Files {
+		if f.Secret {
+			w("LoadCredential=" + f.Name + ":" + path.Join(messages.ServiceConfigDir(c), f.Name))
+		}
+	}
 	w("")
 	w("ProtectSystem=strict")
 	w("ProtectHome=yes")

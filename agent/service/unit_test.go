@@ -186,16 +186,19 @@ func TestCompareVersions(t *testing.T) {
 }
 
 func TestConfigDiff(t *testing.T) {
-	have := map[string]string{"a.conf": "1", "b.conf": "2", "old.conf": "x"}
-	want := []messages.ServiceFile{{Name: "a.conf", Content: "1"}, {Name: "b.conf", Content: "3"}, {Name: "new.conf", Content: ""}}
+	have := map[string]onDisk{"a.conf": {"1", 0o644}, "b.conf": {"2", 0o644}, "old.conf": {"x", 0o644},
+		"token": {"s", 0o644}, "key": {"k", 0o600}}
+	want := []messages.ServiceFile{{Name: "a.conf", Content: "1"}, {Name: "b.conf", Content: "3"}, {Name: "new.conf", Content: ""},
+		{Name: "token", Content: "s", Secret: true}, {Name: "key", Content: "k", Secret: true}}
 	write, remove := configDiff(have, want)
-	if strings.Join(write, ",") != "b.conf,new.conf" || strings.Join(remove, ",") != "old.conf" {
+	// token: same content, but a secret left readable is written again, 0600.
+	if strings.Join(write, ",") != "b.conf,new.conf,token" || strings.Join(remove, ",") != "old.conf" {
 		t.Fatalf("write %v remove %v", write, remove)
 	}
-	if d := configDetail(write, remove, 3); d != "write b.conf, new.conf; remove old.conf" {
+	if d := configDetail(write, remove, 5); d != "write b.conf, new.conf, token; remove old.conf" {
 		t.Fatal(d)
 	}
-	if w, r := configDiff(map[string]string{"a.conf": "1"}, want[:1]); len(w)+len(r) != 0 {
+	if w, r := configDiff(map[string]onDisk{"a.conf": {"1", 0o644}}, want[:1]); len(w)+len(r) != 0 {
 		t.Fatalf("converged config differs: %v %v", w, r)
 	}
 }
