@@ -69,7 +69,7 @@ func sortedHosts(m map[harness.Host]string) []harness.Host {
 // the test reads the API the way an operator's kubectl would.
 func (c *clusterEnv) kube(t *testing.T, cluster string) *kube.Client {
 	t.Helper()
-	kc, err := (&kube.Store{Home: c.home, Bao: c.baoClient(t)}).LoadKubeconfig(context.Background(), cluster)
+	kc, err := kube.NewStore(c.home, c.baoClient(t)).LoadKubeconfig(context.Background(), cluster)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,11 +294,11 @@ func TestClusterOnK3sStandin(t *testing.T) {
 		}
 		// Stop the first server through its agent; the others answer.
 		runJob(t, cl, messages.VerbServiceRemove, []string{server.Name}, messages.ServiceQuery{Component: messages.K3sComponent})
-		kc, err := (&kube.Store{Home: home, Bao: c.baoClient(t)}).LoadKubeconfig(ctx, "e2e-ha")
+		kc, err := kube.NewStore(home, c.baoClient(t)).LoadKubeconfig(ctx, "e2e-ha")
 		if err != nil {
 			t.Fatal(err)
 		}
-		other, err := kube.RewriteServer(kc, "e2e-ha", "https://"+w1.IP+":6443")
+		other, err := kube.RewriteServer(kc, "https://"+w1.IP+":6443")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -319,7 +319,7 @@ func TestClusterOnK3sStandin(t *testing.T) {
 	})
 
 	t.Run("the token and the kubeconfig appear in no output, log, event, audit or job", func(t *testing.T) {
-		st := &kube.Store{Home: home, Bao: c.baoClient(t)}
+		st := kube.NewStore(home, c.baoClient(t))
 		token, err := st.LoadToken(ctx, "e2e")
 		if err != nil {
 			t.Fatal(err)
@@ -353,7 +353,7 @@ func deploy(t *testing.T, kc *kube.Client, name string, replicas int32) {
 		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: name, Image: "registry.k8s.io/pause:3.10"}}}}}}
-	if _, err := kc.Kubernetes().AppsV1().Deployments("default").Create(context.Background(), d, metav1.CreateOptions{}); err != nil {
+	if _, err := kc.Kube.AppsV1().Deployments("default").Create(context.Background(), d, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -363,7 +363,7 @@ func deploy(t *testing.T, kc *kube.Client, name string, replicas int32) {
 func waitPods(t *testing.T, kc *kube.Client, app string, n int, avoid string) {
 	t.Helper()
 	eventually(t, 3*time.Minute, time.Second, func() error {
-		pods, err := kc.Kubernetes().CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{LabelSelector: "app=" + app})
+		pods, err := kc.Kube.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{LabelSelector: "app=" + app})
 		if err != nil {
 			return err
 		}
@@ -388,7 +388,7 @@ func waitPods(t *testing.T, kc *kube.Client, app string, n int, avoid string) {
 
 func podsOn(t *testing.T, kc *kube.Client, app, node string) int {
 	t.Helper()
-	pods, err := kc.Kubernetes().CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{LabelSelector: "app=" + app})
+	pods, err := kc.Kube.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{LabelSelector: "app=" + app})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"strconv"
 
@@ -55,10 +56,9 @@ func openStore(e clicomp.Env, cfg *stackconfig.Config) (*kube.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &kube.Store{Home: home}
 	addr := cfg.OpenBAOAddress()
 	if addr == "" {
-		return st, nil
+		return kube.NewStore(home, nil), nil
 	}
 	tok := e.Getenv("BAO_TOKEN")
 	if tok == "" {
@@ -75,8 +75,7 @@ func openStore(e clicomp.Env, cfg *stackconfig.Config) (*kube.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	st.Bao = bao
-	return st, nil
+	return kube.NewStore(home, bao), nil
 }
 
 // session is what a verb works with once the config is read and the
@@ -201,4 +200,10 @@ func clusterName(cfg *stackconfig.Config) string {
 		return "default"
 	}
 	return cfg.Cluster.Name
+}
+
+// notFound says the store has no such secret yet (as opposed to a store
+// that cannot be read).
+func notFound(err error) bool {
+	return errors.Is(err, secrets.ErrNotFound) || errors.Is(err, fs.ErrNotExist)
 }

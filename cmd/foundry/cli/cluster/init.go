@@ -182,7 +182,7 @@ func (o *InitOptions) token(ctx context.Context, s *session, p k3s.Plan) (string
 	switch {
 	case err == nil:
 		return t, nil
-	case !errors.Is(err, kube.ErrNotFound):
+	case !notFound(err):
 		return "", err
 	}
 	t, err = k3s.NewToken()

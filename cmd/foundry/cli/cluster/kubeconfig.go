@@ -45,7 +45,7 @@ func fetchKubeconfig(ctx context.Context, s *session, p k3s.Plan) ([]byte, strin
 	if !ok {
 		return nil, "", errors.New("the kubeconfig from " + first.Host + " was not sealed to this call's key; run the command again")
 	}
-	kc, err = kube.RewriteServer(kc, p.Name, k3s.ServerURL(p.APIAddress))
+	kc, err = kube.ForCluster(kc, k3s.ServerURL(p.APIAddress), p.Name)
 	if err != nil {
 		return nil, "", err
 	}

@@ -3,6 +3,9 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,6 +14,7 @@ import (
 	comp "github.com/foundry-fleet/foundry/controller/component"
 	stackconfig "github.com/foundry-fleet/foundry/controller/config"
 	"github.com/foundry-fleet/foundry/installer/k3s"
+	"github.com/foundry-fleet/foundry/installer/kube"
 	"github.com/foundry-fleet/foundry/messages"
 )
 
@@ -157,11 +161,12 @@ func NodeRemoveRun(ctx context.Context, o *NodeOptions) error {
 	var found, server bool
 	servers := 0
 	for _, n := range nodes {
-		if n.ControlPlane() {
+		cp := slices.Contains(n.Roles, "control-plane")
+		if cp {
 			servers++
 		}
 		if n.Name == id {
-			found, server = true, n.ControlPlane()
+			found, server = true, cp
 		}
 	}
 	if !found {
@@ -180,7 +185,9 @@ func NodeRemoveRun(ctx context.Context, o *NodeOptions) error {
 	if err := kcl.Cordon(ctx, id); err != nil {
 		return err
 	}
-	if err := kcl.Drain(dctx, id, o.Timeout, func(msg string) { fmt.Fprintln(errOut, "  "+msg) }); err != nil {
+	if err := kcl.Drain(dctx, id, o.Timeout, func(p kube.DrainProgress) {
+		fmt.Fprintf(errOut, "  %d/%d pods evicted and gone%s\n", p.Gone, p.Total, blocked(p))
+	}); err != nil {
 		return fmt.Errorf("drain %s: %w; the node stays cordoned: fix what blocks it and run the command again", id, err)
 	}
 	// k3s goes before the Node object: a kubelet that still runs would
@@ -203,4 +210,16 @@ func NodeRemoveRun(ctx context.Context, o *NodeOptions) error {
 	}
 	fmt.Fprintf(o.IO.Out, "%s removed from cluster %s: drained, node deleted, k3s and its data removed; it is still a Foundry host\n", id, name)
 	return nil
+}
+
+func blocked(p kube.DrainProgress) string {
+	if len(p.Blocked) == 0 {
+		return ""
+	}
+	var out []string
+	for pod, why := range p.Blocked {
+		out = append(out, pod+": "+why)
+	}
+	sort.Strings(out)
+	return "; blocked: " + strings.Join(out, ", ")
 }

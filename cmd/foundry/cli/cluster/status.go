@@ -225,6 +225,8 @@ func StatusRun(ctx context.Context, o *ReadOptions) error {
 	}
 	if res.APIErr != "" {
 		problems = append(problems, "API: "+res.APIErr)
+	} else if !res.Kube.Readyz.OK {
+		problems = append(problems, fmt.Sprintf("API /readyz answers HTTP %d", res.Kube.Readyz.Code))
 	}
 	hosts := make([]string, 0, len(p.Nodes))
 	for _, n := range p.Nodes {
@@ -294,7 +296,11 @@ func printStatus(io *cmdutil.IOStreams, r StatusResult) error {
 	}
 	if r.Kube != nil {
 		k := r.Kube
-		fmt.Fprintf(w, "readyz: %s; version %s; nodes Ready %d/%d; system pods ready %d/%d\n", k.Readyz, k.Version, k.NodesReady, k.NodesTotal, k.SystemPodsReady, k.SystemPodsTotal)
+		readyz := "ok"
+		if !k.Readyz.OK {
+			readyz = fmt.Sprintf("failing (HTTP %d)", k.Readyz.Code)
+		}
+		fmt.Fprintf(w, "readyz: %s; version %s; nodes Ready %d/%d; system pods ready %d/%d\n", readyz, k.Version, k.NodesReady, k.NodesTotal, k.SystemPodsReady, len(k.SystemPods))
 		if len(k.Etcd) > 0 {
 			var ms []string
 			for _, m := range k.Etcd {
