@@ -51,7 +51,7 @@ foundry:
 	if len(v.Order) != 3 || v.Order[0].Component != "openbao" || v.Order[1].Component != "k3s" || v.Order[2].Component != "zot" {
 		t.Fatalf("order = %+v", v.Order)
 	}
-	if v.Order[1].Installable || !v.Order[2].Installable || v.Order[2].Hosts[0] != "reg1-t-example-com" {
+	if !v.Order[1].Installable || v.Order[1].Hosts[0] != "node1-t-example-com" || !v.Order[2].Installable || v.Order[2].Hosts[0] != "reg1-t-example-com" {
 		t.Fatalf("entries = %+v", v.Order)
 	}
 }
