@@ -44,7 +44,9 @@ func runComponent(name string, args []string) int {
 	return 2
 }
 
-// runKwok mirrors sigs.k8s.io/kwok/cmd/kwok's main, which is not importable.
+// runKwok mirrors sigs.k8s.io/kwok/cmd/kwok's main (v0.7.0), which is not
+// importable. kwok v0.8.0 is built against k8s.io 0.36 and does not compile
+// with the 0.35.4 modules kube-apiserver v1.35.4 needs; v0.7.0 does.
 func runKwok(args []string) int {
 	flagset := pflag.NewFlagSet("global", pflag.ContinueOnError)
 	flagset.ParseErrorsAllowlist.UnknownFlags = true
@@ -53,14 +55,14 @@ func runKwok(args []string) int {
 	ctx, logger := kwoklog.InitFlags(ctx, flagset)
 	ctx, err := kwokconfig.InitFlags(ctx, flagset)
 	if err != nil {
-		logger.Error("kwok: init config flags", "err", err)
+		logger.Error("kwok: init config flags", err)
 		return 1
 	}
 	command := kwokcmd.NewCommand(ctx)
 	command.PersistentFlags().AddFlagSet(flagset)
 	command.SetArgs(args)
 	if err := command.ExecuteContext(context.Context(ctx)); err != nil {
-		logger.Error("kwok: exit", "err", err)
+		logger.Error("kwok: exit", err)
 		return 1
 	}
 	return 0
