@@ -8,6 +8,13 @@
 #   make e2e FOUNDRY_E2E_KEEP=1    leave the hosts running to debug (e2e/testbed/hosts.sh status|exec|ssh)
 #   make e2e E2E_TEST_FLAGS='-v -run Sudo'
 #   make e2e-down                  remove hosts left running (the cached base stays)
+#   make e2e-k3s-standin           build (or find cached) the k3s stand-in, print its path
+#   make e2e-k3s-standin-test      the stand-in's own tests (a nested module, not in ./...)
+#
+# `make e2e` first builds the k3s STAND-IN (e2e/k3s-standin: real upstream
+# Kubernetes control plane, kwok-simulated kubelet; cold build 10+ min, then
+# cached) and exports FOUNDRY_E2E_K3S=<path> to the tests
+# (harness.K3sStandin reads it). A failed build fails `make e2e`.
 #
 # Not root? Tests are built as you and run through `sudo -E` (go test -exec).
 
@@ -19,11 +26,22 @@ E2E_PKGS       ?= ./e2e/... ./installer/agentunit/...
 E2E_TEST_FLAGS ?=
 E2E_AS_ROOT    := $(if $(filter 0,$(shell id -u)),,sudo -E)
 
-.PHONY: e2e e2e-down
+.PHONY: e2e e2e-down e2e-k3s-standin e2e-k3s-standin-test
+
+K3S_STANDIN_BUILD := e2e/k3s-standin/build.sh
 
 e2e:
-	FOUNDRY_E2E=1 $(E2E_GO) test $(if $(E2E_AS_ROOT),-exec '$(E2E_AS_ROOT)') \
+	k3s="$${FOUNDRY_E2E_K3S:-$$($(K3S_STANDIN_BUILD))}" && \
+	FOUNDRY_E2E_K3S="$$k3s" FOUNDRY_E2E=1 $(E2E_GO) test $(if $(E2E_AS_ROOT),-exec '$(E2E_AS_ROOT)') \
 		-count=1 -timeout 30m -p 1 $(E2E_TEST_FLAGS) $(E2E_PKGS)
+
+e2e-k3s-standin:
+	$(K3S_STANDIN_BUILD)
+
+# The stand-in module's tests run it as a plain process on 127.0.0.x.
+e2e-k3s-standin-test:
+	k3s="$$($(K3S_STANDIN_BUILD))" && cd e2e/k3s-standin && \
+	FOUNDRY_E2E_K3S="$$k3s" GOTOOLCHAIN=local $(E2E_GO) test -count=1 -timeout 20m -v ./standintest/
 
 e2e-down:
 	$(E2E_AS_ROOT) $(E2E_HOSTS) down
