@@ -45,7 +45,8 @@ func (e *NotReadyError) Unwrap() error { return e.Err }
 // WaitNodesReady waits until every named node is registered and Ready,
 // watching the API (an informer) rather than polling, so it returns as soon
 // as the last one turns Ready. progress, if not nil, is called with each
-// change in the count. When ctx ends first the error is a *NotReadyError.
+// change in which nodes are Ready. When ctx ends first the error is a
+// *NotReadyError.
 func (c *Client) WaitNodesReady(ctx context.Context, names []string, progress func(ready, total int, notReady []string)) error {
 	want := map[string]bool{}
 	for _, n := range names {
@@ -60,7 +61,7 @@ func (c *Client) WaitNodesReady(ctx context.Context, names []string, progress fu
 		return c.apiErr("list nodes", err)
 	}
 
-	w := &readyWait{want: want, progress: progress, last: -1}
+	w := &readyWait{want: want, progress: progress}
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			return c.Kube.CoreV1().Nodes().List(ctx, o)
@@ -87,7 +88,7 @@ type readyWait struct {
 
 	mu    sync.Mutex
 	store cache.Store // nil until the informer synced
-	last  int         // ready count last reported
+	last  string      // the progress last reported
 }
 
 func (w *readyWait) precondition(s cache.Store) (bool, error) {
@@ -103,16 +104,17 @@ func (w *readyWait) condition(watch.Event) (bool, error) { return w.check(), nil
 // whole state, not one event) and reports progress when it changed.
 func (w *readyWait) check() bool {
 	ready, notReady := w.state()
+	names := make([]string, 0, len(notReady))
+	for n := range notReady {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	sig := fmt.Sprint(ready, names)
 	w.mu.Lock()
-	changed := ready != w.last
-	w.last = ready
+	changed := sig != w.last
+	w.last = sig
 	w.mu.Unlock()
 	if changed && w.progress != nil {
-		names := make([]string, 0, len(notReady))
-		for n := range notReady {
-			names = append(names, n)
-		}
-		sort.Strings(names)
 		w.progress(ready, len(w.want), names)
 	}
 	return len(notReady) == 0

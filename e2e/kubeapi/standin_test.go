@@ -1,0 +1,190 @@
+package kubeapi
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// standinBinary returns the k3s stand-in: $FOUNDRY_E2E_K3S, else what
+// e2e/k3s-standin/build.sh builds (found from the working directory up),
+// else the newest cached build.
+// TODO(merge): use harness.K3sStandin once the stand-in's branch is in.
+func standinBinary(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("FOUNDRY_E2E_K3S"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("FOUNDRY_E2E_K3S=%s: %v", p, err)
+		}
+		return p
+	}
+	if script := findUp(filepath.Join("e2e", "k3s-standin", "build.sh")); script != "" {
+		cmd := exec.Command(script)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("build the k3s stand-in (%s): %v\n%s", script, err, stderr.String())
+		}
+		return strings.TrimSpace(string(out))
+	}
+	dir := os.Getenv("FOUNDRY_E2E_DIR")
+	if dir == "" {
+		dir = "/var/tmp/foundry-e2e"
+	}
+	matches, _ := filepath.Glob(filepath.Join(dir, "cache", "k3s-standin", "*", "k3s"))
+	sort.Slice(matches, func(i, j int) bool { return modTime(matches[i]).After(modTime(matches[j])) })
+	if len(matches) == 0 {
+		t.Skip("the k3s stand-in is neither in this tree (e2e/k3s-standin/build.sh) nor cached under " + dir +
+			"/cache/k3s-standin: build it or set FOUNDRY_E2E_K3S")
+	}
+	return matches[0]
+}
+
+func modTime(p string) time.Time {
+	st, err := os.Stat(p)
+	if err != nil {
+		return time.Time{}
+	}
+	return st.ModTime()
+}
+
+func findUp(rel string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		p := filepath.Join(d, rel)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		if filepath.Dir(d) == d {
+			return ""
+		}
+	}
+}
+
+// proc is one stand-in process, its output in a file.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+	err  error
+}
+
+func startProc(t *testing.T, dir, name, bin string, args ...string) *proc {
+	t.Helper()
+	logFile := filepath.Join(dir, name+".log")
+	f, err := os.Create(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET=")
+	// Its own process group, so the stop below reaches the children
+	// (apiserver, controllers, kwok) even if the parent dies first.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	p := &proc{name: name, cmd: cmd, log: logFile, done: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); f.Close(); close(p.done) }()
+	t.Cleanup(func() {
+		if err := p.stop(30 * time.Second); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		if t.Failed() {
+			t.Logf("--- %s (last lines)\n%s", name, tail(logFile, 40))
+		}
+	})
+	return p
+}
+
+// stop sends SIGTERM and waits; the stand-in exits 0 on it, as k3s does.
+func (p *proc) stop(grace time.Duration) error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	select {
+	case <-p.done:
+		return nil
+	case <-timer.C:
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+		return fmt.Errorf("did not stop within %s of SIGTERM; killed", grace)
+	}
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func tail(path string, n int) string {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// waitFor polls check until it returns nil, failing t with check's last
+// error when ctx ends or a stand-in process exits.
+func waitFor(ctx context.Context, t *testing.T, what string, procs []*proc, check func() error) {
+	t.Helper()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		for _, p := range procs {
+			if p.exited() {
+				t.Fatalf("waiting for %s: %s exited (%v):\n%s", what, p.name, p.err, tail(p.log, 60))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v (last: %v)", what, ctx.Err(), err)
+		case <-tick.C:
+		}
+	}
+}
+
+// loopbackBase picks 127.0.3.<b> and <b+1> for this run, varied by pid so
+// that two runs on one machine rarely share etcd's fixed ports.
+func loopbackBase() int { return 10 + (os.Getpid()%60)*4 }
+
+func loopback(i int) string { return fmt.Sprintf("127.0.3.%d", i) }
+
+func freePort(t *testing.T, ip string) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatalf("loopback address %s is not usable: %v", ip, err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
