@@ -229,6 +229,7 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 		return nil, fmt.Errorf("configure NATS: %w", err)
 	}
 	c.auth.alive = func(cid uint64) bool { return srv.GetClient(cid) != nil }
+	c.auth.system = srv.SystemAccount
 	srv.SetLoggerV2(&natsLogger{l: opts.Logger.With("component", "nats"), violation: c.noteViolation}, false, false, false)
 	go srv.Start()
 	if !srv.ReadyForConnections(15 * time.Second) {
@@ -324,6 +325,9 @@ func (c *Controller) startServices(ctx context.Context) error {
 		return err
 	}
 	if _, err := c.nc.QueueSubscribe(messages.HeartbeatWildcard, "registry", c.reg.persist); err != nil {
+		return err
+	}
+	if err := c.watchDisconnects(runCtx); err != nil {
 		return err
 	}
 	refused, _ := messages.EventFilter("", messages.EventCmdRefused)
