@@ -4,77 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
-	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/foundry-fleet/foundry/agent"
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
 	"github.com/foundry-fleet/foundry/controller/client"
 	ct "github.com/foundry-fleet/foundry/controller/controllertest"
 	"github.com/foundry-fleet/foundry/messages"
 )
 
-// agentProcessEnv names the config file of an agent the test binary runs
-// as a child process instead of its tests, so a test can freeze that
-// agent (SIGSTOP) without freezing itself.
-const agentProcessEnv = "FOUNDRY_TEST_AGENT_CONFIG"
-
 func TestMain(m *testing.M) {
-	if path := os.Getenv(agentProcessEnv); path != "" {
-		os.Exit(runAgentProcess(path))
-	}
+	ct.RunAgentProcessIfAsked()
 	os.Exit(m.Run())
-}
-
-func runAgentProcess(path string) int {
-	cfg, err := agent.LoadConfig(path)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
-	a, err := agent.New(agent.Options{Config: cfg, Version: "test", Facts: ct.Facts(cfg.ID),
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if err := a.Run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return 0
-}
-
-// startAgentProcess runs cfg's agent in a child process until the test
-// ends.
-func startAgentProcess(t *testing.T, cfg agent.Config, dir string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), agentProcessEnv+"="+ct.WriteAgentConfig(t, cfg, dir))
-	logf, err := os.Create(filepath.Join(dir, cfg.ID+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGCONT)
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		logf.Close()
-	})
-	return cmd
 }
 
 // TestFrozenAgentsStayAccountedFor freezes two agent processes and checks
@@ -91,7 +36,7 @@ func TestFrozenAgentsStayAccountedFor(t *testing.T) {
 	ct.StartAgents(t, c, cl, "live", 2)
 	procs := map[string]*exec.Cmd{}
 	for _, id := range []string{"proc-1", "frozen-1", "frozen-2"} {
-		procs[id] = startAgentProcess(t, ct.EnrollConfig(t, cl, c, id, dir), dir)
+		procs[id] = ct.StartAgentProcess(t, ct.EnrollConfig(t, cl, c, id, dir), dir)
 	}
 	ct.WaitOnline(t, cl, 5)
 	for _, id := range []string{"frozen-1", "frozen-2"} {
