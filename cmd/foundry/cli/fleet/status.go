@@ -53,6 +53,9 @@ expected hosts are missing.`,
 					return &cmdutil.FlagError{Err: err}
 				}
 			}
+			if err := cmdutil.CheckWhere(opts.Where); err != nil {
+				return err
+			}
 			if opts.Timeout <= 0 || opts.Timeout > messages.MaxValidity {
 				return cmdutil.FlagErrorf("--timeout must be between 1ms and %s", messages.MaxValidity)
 			}
