@@ -176,6 +176,14 @@ func TestStatusWhereSelectsByRoleLabelsAndFacts(t *testing.T) {
 	if _, err := run("role=nobody"); err == nil || !strings.Contains(err.Error(), `no host matches --where "role=nobody"`) {
 		t.Errorf("empty selection: %v", err)
 	}
+	// On a terminal too, an empty selection is the error alone: it
+	// printed an empty table (its header) before.
+	ios, _, out, errOut := cmdutil.Test()
+	ios.SetTTY(false, true)
+	err := statusRun(context.Background(), &StatusOptions{IO: ios, Connect: ct.ConnectFunc(t, c), Timeout: 10 * time.Second, Where: "role=nobody"})
+	if err == nil || out.Len() != 0 || errOut.Len() != 0 {
+		t.Errorf("empty selection on a terminal: %v; stdout %q, stderr %q", err, out.String(), errOut.String())
+	}
 	if _, err := run("role=worker and"); err == nil || !strings.Contains(err.Error(), "position") {
 		t.Errorf("malformed expression: %v", err)
 	}
