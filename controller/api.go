@@ -84,9 +84,9 @@ func handle[Req, Res any](c *Controller, subject string, fn func(context.Context
 		if err == nil {
 			resp.Result, err = fn(withCall(context.Background(), call), req)
 			call.mu.Lock()
-			sent := call.commandSent
+			sent, unchanged := call.commandSent, call.unchanged
 			call.mu.Unlock()
-			if write && !sent {
+			if write && !sent && !(unchanged && err == nil) {
 				c.auditCall(call, err)
 			}
 		}

@@ -28,8 +28,8 @@ func (n *natsLogger) Noticef(format string, v ...any) {
 	}
 	n.l.Debug(fmt.Sprintf(format, v...))
 }
-func (n *natsLogger) Warnf(format string, v ...any)   { n.l.Warn(fmt.Sprintf(format, v...)) }
-func (n *natsLogger) Fatalf(format string, v ...any)  { n.l.Error(fmt.Sprintf(format, v...)) }
+func (n *natsLogger) Warnf(format string, v ...any)  { n.l.Warn(fmt.Sprintf(format, v...)) }
+func (n *natsLogger) Fatalf(format string, v ...any) { n.l.Error(fmt.Sprintf(format, v...)) }
 func (n *natsLogger) Errorf(format string, v ...any) {
 	line := fmt.Sprintf(format, v...)
 	n.l.Error(line)

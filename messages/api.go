@@ -163,6 +163,10 @@ type ControllerInfo struct {
 // HostRemoveRequest removes a host from the fleet.
 type HostRemoveRequest struct {
 	Host string `json:"host"`
+	// RevokeOnly revokes the host's identity and forgets it without
+	// asking its agent to uninstall: for a failed host add whose rollback
+	// already removed the agent over SSH.
+	RevokeOnly bool `json:"revoke_only,omitempty"`
 }
 
 // HostRemoveResult says what was done. AgentUninstalled is false when the
