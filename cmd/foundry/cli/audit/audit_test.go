@@ -71,9 +71,15 @@ func TestListShowsWhoDidWhatAndFiltersByOperator(t *testing.T) {
 	}
 	ops := map[string]bool{}
 	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
-		var r messages.AuditRecord
+		var r struct {
+			messages.AuditRecord
+			Time string `json:"time"` // RFC 3339 in CLI output
+		}
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			t.Fatalf("not a JSON line: %q", line)
+		}
+		if _, err := time.Parse(time.RFC3339, r.Time); err != nil {
+			t.Fatalf("JSON time is not RFC 3339: %q", line)
 		}
 		ops[r.Operator] = true
 	}
