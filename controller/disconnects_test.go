@@ -126,3 +126,35 @@ func countEvents(cl *client.Client, host, typ string) (int, error) {
 	})
 	return n, err
 }
+
+// TestDisconnectSeenAcrossTheCluster kills an agent process connected to
+// one controller of two and expects the other controller, which never had
+// the connection, to list the host as disconnected within a second too:
+// the server's advisory crosses the route.
+func TestDisconnectSeenAcrossTheCluster(t *testing.T) {
+	ctls := ct.StartCluster(t, 2)
+	a, b := ctls[0], ctls[1]
+	clA, clB := ct.Client(t, a), ct.Client(t, b)
+	dir := t.TempDir()
+	cfg := ct.EnrollConfig(t, clA, a, "roamer", dir)
+	cfg.URLs = b.URLs() // its connection is on b only
+	cfg.Heartbeat = 10 * time.Second
+	proc := ct.StartAgentProcess(t, cfg, dir)
+	for _, cl := range []*client.Client{clA, clB} {
+		ct.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error { return hostState(cl, "roamer", messages.StateOnline) })
+	}
+	if err := proc.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	ct.CheckFor(t, time.Second, 10*time.Millisecond, func() error { return hostState(clA, "roamer", messages.StateDisconnected) })
+	t.Logf("the other controller had roamer disconnected %s after SIGKILL", time.Since(killed).Round(time.Millisecond))
+	ct.CheckFor(t, time.Second, 10*time.Millisecond, func() error { return hostState(clB, "roamer", messages.StateDisconnected) })
+	ct.CheckFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+		n, err := countEvents(clA, "roamer", messages.EventHostDisconnected)
+		if err == nil && n != 1 {
+			err = fmt.Errorf("%d host_disconnected events, want 1 (announced by the leader only)", n)
+		}
+		return err
+	})
+}
