@@ -237,9 +237,9 @@ func (c *Controller) FleetStatus(ctx context.Context, req messages.FleetStatusRe
 // selectHosts is the expected set of a fan-out: the named hosts, or every
 // host in the registry (online or not: a fleet-wide answer accounts for
 // every registered host), narrowed by a --where expression evaluated
-// against the registry, state included. It returns the envelope targets too: the named hosts, or "*"
-// when the selection came from the registry (a long list would not fit a
-// command).
+// against the registry, state included. It returns the envelope targets
+// too: the named hosts, or "*" when the selection came from the registry
+// (a long list would not fit a command).
 func (c *Controller) selectHosts(named []string, where string, now time.Time) (hosts, targets []string, err error) {
 	var expr target.Expr
 	if where != "" {
