@@ -84,9 +84,9 @@ func handle[Req, Res any](c *Controller, subject string, fn func(context.Context
 		if err == nil {
 			resp.Result, err = fn(withCall(context.Background(), call), req)
 			call.mu.Lock()
-			sent := call.commandSent
+			sent, unchanged := call.commandSent, call.unchanged
 			call.mu.Unlock()
-			if write && !sent {
+			if write && !sent && !(unchanged && err == nil) {
 				c.auditCall(call, err)
 			}
 		}
@@ -207,7 +207,9 @@ func (c *Controller) info(_ context.Context, _ struct{}) (messages.ControllerInf
 
 // FleetStatus fans a signed status command out and accounts for every
 // expected host. Expected is the named hosts, or every host the registry
-// has online.
+// knows, whatever its state: a host that is away is reported missing with
+// its state, never left out (unless --where leaves it out, e.g.
+// state=online).
 func (c *Controller) FleetStatus(ctx context.Context, req messages.FleetStatusRequest) (messages.FleetStatusResult, error) {
 	timeout := time.Duration(req.TimeoutMs) * time.Millisecond
 	if timeout <= 0 {
@@ -233,10 +235,11 @@ func (c *Controller) FleetStatus(ctx context.Context, req messages.FleetStatusRe
 }
 
 // selectHosts is the expected set of a fan-out: the named hosts, or every
-// online host, narrowed by a --where expression evaluated against the
-// registry. It returns the envelope targets too: the named hosts, or "*"
-// when the selection came from the registry (a long list would not fit a
-// command).
+// host in the registry (online or not: a fleet-wide answer accounts for
+// every registered host), narrowed by a --where expression evaluated
+// against the registry, state included. It returns the envelope targets
+// too: the named hosts, or "*" when the selection came from the registry
+// (a long list would not fit a command).
 func (c *Controller) selectHosts(named []string, where string, now time.Time) (hosts, targets []string, err error) {
 	var expr target.Expr
 	if where != "" {
@@ -260,10 +263,7 @@ func (c *Controller) selectHosts(named []string, where string, now time.Time) (h
 		if len(named) > 0 && !want[h.ID] {
 			return
 		}
-		if len(named) == 0 && state != messages.StateOnline {
-			return
-		}
-		if expr != nil && !expr.Match(target.Host{ID: h.ID, Role: h.Role, Labels: h.Labels, Facts: h.Facts}) {
+		if expr != nil && !expr.Match(target.Host{ID: h.ID, State: state, Role: h.Role, Labels: h.Labels, Facts: h.Facts}) {
 			return
 		}
 		hosts = append(hosts, h.ID)
@@ -278,6 +278,7 @@ func (c *Controller) selectHosts(named []string, where string, now time.Time) (h
 // statusResult accounts for every expected host. A brief (summary) reply
 // carries no status to decode.
 func (c *Controller) statusResult(id string, hosts []string, fr fanoutResult, brief bool) messages.FleetStatusResult {
+	now := time.Now()
 	res := messages.FleetStatusResult{RequestID: id, Expected: len(hosts), TimedOut: fr.timedOut,
 		ElapsedMs: float64(fr.elapsed.Microseconds()) / 1000,
 		Responded: make([]messages.HostStatus, 0, len(fr.replies)), Missing: []messages.MissingHost{}}
@@ -294,13 +295,20 @@ func (c *Controller) statusResult(id string, hosts []string, fr fanoutResult, br
 			res.Responded = append(res.Responded, hs)
 			continue
 		}
-		reason := fr.missing[h]
-		if _, known := c.reg.get(h); !known {
-			reason = messages.ReasonUnknownHost + "; " + reason
-		}
-		res.Missing = append(res.Missing, messages.MissingHost{Host: h, Reason: reason})
+		res.Missing = append(res.Missing, c.missingHost(h, fr.missing[h], now))
 	}
 	return res
+}
+
+// missingHost is a host that did not answer, with why and what the
+// registry knows of it.
+func (c *Controller) missingHost(h, reason string, now time.Time) messages.MissingHost {
+	rec, known := c.reg.get(h)
+	if !known {
+		return messages.MissingHost{Host: h, Reason: messages.ReasonUnknownHost + "; " + reason}
+	}
+	return messages.MissingHost{Host: h, Reason: reason, State: HostState(rec, now),
+		LastSeen: time.UnixMilli(rec.LastSeen).UTC().Format(time.RFC3339)}
 }
 
 // semverOr returns v when it is a semantic version (micro insists), else

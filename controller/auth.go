@@ -62,6 +62,9 @@ type authenticator struct {
 	// server exists.
 	alive  func(cid uint64) bool
 	onDeny func(id Identity, limit int)
+	// system is the server's system account, where KindSystem
+	// connections go; set once the server exists.
+	system func() *server.Account
 
 	mu    sync.RWMutex
 	ids   map[string]Identity            // public key -> identity
@@ -73,7 +76,8 @@ type authenticator struct {
 func newAuthenticator(maxAgent, maxOperator int) *authenticator {
 	return &authenticator{maxAgent: maxAgent, maxOperator: maxOperator,
 		alive: func(uint64) bool { return true }, onDeny: func(Identity, int) {},
-		ids: map[string]Identity{}, conns: map[string]map[uint64]struct{}{}, cids: map[uint64]string{},
+		system: func() *server.Account { return nil },
+		ids:    map[string]Identity{}, conns: map[string]map[uint64]struct{}{}, cids: map[uint64]string{},
 		hosts: map[string][]string{}}
 }
 
@@ -232,7 +236,13 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 	a.conns[opts.Nkey][c.GetID()] = struct{}{}
 	a.cids[c.GetID()] = opts.Nkey
 	a.mu.Unlock()
-	c.RegisterUser(&server.User{Username: id.Kind + ":" + id.Name, Permissions: perms})
+	user := &server.User{Username: id.Kind + ":" + id.Name, Permissions: perms}
+	if id.Kind == KindSystem {
+		if user.Account = a.system(); user.Account == nil {
+			return false
+		}
+	}
+	c.RegisterUser(user)
 	return true
 }
 
@@ -291,6 +301,8 @@ func permissionsFor(id Identity) (*server.Permissions, error) {
 	switch id.Kind {
 	case KindInternal:
 		return nil, nil
+	case KindSystem:
+		return systemPermissions(), nil
 	case KindAgent:
 		cmd, err := messages.CommandSubject(id.Name)
 		if err != nil {

@@ -164,9 +164,15 @@ func (r *registry) apply(ch kvChange, initial bool, now time.Time) {
 	}
 	// A record older than what this controller already has is an echo of
 	// a heartbeat it has since handled itself (or a late delivery).
-	if cur, ok := r.hosts[rec.ID]; ok && cur.LastSeen > rec.LastSeen {
+	cur, ok := r.hosts[rec.ID]
+	if ok && cur.LastSeen > rec.LastSeen {
 		r.mu.Unlock()
 		return
+	}
+	if ok && cur.LastSeen == rec.LastSeen {
+		// The bucket's copy of the same heartbeat does not know of a
+		// disconnect seen since (it is never written).
+		rec.Disconnected = cur.Disconnected
 	}
 	r.hosts[rec.ID] = &rec
 	if initial {

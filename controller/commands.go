@@ -65,8 +65,12 @@ func (c *Controller) runCommand(ctx context.Context, cmd command) (*messages.Env
 	if cmd.broadcast {
 		b = &broadcast{id: env.ID, mux: c.bcast, connected: c.agentConnected}
 	}
-	fr, err := fanout(fctx, c.nc, data, cmd.hosts, b)
+	ask, away := c.awayHosts(cmd.hosts, time.Now())
+	fr, err := fanout(fctx, c.nc, data, ask, b)
 	cancel()
+	for _, h := range away {
+		fr.missing[h] = messages.ReasonOffline
+	}
 	rec.Time = 0
 	if err != nil {
 		rec.Outcome, rec.Code, rec.Message = messages.OutcomeFailed, messages.CodeOf(err), err.Error()
@@ -77,6 +81,31 @@ func (c *Controller) runCommand(ctx context.Context, cmd command) (*messages.Env
 		c.logger.Warn("command result not audited", "request_id", env.ID, "err", aerr)
 	}
 	return env, fr, err
+}
+
+// awayHosts splits hosts into those to ask and those the registry has
+// offline: silent for OfflineFactor intervals or stopped cleanly. Those
+// are not asked (a frozen agent's connection can stay open for minutes,
+// and every command would wait its whole timeout for it) but accounted
+// as missing. Stale and disconnected hosts are asked: a stale one may
+// still answer, and a disconnected one that reconnected meanwhile will;
+// one that did not is known missing at once ("no responders").
+func (c *Controller) awayHosts(hosts []string, now time.Time) (ask, away []string) {
+	ask = hosts
+	for i, h := range hosts {
+		rec, ok := c.reg.get(h)
+		if !ok || HostState(rec, now) != messages.StateOffline {
+			if away != nil {
+				ask = append(ask, h)
+			}
+			continue
+		}
+		if away == nil {
+			ask = append(make([]string, 0, len(hosts)), hosts[:i]...)
+		}
+		away = append(away, h)
+	}
+	return ask, away
 }
 
 // agentConnected reports whether host's agent is subscribed to its

@@ -91,25 +91,26 @@ type Options struct {
 
 // Controller is a running control plane.
 type Controller struct {
-	opts   Options
-	logger *slog.Logger
-	srv    *server.Server
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	ids    jetstream.KeyValue
-	auth   *authenticator
-	reg    *registry
-	keys   *keyring
-	certs  *certHolder // nil in plaintext mode
-	audit  *auditor
-	replay *replayCache
-	bcast  *replyMux
-	caPEM  []byte
-	urls   []string
-	svc    micro.Service
-	cancel context.CancelFunc
-	done   chan struct{}
-	plan   *clusterPlan // nil for a single controller
+	opts    Options
+	logger  *slog.Logger
+	srv     *server.Server
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	ids     jetstream.KeyValue
+	auth    *authenticator
+	reg     *registry
+	keys    *keyring
+	certs   *certHolder // nil in plaintext mode
+	audit   *auditor
+	replay  *replayCache
+	bcast   *replyMux
+	caPEM   []byte
+	urls    []string
+	svc     micro.Service
+	cancel  context.CancelFunc
+	done    chan struct{}
+	plan    *clusterPlan // nil for a single controller
+	natsLog *natsLogger
 
 	sweeping     bool
 	livenessSent map[string]livenessMark // host -> last liveness command, sweep goroutine only
@@ -229,7 +230,9 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 		return nil, fmt.Errorf("configure NATS: %w", err)
 	}
 	c.auth.alive = func(cid uint64) bool { return srv.GetClient(cid) != nil }
-	srv.SetLoggerV2(&natsLogger{l: opts.Logger.With("component", "nats"), violation: c.noteViolation}, false, false, false)
+	c.auth.system = srv.SystemAccount
+	c.natsLog = &natsLogger{l: opts.Logger.With("component", "nats"), violation: c.noteViolation}
+	srv.SetLoggerV2(c.natsLog, false, false, false)
 	go srv.Start()
 	if !srv.ReadyForConnections(15 * time.Second) {
 		srv.Shutdown()
@@ -270,6 +273,7 @@ func (c *Controller) listen() error {
 	for _, a := range c.opts.Advertise {
 		c.urls = append(c.urls, scheme+"://"+net.JoinHostPort(a, strconv.Itoa(addr.Port)))
 	}
+	c.natsLog.ready.Store(true)
 	c.logger.Info("controller ready", "urls", c.urls, "data_dir", c.opts.DataDir, "tls", !c.opts.Plaintext,
 		"server_name", c.opts.Name, "replicas", c.opts.Replicas)
 	return nil
@@ -324,6 +328,9 @@ func (c *Controller) startServices(ctx context.Context) error {
 		return err
 	}
 	if _, err := c.nc.QueueSubscribe(messages.HeartbeatWildcard, "registry", c.reg.persist); err != nil {
+		return err
+	}
+	if err := c.watchDisconnects(runCtx); err != nil {
 		return err
 	}
 	refused, _ := messages.EventFilter("", messages.EventCmdRefused)

@@ -112,7 +112,9 @@ func (c *Controller) Enroll(ctx context.Context, req messages.EnrollRequest) (me
 			if err := c.putIdentity(ctx, existing); err != nil {
 				return res, err
 			}
+			return res, nil
 		}
+		noteUnchanged(ctx)
 		return res, nil
 	}
 	for _, old := range c.agentIdentities(req.Host) {

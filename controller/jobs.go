@@ -96,7 +96,7 @@ func (c *Controller) RunJob(ctx context.Context, req messages.JobRunRequest) (me
 		return rec, err
 	}
 	if len(hosts) == 0 {
-		return rec, &messages.Error{Code: messages.CodeNotFound, Message: "the job selects no online host; check --host/--where and foundry host list"}
+		return rec, &messages.Error{Code: messages.CodeNotFound, Message: "the job selects no host; check --host/--where and foundry host list"}
 	}
 	call, _ := callFrom(ctx)
 	plan := rollout.Plan(hosts, batch)

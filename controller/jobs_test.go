@@ -122,7 +122,7 @@ func TestJobBadInputIsRefused(t *testing.T) {
 		{messages.JobRunRequest{Verb: messages.VerbStatus, Batch: "-3"}, "--batch"},
 		{messages.JobRunRequest{Verb: messages.VerbStatus, Batch: "150%"}, "--batch"},
 		{messages.JobRunRequest{Verb: messages.VerbStatus, MaxFailures: "x"}, "--max-failures"},
-		{messages.JobRunRequest{Verb: messages.VerbStatus, Where: "role=nobody"}, "selects no online host"},
+		{messages.JobRunRequest{Verb: messages.VerbStatus, Where: "role=nobody"}, "selects no host"},
 		{messages.JobRunRequest{Verb: messages.VerbUninstall}, "cannot run as a job"},
 		{messages.JobRunRequest{Verb: messages.VerbStatus, Where: "os=("}, "position"},
 	} {

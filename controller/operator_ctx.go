@@ -36,6 +36,18 @@ type apiCall struct {
 
 	mu          sync.Mutex
 	commandSent bool
+	// unchanged: the write changed nothing (an enrolment of a key already
+	// enrolled, as every re-run of host add makes), so it is not audited.
+	unchanged bool
+}
+
+// noteUnchanged marks ctx's API call as one that changed nothing.
+func noteUnchanged(ctx context.Context) {
+	if call, ok := ctx.Value(callKey{}).(*apiCall); ok && call != nil {
+		call.mu.Lock()
+		call.unchanged = true
+		call.mu.Unlock()
+	}
 }
 
 // WithOperator returns a context whose commands are signed on behalf of op.

@@ -33,6 +33,9 @@ func HostState(r messages.HostRecord, now time.Time) string {
 	if r.Goodbye {
 		return messages.StateOffline
 	}
+	if r.Disconnected {
+		return messages.StateDisconnected
+	}
 	iv := max(r.IntervalMs, minIntervalMs)
 	age := now.UnixMilli() - r.LastSeen
 	switch {
@@ -160,6 +163,7 @@ func mergeHeartbeat(rec *messages.HostRecord, hb messages.Heartbeat, now time.Ti
 	rec.LastSeen = now.UnixMilli()
 	rec.IntervalMs = hb.IntervalMs
 	rec.Goodbye = hb.Kind == messages.KindGoodbye
+	rec.Disconnected = false
 	rec.Facts = hb.Facts
 	rec.Role, rec.Labels = hb.Role, hb.Labels
 	if len(hb.Trust) > 0 {
@@ -239,10 +243,15 @@ func (r *registry) transition(rec messages.HostRecord, now time.Time) {
 		if rec.Goodbye {
 			sev = messages.SeverityInfo
 		}
+	case messages.StateDisconnected:
+		typ, sev = messages.EventHostDisconnected, messages.SeverityWarning
 	}
 	msg := "host is " + state
-	if rec.Goodbye {
+	switch {
+	case rec.Goodbye:
 		msg = "agent stopped cleanly"
+	case state == messages.StateDisconnected:
+		msg = "the agent's connection closed without a goodbye"
 	}
 	r.events(messages.Event{Host: rec.ID, Type: typ, Severity: sev, Message: msg,
 		Fields: map[string]string{"previous": prev}})
@@ -257,7 +266,7 @@ func (r *registry) sweep(now time.Time) (online int) {
 	r.mu.RLock()
 	for id, h := range r.hosts {
 		state := HostState(*h, now)
-		if state != messages.StateOffline {
+		if state == messages.StateOnline || state == messages.StateStale {
 			online++
 		}
 		if prev, seen := r.last[id]; !seen || prev != state {
@@ -269,6 +278,23 @@ func (r *registry) sweep(now time.Time) (online int) {
 		r.transition(rec, now)
 	}
 	return online
+}
+
+// markDisconnected records that the server saw host's command connection
+// close (disconnects.go) and announces it. A host that said goodbye stays
+// offline, and one the registry does not know is left alone: it will
+// register when it connects.
+func (r *registry) markDisconnected(host string, now time.Time) {
+	r.mu.Lock()
+	rec, ok := r.hosts[host]
+	if !ok || rec.Goodbye || rec.Disconnected {
+		r.mu.Unlock()
+		return
+	}
+	rec.Disconnected = true
+	snapshot := *rec
+	r.mu.Unlock()
+	r.transition(snapshot, now)
 }
 
 // scan calls fn for every host with its derived state, without copying

@@ -29,16 +29,20 @@ func (c *Controller) RemoveHost(ctx context.Context, req messages.HostRemoveRequ
 			res.Address, res.SSHUser, res.SSHPort = id.Address, id.SSHUser, id.SSHPort
 		}
 	}
-	_, fr, err := c.runCommand(ctx, command{verb: messages.VerbUninstall, targets: []string{req.Host}, hosts: []string{req.Host}, ttl: uninstallTimeout})
-	if err != nil {
-		return res, err
-	}
-	if r, ok := fr.replies[req.Host]; ok && r.reply.Error == nil {
-		res.AgentUninstalled = true
-	} else if ok {
-		res.AgentError = r.reply.Error.Message
+	if req.RevokeOnly {
+		res.AgentError = "not asked: the agent was removed over SSH"
 	} else {
-		res.AgentError = fr.missing[req.Host]
+		_, fr, err := c.runCommand(ctx, command{verb: messages.VerbUninstall, targets: []string{req.Host}, hosts: []string{req.Host}, ttl: uninstallTimeout})
+		if err != nil {
+			return res, err
+		}
+		if r, ok := fr.replies[req.Host]; ok && r.reply.Error == nil {
+			res.AgentUninstalled = true
+		} else if ok {
+			res.AgentError = r.reply.Error.Message
+		} else {
+			res.AgentError = fr.missing[req.Host]
+		}
 	}
 	for _, pub := range ids {
 		if err := c.revoke(ctx, pub); err != nil {

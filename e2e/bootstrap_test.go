@@ -136,7 +136,7 @@ func TestBootstrap(t *testing.T) {
 	t.Run("add ten hosts with a password", func(t *testing.T) {
 		code, out, errOut := f.cli(harness.Password+"\n", "host", "add", "--from-file", hostsFile(t, ten),
 			"--password-stdin", "--yes", "--agent-binary", f.agent)
-		if code != 0 || !strings.Contains(errOut, "10 added, 0 repaired, 0 unchanged, 0 failed") {
+		if code != 0 || !strings.Contains(errOut, "10 added, 0 updated, 0 repaired, 0 unchanged, 0 failed") {
 			t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 		}
 		res, err := f.client().FleetStatus(context.Background(), messages.FleetStatusRequest{TimeoutMs: 20_000})
@@ -174,10 +174,21 @@ func TestBootstrap(t *testing.T) {
 		for _, h := range ten {
 			before[h.Name] = agentTrace(t, h)
 		}
+		since := time.Now().UnixMilli()
 		code, out, errOut := f.cli(harness.Password+"\n", "host", "add", "--from-file", hostsFile(t, ten),
 			"--password-stdin", "--agent-binary", f.agent)
-		if code != 0 || !strings.Contains(errOut, "0 added, 0 repaired, 10 unchanged, 0 failed") {
+		if code != 0 || !strings.Contains(errOut, "0 added, 0 updated, 0 repaired, 10 unchanged, 0 failed") {
 			t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+		}
+		// Nothing changed, so nothing is audited as an enrolment.
+		err := f.client().Audit(context.Background(), client.AuditQuery{Since: time.Hour}, func(r messages.AuditRecord) error {
+			if r.Action == "host.enroll" && r.Time >= since {
+				return fmt.Errorf("an unchanged host add was audited as an enrolment: %+v", r)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 		for _, h := range ten {
 			if after := agentTrace(t, h); after != before[h.Name] {
@@ -239,6 +250,14 @@ func TestBootstrap(t *testing.T) {
 		}
 		if s := inside(t, h, "systemctl is-active foundry-agent"); s != "active" {
 			t.Fatalf("agent %s after repair", s)
+		}
+	})
+
+	t.Run("a new role alone is an update, not a repair", func(t *testing.T) {
+		h := ten[6]
+		code, out, errOut := f.cli(harness.Password+"\n", "host", "configure", h.Name, "--password-stdin", "--agent-binary", f.agent, "--role", "edge")
+		if code != 0 || !strings.Contains(errOut, "0 added, 1 updated, 0 repaired") || !strings.Contains(out, "updated") {
+			t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 		}
 	})
 

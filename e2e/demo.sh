@@ -56,8 +56,14 @@ foundry host list
 say "foundry fleet status   (signed command fanned out; finishes when every host answered)"
 foundry fleet status
 
-say "Killing demo-2 with SIGKILL, then: foundry fleet status --timeout 30s"
+say "Killing demo-2 with SIGKILL: the server sees its connection close, so foundry host list says disconnected at once"
 { kill -KILL "${pids[2]}"; wait "${pids[2]}"; } 2>/dev/null || true
+start=$(date +%s%N)
+for i in $(seq 1 20); do foundry host list --state disconnected | grep -q demo-2 && break; sleep 0.05; done
+echo "demo-2 listed as disconnected $(( ($(date +%s%N) - start) / 1000000 )) ms after the kill (heartbeats alone would take 3 s)"
+foundry host list
+
+say "foundry fleet status --timeout 30s   (every registered host is accounted for: demo-2 by name, exit code 3)"
 start=$(date +%s%N)
 foundry fleet status --timeout 30s || echo "(exit code $?: some hosts missing, as expected)"
 echo "returned in $(( ($(date +%s%N) - start) / 1000000 )) ms, not 30 s: the controller knew demo-2 was disconnected"

@@ -29,26 +29,34 @@ type APIResponse[T any] struct {
 	Result T      `json:"result"`
 }
 
-// Host states, derived from heartbeat age by the controller. Enrolled means
-// an identity exists but no heartbeat has arrived yet.
+// Host states, derived by the controller from heartbeat age and from the
+// server's word that the agent's connection closed. Stale and offline are
+// hosts whose connection may still be open but that went silent;
+// disconnected is a host whose command connection the server saw close
+// (a crash, a kill, a reset) and that has not connected again. Enrolled
+// means an identity exists but no heartbeat has arrived yet.
 const (
-	StateOnline   = "online"
-	StateStale    = "stale"
-	StateOffline  = "offline"
-	StateEnrolled = "enrolled"
+	StateOnline       = "online"
+	StateStale        = "stale"
+	StateOffline      = "offline"
+	StateDisconnected = "disconnected"
+	StateEnrolled     = "enrolled"
 )
 
 // HostRecord is a host as the registry knows it.
 type HostRecord struct {
-	ID         string            `json:"id"`
-	State      string            `json:"state"`
-	LastSeen   int64             `json:"last_seen"`  // unix ms, controller clock
-	FirstSeen  int64             `json:"first_seen"` // unix ms
-	IntervalMs int64             `json:"interval_ms"`
-	Goodbye    bool              `json:"goodbye,omitempty"`
-	Facts      Facts             `json:"facts"`
-	Role       string            `json:"role,omitempty"`
-	Labels     map[string]string `json:"labels,omitempty"`
+	ID         string `json:"id"`
+	State      string `json:"state"`
+	LastSeen   int64  `json:"last_seen"`  // unix ms, controller clock
+	FirstSeen  int64  `json:"first_seen"` // unix ms
+	IntervalMs int64  `json:"interval_ms"`
+	Goodbye    bool   `json:"goodbye,omitempty"`
+	// Disconnected is set when the server saw the agent's command
+	// connection close, and cleared by its next heartbeat.
+	Disconnected bool              `json:"disconnected,omitempty"`
+	Facts        Facts             `json:"facts"`
+	Role         string            `json:"role,omitempty"`
+	Labels       map[string]string `json:"labels,omitempty"`
 	// Where the host was bootstrapped from, for SSH fallbacks (remove,
 	// configure, ssh). Kept with the identity, not in a local file.
 	Address string `json:"address,omitempty"`
@@ -67,10 +75,11 @@ type HostListResult struct {
 }
 
 // FleetStatusRequest asks the controller to fan a status command out. No
-// Hosts means every host the registry has online.
+// Hosts means every host in the registry, whatever its state: a host that
+// is away is accounted as missing, not left out.
 type FleetStatusRequest struct {
 	Hosts []string `json:"hosts,omitempty"`
-	// Where selects online hosts by id, role, labels and facts (see
+	// Where selects hosts by id, state, role, labels and facts (see
 	// controller/target); combined with Hosts, both must match.
 	Where     string `json:"where,omitempty"`
 	TimeoutMs int64  `json:"timeout_ms"`
@@ -88,10 +97,14 @@ type HostStatus struct {
 	Status    *StatusReply `json:"status,omitempty"`
 }
 
-// MissingHost is an expected host that did not answer, with why.
+// MissingHost is an expected host that did not answer, with why, and what
+// the registry knew of it: its state and when it was last heard from
+// (RFC 3339; both empty for a host the registry does not know).
 type MissingHost struct {
-	Host   string `json:"host"`
-	Reason string `json:"reason"`
+	Host     string `json:"host"`
+	Reason   string `json:"reason"`
+	State    string `json:"state,omitempty"`
+	LastSeen string `json:"last_seen,omitempty"`
 }
 
 // Reasons a host is missing from a fan-out.
@@ -99,6 +112,9 @@ const (
 	ReasonNotConnected = "not connected"
 	ReasonNoReply      = "no reply before timeout"
 	ReasonUnknownHost  = "not in registry"
+	// ReasonOffline: the registry has the host offline (silent for
+	// OfflineFactor intervals, or stopped cleanly), so it was not asked.
+	ReasonOffline = "offline, not asked"
 )
 
 // FleetStatusResult accounts for every expected host: each is either in
@@ -147,6 +163,10 @@ type ControllerInfo struct {
 // HostRemoveRequest removes a host from the fleet.
 type HostRemoveRequest struct {
 	Host string `json:"host"`
+	// RevokeOnly revokes the host's identity and forgets it without
+	// asking its agent to uninstall: for a failed host add whose rollback
+	// already removed the agent over SSH.
+	RevokeOnly bool `json:"revoke_only,omitempty"`
 }
 
 // HostRemoveResult says what was done. AgentUninstalled is false when the

@@ -165,9 +165,12 @@ const (
 	EventHostOnline    = "host_online"
 	EventHostStale     = "host_stale"
 	EventHostOffline   = "host_offline"
-	EventHostEnrolled  = "host_enrolled"
-	EventHostRemoved   = "host_removed"
-	EventTrustUpdated  = "trust_updated"
+	// EventHostDisconnected: the server saw the agent's command
+	// connection close without a goodbye.
+	EventHostDisconnected = "host_disconnected"
+	EventHostEnrolled     = "host_enrolled"
+	EventHostRemoved      = "host_removed"
+	EventTrustUpdated     = "trust_updated"
 )
 
 // Event is something that happened, kept in the events stream.

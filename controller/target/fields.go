@@ -52,7 +52,7 @@ var facts = map[string]field{
 
 var factAliases = map[string]string{"uptime": "uptime_s"}
 
-const fieldHelp = "use id, role, label.KEY or a fact: hostname, machine_id, os, os_version, kernel, arch, " +
+const fieldHelp = "use id, state, role, label.KEY or a fact: hostname, machine_id, os, os_version, kernel, arch, " +
 	"agent_version, cpus, mem_total, mem_used, disk_total, disk_used, load1, load5, load15, uptime_s"
 
 // lookupField resolves a typed field name or says what is wrong with it.
@@ -63,6 +63,8 @@ func lookupField(name string) (field, error) {
 		return field{name: "id", kind: kText, text: func(h Host) string { return h.ID }}, nil
 	case "role":
 		return field{name: "role", kind: kText, text: func(h Host) string { return h.Role }}, nil
+	case "state":
+		return field{name: "state", kind: kText, text: func(h Host) string { return h.State }}, nil
 	}
 	if strings.HasPrefix(lower, "label.") || lower == "label" {
 		key := name[min(len(name), len("label.")):]

@@ -83,7 +83,10 @@ import (
 // not a registry record, so targeting has no dependency on where hosts come
 // from.
 type Host struct {
-	ID     string
+	ID string
+	// State is the registry's liveness state (online, stale, offline,
+	// disconnected), so an operator can leave away hosts out explicitly.
+	State  string
 	Role   string
 	Labels map[string]string
 	Facts  messages.Facts

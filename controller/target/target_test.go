@@ -192,7 +192,7 @@ func TestErrors(t *testing.T) {
 		{"role=", 6, `expected a value after "="`},
 		{"role", 5, `expected an operator (= != < <= > >= ~ or in) after "role", found the end`},
 		{"role web", 6, `expected an operator (= != < <= > >= ~ or in) after "role", found "web"`},
-		{"rol=web", 1, `unknown field "rol"; use id, role, label.KEY or a fact`},
+		{"rol=web", 1, `unknown field "rol"; use id, state, role, label.KEY or a fact`},
 		{"label.=x", 1, "label needs a key"},
 		{"label.a*=x", 1, "may not contain * or ?"},
 		{"role=web and", 13, `expected a condition after "and"`},

@@ -33,6 +33,9 @@ const (
 	Added     = "added"
 	Unchanged = "unchanged"
 	Repaired  = "repaired"
+	// Updated: a running agent got a new configuration (another role or
+	// labels) and nothing else; nothing was broken.
+	Updated = "updated"
 )
 
 // Controller is what the bootstrap needs from the controller API;
@@ -227,13 +230,23 @@ func (rn *run) add(ctx context.Context) (string, error) {
 		}
 		rn.backedUp = false
 	}
+	return outcome(rn.before, rn.changes), nil
+}
+
+// outcome names what a successful run did to a host that was in state
+// before: nothing, a new install, a new configuration for an agent that
+// was running (only the config file changed: another --role or --label),
+// or a repair of anything else.
+func outcome(before hostState, changes []string) string {
 	switch {
-	case len(rn.changes) == 0:
-		return Unchanged, nil
-	case rn.before.installed():
-		return Repaired, nil
+	case len(changes) == 0:
+		return Unchanged
+	case !before.installed():
+		return Added
+	case before.active && len(changes) == 1 && changes[0] == agentunit.DefaultConfig:
+		return Updated
 	}
-	return Added, nil
+	return Repaired
 }
 
 // install puts binary, identity, config and unit in place, (re)starts the

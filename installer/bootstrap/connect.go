@@ -150,9 +150,13 @@ func (rn *run) undo(ctx context.Context) {
 		if _, err := rn.sh(ctx, "roll back", script); err != nil {
 			rn.log.Warn("roll back failed", "err", err)
 		}
-	} else if !rn.before.installed() {
+	}
+	uninstalled := false
+	if !rn.backedUp && !rn.before.installed() {
 		if _, err := rn.sh(ctx, "roll back", agentunit.UninstallScript()); err != nil {
 			rn.log.Warn("roll back failed", "err", err)
+		} else {
+			uninstalled = true
 		}
 	}
 	if rn.keyLine != "" {
@@ -161,7 +165,10 @@ func (rn *run) undo(ctx context.Context) {
 		}
 	}
 	if rn.enrolled {
-		if _, err := rn.o.Controller.RemoveHost(ctx, messages.HostRemoveRequest{Host: rn.o.ID}); err != nil {
+		// The agent is gone already when SSH removed it: only the
+		// identity is left to revoke, and no uninstall command is sent
+		// (it could only fail, and be audited as a failed uninstall).
+		if _, err := rn.o.Controller.RemoveHost(ctx, messages.HostRemoveRequest{Host: rn.o.ID, RevokeOnly: uninstalled}); err != nil {
 			rn.log.Warn("identity not revoked", "err", err)
 		}
 	}

@@ -102,3 +102,30 @@ func TestInstallBinaryScriptRunsLocally(t *testing.T) {
 		t.Fatalf("temp files left: %v", left)
 	}
 }
+
+// TestOutcome: a run that only rewrote a running agent's config (another
+// --role or --label) was reported "repaired", as if the host had been
+// broken.
+func TestOutcome(t *testing.T) {
+	healthy := hostState{sums: map[string]string{agentunit.DefaultBinary: "x", agentunit.DefaultConfig: "y"}, enabled: true, active: true}
+	stopped := healthy
+	stopped.active = false
+	for _, tc := range []struct {
+		name    string
+		before  hostState
+		changes []string
+		want    string
+	}{
+		{"nothing", healthy, nil, Unchanged},
+		{"fresh host", hostState{sums: map[string]string{}}, []string{"agent binary", "identity"}, Added},
+		{"new role or labels", healthy, []string{agentunit.DefaultConfig}, Updated},
+		{"config rewritten for a stopped agent", stopped, []string{agentunit.DefaultConfig}, Repaired},
+		{"config and unit", healthy, []string{agentunit.DefaultConfig, agentunit.UnitPath}, Repaired},
+		{"identity re-enrolled", healthy, []string{"identity re-enrolled", agentunit.DefaultConfig}, Repaired},
+		{"agent restarted", stopped, []string{"agent restarted"}, Repaired},
+	} {
+		if got := outcome(tc.before, tc.changes); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}

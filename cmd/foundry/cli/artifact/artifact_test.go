@@ -39,11 +39,28 @@ func listJSON(t *testing.T, connect func(context.Context) (*client.Client, error
 	if err := listRun(context.Background(), &ListOptions{IO: ios, Connect: connect, Component: component, JSON: true}); err != nil {
 		t.Fatalf("list: %v", err)
 	}
-	var arts []messages.Artifact
-	if err := json.Unmarshal(out.Bytes(), &arts); err != nil {
+	var listed []struct {
+		messages.Artifact
+		Imported string `json:"imported"` // RFC 3339 in CLI output
+	}
+	if err := json.Unmarshal(out.Bytes(), &listed); err != nil {
 		t.Fatalf("list --json does not parse: %v\n%s", err, out.String())
 	}
+	arts := make([]messages.Artifact, len(listed))
+	for i, a := range listed {
+		if _, err := time.Parse(time.RFC3339, a.Imported); err != nil {
+			t.Fatalf("imported is not RFC 3339: %q", a.Imported)
+		}
+		arts[i] = a.Artifact
+	}
 	return arts
+}
+
+// importedJSON is an imported artifact as --json prints it, its time in
+// RFC 3339.
+type importedJSON struct {
+	imported
+	Imported string `json:"imported"`
 }
 
 func TestImportFileThenList(t *testing.T) {
@@ -107,7 +124,7 @@ func TestImportFileThenList(t *testing.T) {
 	if err := importRun(ctx, &ImportOptions{IO: ios, Connect: connect, Component: "openbao", Version: "2.1.0", Path: p, JSON: true}); err != nil {
 		t.Fatal(err)
 	}
-	var res []imported
+	var res []importedJSON
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil || len(res) != 1 || res[0].SHA256 != sum(data) || res[0].LocalSHA256 != sum(data) || !res[0].Verified {
 		t.Fatalf("import --json: %v\n%s", err, out.String())
 	}
@@ -137,7 +154,7 @@ func TestImportDirectory(t *testing.T) {
 	if err := importRun(context.Background(), &ImportOptions{IO: ios, Connect: connect, Component: "registry", Version: "3.0.0-rc.1", Path: dir, JSON: true}); err != nil {
 		t.Fatalf("import dir: %v\n%s", err, errOut.String())
 	}
-	var res []imported
+	var res []importedJSON
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil || len(res) != 2 {
 		t.Fatalf("import dir --json: %v\n%s", err, out.String())
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -31,6 +32,8 @@ type Options struct {
 	Operator string
 	JSON     bool
 	Follow   bool
+
+	headerDone bool // the terminal header was printed
 }
 
 // NewCmdList is `foundry audit list`: records up to now, then exit.
@@ -105,13 +108,48 @@ func printRecord(o *Options, r messages.AuditRecord) error {
 	}
 	targets := summarize(r)
 	if o.IO.IsStdoutTTY() {
-		_, err := fmt.Fprintf(o.IO.Out, "%s  %-12s %-6s %-28s %-24s %-20s %s\n", ts.Format("2006-01-02 15:04:05"),
-			r.Operator, r.Source, what, outcome, targets, r.RequestID)
+		if !o.headerDone {
+			o.headerDone = true
+			if _, err := fmt.Fprintln(o.IO.Out, ttyLine("TIME", "OPERATOR", "SOURCE", "ACTION", "OUTCOME", "TARGETS", "REQUEST")); err != nil {
+				return err
+			}
+		}
+		_, err := fmt.Fprintln(o.IO.Out, ttyLine(ts.Format("2006-01-02 15:04:05"), r.Operator, r.Source, what, outcome, targets, r.RequestID))
 		return err
 	}
 	_, err := fmt.Fprintln(o.IO.Out, strings.Join([]string{ts.UTC().Format(time.RFC3339Nano), r.Operator, r.Source,
 		what, outcome, targets, r.RequestID}, "\t"))
 	return err
+}
+
+// ttyWidths are the terminal columns before the last (the request id,
+// which is printed whole). Records stream, so the table cannot be
+// aligned after the fact: a longer value is cut to its column with "…".
+var ttyWidths = [...]int{19, 12, 6, 28, 24, 24}
+
+// ttyLine is one aligned terminal line of the audit table.
+func ttyLine(fields ...string) string {
+	var b strings.Builder
+	for i, f := range fields {
+		if i < len(ttyWidths) {
+			w := ttyWidths[i]
+			f = clip(f, w)
+			b.WriteString(f)
+			b.WriteString(strings.Repeat(" ", w-utf8.RuneCountInString(f)+1))
+			continue
+		}
+		b.WriteString(f)
+	}
+	return strings.TrimRight(b.String(), " ")
+}
+
+// clip cuts s to at most w runes, marking the cut with "…".
+func clip(s string, w int) string {
+	if utf8.RuneCountInString(s) <= w {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:w-1]) + "…"
 }
 
 // summarize names the hosts a record is about, shortened for a line.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
 	"github.com/foundry-fleet/foundry/controller"
@@ -70,9 +71,15 @@ func TestListShowsWhoDidWhatAndFiltersByOperator(t *testing.T) {
 	}
 	ops := map[string]bool{}
 	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
-		var r messages.AuditRecord
+		var r struct {
+			messages.AuditRecord
+			Time string `json:"time"` // RFC 3339 in CLI output
+		}
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			t.Fatalf("not a JSON line: %q", line)
+		}
+		if _, err := time.Parse(time.RFC3339, r.Time); err != nil {
+			t.Fatalf("JSON time is not RFC 3339: %q", line)
 		}
 		ops[r.Operator] = true
 	}
@@ -114,5 +121,37 @@ func TestTailFollowsNewRecords(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTerminalTableHasAHeaderAndStaysAligned: on a terminal the records
+// had no header, and a long target list pushed the request id of its line
+// out of its column.
+func TestTerminalTableHasAHeaderAndStaysAligned(t *testing.T) {
+	ios, _, out, _ := cmdutil.Test()
+	ios.SetTTY(false, true)
+	o := &Options{IO: ios}
+	recs := []messages.AuditRecord{
+		{Time: 1, Operator: "admin", Source: "api", Action: "host.list", Outcome: "succeeded", RequestID: "req-short"},
+		{Time: 2, Operator: "an-operator-with-a-long-name", Source: "cmd", Action: "fleet.status", Verb: "status",
+			Outcome: "partial", Targets: []string{"a-rather-long-host-name-1", "a-rather-long-host-name-2"}, RequestID: "req-long"},
+	}
+	for _, r := range recs {
+		if err := printRecord(o, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "TIME ") {
+		t.Fatalf("want a header and two records:\n%s", out.String())
+	}
+	col := strings.Index(lines[0], "REQUEST")
+	for i, id := range []string{"req-short", "req-long"} {
+		if got := utf8.RuneCountInString(lines[i+1][:max(0, strings.Index(lines[i+1], id))]); got != col {
+			t.Errorf("line %d: request id at column %d, header at %d:\n%s", i+1, got, col, out.String())
+		}
+	}
+	if !strings.Contains(lines[2], "…") {
+		t.Errorf("a cut value is not marked: %q", lines[2])
 	}
 }

@@ -1,6 +1,7 @@
 package cmdutil
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -45,10 +46,28 @@ func (t *Table) Render() error {
 
 // WriteJSON prints v as indented JSON; --json output short-circuits every
 // other form.
+// Times are RFC 3339 (rfc3339Times).
 func WriteJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	b, err := encodeJSON(v)
+	if err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, b, "", "  "); err != nil {
+		return err
+	}
+	out.WriteByte('\n')
+	_, err = w.Write(out.Bytes())
+	return err
+}
+
+// encodeJSON is v as compact JSON with its times in RFC 3339.
+func encodeJSON(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return rfc3339Times(b)
 }
 
 // FormatTime renders a time as "12s ago" on a TTY and RFC 3339 when piped.
@@ -93,6 +112,12 @@ func Bytes(n uint64) string {
 }
 
 // WriteJSONLine prints v as one compact JSON line, for streams.
+// Times are RFC 3339, as in WriteJSON.
 func WriteJSONLine(w io.Writer, v any) error {
-	return json.NewEncoder(w).Encode(v)
+	b, err := encodeJSON(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
 }

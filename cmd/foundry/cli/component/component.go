@@ -212,9 +212,19 @@ func statusRun(ctx context.Context, o *Options) error {
 		return err
 	}
 	if o.JSON {
-		return cmdutil.WriteJSON(o.IO.Out, st)
+		err = cmdutil.WriteJSON(o.IO.Out, st)
+	} else {
+		err = PrintStatus(o.IO, []StatusResult{st})
 	}
-	return PrintStatus(o.IO, []StatusResult{st})
+	if err != nil {
+		return err
+	}
+	// As stack status: every host asked is in the answer, and one that is
+	// not healthy (not reached included) makes the exit code 3.
+	if !st.Healthy() {
+		return &cmdutil.ExitCodeError{Code: 3, Err: fmt.Errorf("%s is not healthy on every host", st.Component)}
+	}
+	return nil
 }
 
 func uninstallRun(ctx context.Context, o *Options) error {

@@ -76,7 +76,9 @@ func PrintStatus(io *cmdutil.IOStreams, rs []StatusResult) error {
 	for _, r := range rs {
 		for _, h := range r.Hosts {
 			if h.Status == nil {
-				t.Row(r.Component, h.Host, "-", "-", h.State, "-", h.Error, "-")
+				// Not reached or failed: the job's word for the host
+				// (HostResult.State; h.State is the component's state).
+				t.Row(r.Component, h.Host, "-", "-", h.HostResult.State, "-", orDash(h.Error), "-")
 				continue
 			}
 			s := h.Status

@@ -49,7 +49,7 @@ func TestInitKeysFromJoinsTheCluster(t *testing.T) {
 	if err := initRun(&InitOptions{IO: ios, DataDir: first, Listen: "0.0.0.0:4222", Advertise: []string{"ctl-a.example"}, JSON: true}); err != nil {
 		t.Fatal(err)
 	}
-	var a controller.InitResult
+	var a initJSON
 	if err := json.Unmarshal(out.Bytes(), &a); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestInitKeysFromJoinsTheCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	var b struct {
-		controller.InitResult
+		initJSON
 		Copied []string `json:"copied"`
 	}
 	if err := json.Unmarshal(out.Bytes(), &b); err != nil {
@@ -89,4 +89,11 @@ func TestInitKeysFromJoinsTheCluster(t *testing.T) {
 	if err := initRun(&InitOptions{IO: ios, DataDir: other, Listen: "127.0.0.1:4222", KeysFrom: first}); err == nil || !strings.Contains(err.Error(), "different") {
 		t.Fatalf("got %v", err)
 	}
+}
+
+// initJSON is controller init's --json answer, its certificate expiry in
+// RFC 3339 as the CLI prints times.
+type initJSON struct {
+	controller.InitResult
+	CertExpires string `json:"cert_expires"`
 }

@@ -21,7 +21,7 @@ func TestInitWritesKeysAndPrintsNoSecret(t *testing.T) {
 	if err := initRun(&InitOptions{IO: ios, DataDir: dir, Listen: "127.0.0.1:4222", Advertise: []string{"ctl.example"}, JSON: true}); err != nil {
 		t.Fatal(err)
 	}
-	var res controller.InitResult
+	var res initJSON
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil || res.AdminCreds != filepath.Join(dir, controller.AdminCredsFile) || res.CertSerial == "" {
 		t.Fatalf("%s %v", out.String(), err)
 	}
@@ -60,7 +60,10 @@ func TestRotateVerbs(t *testing.T) {
 	if err := rotateCertsRun(ctx, &RotateCertsOptions{IO: ios, Connect: ct.ConnectFunc(t, c), JSON: true}); err != nil {
 		t.Fatal(err)
 	}
-	var certs messages.RotateCertsResult
+	var certs struct {
+		messages.RotateCertsResult
+		NotAfter string `json:"not_after"` // RFC 3339 in CLI output
+	}
 	if err := json.Unmarshal(out.Bytes(), &certs); err != nil || certs.Serial == "" {
 		t.Fatalf("%s %v", out.String(), err)
 	}

@@ -38,11 +38,13 @@ func NewCmdStatus(f *cmdutil.Factory, runF func(context.Context, *StatusOptions)
 		Short: "Ask hosts for live status; finishes as soon as every expected host answered",
 		Long: `Send a signed status command to the targeted hosts and account for each.
 
-Expected hosts are the named ones (--host), or every host the registry has
-online, narrowed by --where (id, role, labels and facts; see
-docs/targeting.md). The command returns as soon as each expected host has answered or is
-known to be disconnected; --timeout is only an upper bound. Hosts that did
-not answer are listed by name with the reason. Exit code 3 means some
+Expected hosts are the named ones (--host), or every host in the registry
+whatever its state, narrowed by --where (id, state, role, labels and facts;
+see docs/targeting.md). A host that is stale, offline or disconnected is
+accounted for as missing, with its state and when it was last seen, unless
+--where leaves it out (for example --where state=online). The command
+returns as soon as each expected host has answered or is known to be
+unreachable; --timeout is only an upper bound. Exit code 3 means some
 expected hosts are missing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -50,6 +52,9 @@ expected hosts are missing.`,
 				if err := messages.ValidHostID(h); err != nil {
 					return &cmdutil.FlagError{Err: err}
 				}
+			}
+			if err := cmdutil.CheckWhere(opts.Where); err != nil {
+				return err
 			}
 			if opts.Timeout <= 0 || opts.Timeout > messages.MaxValidity {
 				return cmdutil.FlagErrorf("--timeout must be between 1ms and %s", messages.MaxValidity)
@@ -110,18 +115,19 @@ func statusRun(ctx context.Context, o *StatusOptions) error {
 	if err != nil {
 		return fmt.Errorf("fleet status: %w", err)
 	}
+	// Nothing to ask is an error, said once: no empty table before it.
+	if res.Expected == 0 {
+		if o.Where != "" {
+			return &cmdutil.ExitCodeError{Code: 1, Err: fmt.Errorf("no host matches --where %q; check `foundry host list`", o.Where)}
+		}
+		return &cmdutil.ExitCodeError{Code: 1, Err: errors.New("the registry has no hosts to ask; add one with `foundry host add`, or check `foundry host list`")}
+	}
 	if o.JSON {
 		if err := cmdutil.WriteJSON(o.IO.Out, res); err != nil {
 			return err
 		}
 	} else if err := printStatus(o.IO, res); err != nil {
 		return err
-	}
-	if res.Expected == 0 {
-		if o.Where != "" {
-			return &cmdutil.ExitCodeError{Code: 1, Err: fmt.Errorf("no online host matches --where %q; check `foundry host list`", o.Where)}
-		}
-		return &cmdutil.ExitCodeError{Code: 1, Err: errors.New("no hosts are online to ask; check `foundry host list`")}
 	}
 	failed := len(res.Missing)
 	for _, r := range res.Responded {
@@ -151,7 +157,7 @@ func printStatus(io *cmdutil.IOStreams, res messages.FleetStatusResult) error {
 			(time.Duration(s.Facts.Uptime) * time.Second).String(), fmt.Sprintf("%.1fms", r.LatencyMs))
 	}
 	for _, m := range res.Missing {
-		t.Row(m.Host, "missing: "+m.Reason, "-", "-", "-", "-", "-")
+		t.Row(m.Host, "missing: "+missingText(m), "-", "-", "-", "-", "-")
 	}
 	if err := t.Render(); err != nil {
 		return err
@@ -160,7 +166,17 @@ func printStatus(io *cmdutil.IOStreams, res messages.FleetStatusResult) error {
 	fmt.Fprintf(io.ErrOut, "%d expected, %d responded, %d missing in %.0fms\n",
 		res.Expected, len(res.Responded), len(res.Missing), res.ElapsedMs)
 	for _, m := range res.Missing {
-		fmt.Fprintf(io.ErrOut, "missing: %s (%s)\n", m.Host, m.Reason)
+		fmt.Fprintf(io.ErrOut, "missing: %s (%s)\n", m.Host, missingText(m))
 	}
 	return nil
+}
+
+// missingText is why a host is missing and, when the registry knows it,
+// its state and last-seen time: "no reply before timeout; stale, last
+// seen 2026-12-03T13:20:01Z".
+func missingText(m messages.MissingHost) string {
+	if m.State == "" {
+		return m.Reason
+	}
+	return m.Reason + "; " + m.State + ", last seen " + m.LastSeen
 }

@@ -95,7 +95,7 @@ func TestStatusRunAccountsForMissingHosts(t *testing.T) {
 		}
 	}
 	if !strings.Contains(errOut.String(), "4 expected, 2 responded, 2 missing") ||
-		!strings.Contains(errOut.String(), "missing: web-2 (not connected)") {
+		!strings.Contains(errOut.String(), "missing: web-2 (not connected; ") {
 		t.Errorf("summary: %s", errOut.String())
 	}
 
@@ -134,7 +134,7 @@ func TestStatusWithNoOnlineHostsSaysSo(t *testing.T) {
 	ios, _, _, _ := cmdutil.Test()
 	err := statusRun(context.Background(), &StatusOptions{IO: ios, Connect: ct.ConnectFunc(t, c), Timeout: time.Second})
 	var ec *cmdutil.ExitCodeError
-	if !errors.As(err, &ec) || ec.Code != 1 || !strings.Contains(err.Error(), "no hosts are online") {
+	if !errors.As(err, &ec) || ec.Code != 1 || !strings.Contains(err.Error(), "the registry has no hosts") {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -173,8 +173,16 @@ func TestStatusWhereSelectsByRoleLabelsAndFacts(t *testing.T) {
 			t.Errorf("%s: got %v, want %v", where, got, want)
 		}
 	}
-	if _, err := run("role=nobody"); err == nil || !strings.Contains(err.Error(), `no online host matches --where "role=nobody"`) {
+	if _, err := run("role=nobody"); err == nil || !strings.Contains(err.Error(), `no host matches --where "role=nobody"`) {
 		t.Errorf("empty selection: %v", err)
+	}
+	// On a terminal too, an empty selection is the error alone: it
+	// printed an empty table (its header) before.
+	ios, _, out, errOut := cmdutil.Test()
+	ios.SetTTY(false, true)
+	err := statusRun(context.Background(), &StatusOptions{IO: ios, Connect: ct.ConnectFunc(t, c), Timeout: 10 * time.Second, Where: "role=nobody"})
+	if err == nil || out.Len() != 0 || errOut.Len() != 0 {
+		t.Errorf("empty selection on a terminal: %v; stdout %q, stderr %q", err, out.String(), errOut.String())
 	}
 	if _, err := run("role=worker and"); err == nil || !strings.Contains(err.Error(), "position") {
 		t.Errorf("malformed expression: %v", err)

@@ -285,8 +285,8 @@ func printResults(io *cmdutil.IOStreams, asJSON bool, results []bootstrap.Result
 			return err
 		}
 	}
-	fmt.Fprintf(io.ErrOut, "%d added, %d repaired, %d unchanged, %d failed in %.1fs\n",
-		count[bootstrap.Added], count[bootstrap.Repaired], count[bootstrap.Unchanged], failed, took.Seconds())
+	fmt.Fprintf(io.ErrOut, "%d added, %d updated, %d repaired, %d unchanged, %d failed in %.1fs\n",
+		count[bootstrap.Added], count[bootstrap.Updated], count[bootstrap.Repaired], count[bootstrap.Unchanged], failed, took.Seconds())
 	if failed > 0 {
 		for _, r := range results {
 			if r.Error != "" {

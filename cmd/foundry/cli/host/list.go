@@ -30,9 +30,9 @@ func NewCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) err
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch opts.State {
-			case "", messages.StateOnline, messages.StateStale, messages.StateOffline:
+			case "", messages.StateOnline, messages.StateStale, messages.StateOffline, messages.StateDisconnected, messages.StateEnrolled:
 			default:
-				return cmdutil.FlagErrorf("--state %q must be online, stale or offline", opts.State)
+				return cmdutil.FlagErrorf("--state %q must be online, stale, offline, disconnected or enrolled", opts.State)
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -41,7 +41,7 @@ func NewCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) err
 		},
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
-	cmd.Flags().StringVar(&opts.State, "state", "", "only hosts in this state (online, stale, offline)")
+	cmd.Flags().StringVar(&opts.State, "state", "", "only hosts in this state (online, stale, offline, disconnected, enrolled)")
 	return cmd
 }
 

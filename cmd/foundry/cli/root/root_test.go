@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/shlex"
 	"github.com/nats-io/nkeys"
 
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
@@ -69,5 +70,29 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 	code, out, _ := runCLI(t, "host", "list", "--controller", c.URLs()[0], "--creds", c.AdminCredsPath(), "--ca", ca, "--json")
 	if code != 0 || strings.TrimSpace(out) != "[]" {
 		t.Fatalf("%d %q", code, out)
+	}
+}
+
+// TestWhereErrorIsWhatTheDocShows runs the command of the first console
+// example in docs/targeting.md and compares its stderr with the example,
+// caret included: the doc showed a caret the CLI did not print.
+func TestWhereErrorIsWhatTheDocShows(t *testing.T) {
+	doc, err := os.ReadFile("../../../../docs/targeting.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(doc), "```console\n$ foundry ")
+	if !ok {
+		t.Fatal("docs/targeting.md has no console example")
+	}
+	block, _, _ = strings.Cut(block, "```")
+	cmdline, want, _ := strings.Cut(block, "\n")
+	args, err := shlex.Split(cmdline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI(t, args...)
+	if code != ExitUsage || errOut != want {
+		t.Fatalf("foundry %s: exit %d, stderr:\n%s\nthe doc shows:\n%s", cmdline, code, errOut, want)
 	}
 }
