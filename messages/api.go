@@ -147,6 +147,10 @@ type ControllerInfo struct {
 // HostRemoveRequest removes a host from the fleet.
 type HostRemoveRequest struct {
 	Host string `json:"host"`
+	// AuthorizedKey is the public line of Foundry's SSH key for the host
+	// (from the CLI's key store), for the agent to take out of the SSH
+	// user's authorized_keys; empty when none is known.
+	AuthorizedKey string `json:"authorized_key,omitempty"`
 }
 
 // HostRemoveResult says what was done. AgentUninstalled is false when the
@@ -155,6 +159,14 @@ type HostRemoveResult struct {
 	Host             string `json:"host"`
 	AgentUninstalled bool   `json:"agent_uninstalled"`
 	AgentError       string `json:"agent_error,omitempty"`
+	// AgentRemoved is what the agent reported it removed; KeyRemoved
+	// whether Foundry's SSH key left authorized_keys.
+	AgentRemoved []string `json:"agent_removed,omitempty"`
+	KeyRemoved   bool     `json:"key_removed,omitempty"`
+	// AgentStopped is true once the agent's connection closed after it
+	// confirmed: the credentials were revoked only then, so the agent
+	// never ran with refused credentials.
+	AgentStopped bool `json:"agent_stopped,omitempty"`
 	Revoked          int    `json:"revoked"`
 	Address          string `json:"address,omitempty"`
 	SSHUser          string `json:"ssh_user,omitempty"`
