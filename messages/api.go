@@ -166,11 +166,11 @@ type HostRemoveResult struct {
 	// AgentStopped is true once the agent's connection closed after it
 	// confirmed: the credentials were revoked only then, so the agent
 	// never ran with refused credentials.
-	AgentStopped bool `json:"agent_stopped,omitempty"`
-	Revoked          int    `json:"revoked"`
-	Address          string `json:"address,omitempty"`
-	SSHUser          string `json:"ssh_user,omitempty"`
-	SSHPort          int    `json:"ssh_port,omitempty"`
+	AgentStopped bool   `json:"agent_stopped,omitempty"`
+	Revoked      int    `json:"revoked"`
+	Address      string `json:"address,omitempty"`
+	SSHUser      string `json:"ssh_user,omitempty"`
+	SSHPort      int    `json:"ssh_port,omitempty"`
 }
 
 // OperatorCreateRequest registers an operator. Like an agent's, the

@@ -71,7 +71,9 @@ type removeResult struct {
 	Error  string   `json:"error,omitempty"`
 }
 
-func (r *removeResult) step(format string, a ...any) { r.Steps = append(r.Steps, fmt.Sprintf(format, a...)) }
+func (r *removeResult) step(format string, a ...any) {
+	r.Steps = append(r.Steps, fmt.Sprintf(format, a...))
+}
 
 func (r *removeResult) fail(err string) removeResult {
 	r.Error = err
