@@ -10,6 +10,9 @@
 #   make e2e-down                  remove hosts left running (the cached base stays)
 #
 # Not root? Tests are built as you and run through `sudo -E` (go test -exec).
+# Two runs on one machine take turns: each test process holds
+# /run/foundry-e2e-hosts.lock from its hosts' up to their down (the second
+# says "waiting for another e2e run to finish (pid N)").
 
 E2E_GO         ?= go
 E2E_HOSTS      := e2e/testbed/hosts.sh

@@ -37,11 +37,14 @@ func NewCmdRemove(f *cmdutil.Factory, runF func(context.Context, *RemoveOptions)
 	opts := &RemoveOptions{IO: f.IO, Connect: f.Connect, Home: f.Home, Keys: keyStore(f)}
 	cmd := &cobra.Command{
 		Use:   "remove <host-id>...",
-		Short: "Uninstall the agent and revoke the host's NATS identity",
+		Short: "Uninstall the agent, remove Foundry's SSH key and revoke the host's NATS identity",
 		Long: `Remove hosts from the fleet. The agent is told over NATS to uninstall itself
-(unit, binary, config, identity); its NATS credentials are revoked either way.
-When the agent cannot be reached, the same removal runs over SSH with the
-host's stored key.`,
+(unit, binary, config, identity, state) and to take Foundry's SSH key out of
+the SSH user's authorized_keys; it reports what it removed and is stopped,
+and only then are its NATS credentials revoked (they are revoked either
+way). When the agent cannot be reached, the same removal runs over SSH
+with the host's stored key. The host's private key then leaves the key
+store. Each step is printed once it is done.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Hosts = args
