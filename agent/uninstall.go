@@ -66,6 +66,7 @@ func parseRemoval(out, removedPrefix, keyPrefix string) messages.UninstallReply 
 		line = strings.TrimSpace(line)
 		if strings.HasPrefix(line, keyPrefix) {
 			rep.KeyRemoved = true
+			continue
 		}
 		if item, ok := strings.CutPrefix(line, removedPrefix); ok && item != "" {
 			rep.Removed = append(rep.Removed, item)
