@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	ct "github.com/foundry-fleet/foundry/controller/controllertest"
 	"github.com/foundry-fleet/foundry/e2e/harness"
 )
 
@@ -68,12 +70,17 @@ func TestHostRemoveLeavesNothing(t *testing.T) {
 	if left := inside(t, h, "ls /usr/local/bin/foundry-agent /etc/foundry /var/lib/foundry /etc/systemd/system/foundry-agent.service 2>/dev/null | wc -l"); left != "0" {
 		t.Errorf("%s files left on the host", left)
 	}
-	if st := inside(t, h, "systemctl is-active foundry-agent.service || true"); st == "active" || st == "deactivating" {
-		t.Errorf("agent unit still %s", st)
-	}
-	if ps := inside(t, h, "pgrep -x foundry-agent || true"); ps != "" {
-		t.Errorf("agent process still running: %s", ps)
-	}
+	// The agent's connection closing is what remove waited for; its
+	// process exits right after (goodbye sent, nothing left to do).
+	ct.CheckFor(t, 3*time.Second, 100*time.Millisecond, func() error {
+		if st := inside(t, h, "systemctl is-active foundry-agent.service || true"); st == "active" || st == "deactivating" {
+			return fmt.Errorf("agent unit still %s", st)
+		}
+		if ps := inside(t, h, "pgrep -x foundry-agent || true"); ps != "" {
+			return fmt.Errorf("agent process still running: %s", ps)
+		}
+		return nil
+	})
 	if n := inside(t, h, "grep -c ' foundry$' "+authKeys+" || true"); n != "0" {
 		t.Errorf("%s still holds %s Foundry key(s)", authKeys, n)
 	}

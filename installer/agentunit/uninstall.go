@@ -16,7 +16,7 @@ const (
 	StopUnit    = "foundry-agent-stop"
 	// StopDelay gives the agent time to send its reply before systemd
 	// stops it.
-	StopDelay = "2s"
+	StopDelay = "1s"
 )
 
 // Removed is how RemovalScript reports each thing it took away, one line
@@ -85,10 +85,13 @@ func RemovalRunArgs() []string {
 }
 
 // StopRunArgs are the systemd-run arguments that stop the agent shortly
-// after it replied (a timer and a service, both transient).
+// after it replied (a timer and a service, both transient). The timer's
+// accuracy is set because systemd's default (a minute, to coalesce
+// wake-ups) let a 2s timer fire 10s late on a test host, the agent
+// running on for that long.
 func StopRunArgs() []string {
 	return []string{"--unit=" + StopUnit, "--collect", "--quiet", "--on-active=" + StopDelay,
-		"/bin/systemctl", "stop", UnitName}
+		"--timer-property=AccuracySec=100ms", "/bin/systemctl", "stop", UnitName}
 }
 
 // quote makes s one single-quoted shell word.
