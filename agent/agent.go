@@ -43,9 +43,11 @@ type Options struct {
 	Notify func(state string)
 	// WatchdogInterval is systemd's WatchdogSec, 0 when disabled.
 	WatchdogInterval time.Duration
-	// Uninstall schedules the agent's own removal from the host; nil
-	// where that is not possible (then the uninstall verb is refused).
-	Uninstall func(ctx context.Context) error
+	// Uninstall removes the agent from its host (everything but the
+	// running process, which it stops a moment later) and says what it
+	// removed; nil where that is not possible (then the uninstall verb is
+	// refused).
+	Uninstall func(ctx context.Context, args messages.UninstallArgs) (messages.UninstallReply, error)
 	// ConfigPath is the file Config was loaded from. A trust update is
 	// written back to it (atomically) before it takes effect; without a
 	// path the agent keeps trust updates in memory only.

@@ -1,10 +1,12 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os/exec"
+	"strings"
 
 	"github.com/foundry-fleet/foundry/messages"
 )
@@ -13,29 +15,62 @@ import (
 // itself (tests, a foreground run outside systemd).
 var errNoUninstall = errors.New("this agent was not installed by foundry and cannot uninstall itself; remove it by hand")
 
-// handleUninstall schedules the removal and replies at once. The removal
-// runs as a transient unit two seconds later, started by systemd rather
-// than by the agent, so stopping the agent does not stop the removal.
-func (a *Agent) handleUninstall(ctx context.Context, _ *messages.Envelope) (any, error) {
+// handleUninstall removes the agent from its host and replies with what
+// went; the agent process itself is stopped by systemd shortly after the
+// reply, which is when the controller revokes its credentials.
+func (a *Agent) handleUninstall(ctx context.Context, env *messages.Envelope) (any, error) {
 	if a.opts.Uninstall == nil {
 		return nil, errNoUninstall
 	}
-	if err := a.opts.Uninstall(ctx); err != nil {
-		return nil, fmt.Errorf("schedule uninstall: %w", err)
+	args, err := messages.DecodeUninstallArgs(env.Payload)
+	if err != nil {
+		return nil, err
 	}
-	a.logger.Warn("uninstall scheduled by controller")
-	return struct{}{}, nil
+	a.logger.Warn("uninstall requested by controller", "id", env.ID, "operator", env.Operator)
+	rep, err := a.opts.Uninstall(ctx, args)
+	if err != nil {
+		return nil, fmt.Errorf("uninstall: %w", err)
+	}
+	a.logger.Warn("uninstalled; systemd stops this agent next", "removed", len(rep.Removed), "ssh_key_removed", rep.KeyRemoved)
+	return rep, nil
 }
 
-// SystemdUninstall returns an Uninstall function that runs script as a
-// transient systemd unit after a short delay.
-func SystemdUninstall(script string) func(context.Context) error {
-	return func(ctx context.Context) error {
-		out, err := exec.CommandContext(ctx, "systemd-run", "--unit=foundry-agent-uninstall", "--collect",
-			"--on-active=2", "/bin/sh", "-c", script).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("systemd-run: %v: %s", err, out)
+// SystemdUninstall returns an Uninstall function: the removal script runs
+// as a transient unit (outside the agent's sandbox) while the agent waits
+// for it, then a second transient unit is scheduled to stop the agent.
+// script renders the removal for the arguments; removedPrefix and
+// keyPrefix are how its output names each removed item and the key.
+func SystemdUninstall(script func(user, keyLine string) string, runArgs, stopArgs []string, removedPrefix, keyPrefix string) func(context.Context, messages.UninstallArgs) (messages.UninstallReply, error) {
+	return func(ctx context.Context, args messages.UninstallArgs) (messages.UninstallReply, error) {
+		var rep messages.UninstallReply
+		cmd := exec.CommandContext(ctx, "systemd-run", runArgs...)
+		cmd.Stdin = strings.NewReader(script(args.SSHUser, args.AuthorizedKey))
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		runErr := cmd.Run()
+		rep = parseRemoval(out.String(), removedPrefix, keyPrefix)
+		if runErr != nil {
+			return rep, fmt.Errorf("removal failed (%v): %s", runErr, strings.TrimSpace(errOut.String()))
 		}
-		return nil
+		if b, err := exec.CommandContext(ctx, "systemd-run", stopArgs...).CombinedOutput(); err != nil {
+			return rep, fmt.Errorf("files removed, but stopping the agent could not be scheduled: %v: %s", err, b)
+		}
+		return rep, nil
 	}
+}
+
+// parseRemoval reads the removal script's report lines.
+func parseRemoval(out, removedPrefix, keyPrefix string) messages.UninstallReply {
+	rep := messages.UninstallReply{Removed: []string{}}
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, keyPrefix) {
+			rep.KeyRemoved = true
+			continue
+		}
+		if item, ok := strings.CutPrefix(line, removedPrefix); ok && item != "" {
+			rep.Removed = append(rep.Removed, item)
+		}
+	}
+	return rep
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -85,6 +86,25 @@ func (c *Controller) RotateCerts(_ context.Context, _ messages.RotateCertsReques
 	return res, err
 }
 
+// certNames are the names the server certificate covers: the advertised
+// ones, and every name this machine's own CLI may dial it by (loopback,
+// localhost, the host name, a specific listen address). Agents get only
+// the advertised URLs; the local names are there so that
+// `--advertise 10.0.0.5` does not break the admin's CLI on the controller
+// machine, which dials 127.0.0.1.
+func certNames(listenHost string, advertise []string) []string {
+	names := appendNew(slices.Clone(advertise), "127.0.0.1", "::1", "localhost")
+	if hn, err := os.Hostname(); err == nil {
+		names = appendNew(names, hn)
+	}
+	if !wildcardHost(listenHost) {
+		names = appendNew(names, listenHost)
+	}
+	return names
+}
+
+func wildcardHost(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+
 // InitOptions say where and for which names to create a controller's keys.
 type InitOptions struct {
 	DataDir string
@@ -121,11 +141,11 @@ func Init(opts InitOptions) (InitResult, error) {
 	if opts.Listen == "" {
 		opts.Listen = "127.0.0.1:4222"
 	}
+	host, _, err := splitListen(opts.Listen)
+	if err != nil {
+		return InitResult{}, err
+	}
 	if len(opts.Advertise) == 0 {
-		host, _, err := splitListen(opts.Listen)
-		if err != nil {
-			return InitResult{}, err
-		}
 		opts.Advertise = defaultAdvertise(host)
 	}
 	res := InitResult{DataDir: opts.DataDir, AdminCreds: filepath.Join(opts.DataDir, AdminCredsFile)}
@@ -146,7 +166,7 @@ func Init(opts InitOptions) (InitResult, error) {
 	}
 	res.RouteSecret = filepath.Join(opts.DataDir, RouteSecretFile)
 	if !opts.Plaintext {
-		h, err := newCertHolder(opts.DataDir, opts.Advertise)
+		h, err := newCertHolder(opts.DataDir, certNames(host, opts.Advertise))
 		if err != nil {
 			return res, fmt.Errorf("prepare TLS: %w", err)
 		}

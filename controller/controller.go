@@ -206,7 +206,7 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 		DontListen: plan == nil,
 	}
 	if !opts.Plaintext {
-		names := opts.Advertise
+		names := certNames(host, opts.Advertise)
 		if plan != nil {
 			names = appendNew(slices.Clone(names), plan.names...)
 		}
@@ -274,6 +274,10 @@ func (c *Controller) listen() error {
 		c.urls = append(c.urls, scheme+"://"+net.JoinHostPort(a, strconv.Itoa(addr.Port)))
 	}
 	c.natsLog.ready.Store(true)
+	host, _, _ := splitListen(c.opts.Listen)
+	if err := writeLocalURLs(c.opts.DataDir, localURLs(scheme, host, addr.Port, c.urls)); err != nil {
+		c.logger.Warn("the local CLI will not find this controller by default", "file", filepath.Join(c.opts.DataDir, LocalURLsFile), "err", err)
+	}
 	c.logger.Info("controller ready", "urls", c.urls, "data_dir", c.opts.DataDir, "tls", !c.opts.Plaintext,
 		"server_name", c.opts.Name, "replicas", c.opts.Replicas)
 	return nil
@@ -459,7 +463,7 @@ func splitListen(listen string) (string, int, error) {
 // defaultAdvertise picks what agents dial when nothing was configured: the
 // listen host itself, or loopback plus the hostname for a wildcard listen.
 func defaultAdvertise(host string) []string {
-	if host != "" && host != "0.0.0.0" && host != "::" {
+	if !wildcardHost(host) {
 		return []string{host}
 	}
 	out := []string{"127.0.0.1"}

@@ -17,6 +17,9 @@
 # (harness.K3sStandin reads it). A failed build fails `make e2e`.
 #
 # Not root? Tests are built as you and run through `sudo -E` (go test -exec).
+# Two runs on one machine take turns: each test process holds
+# /run/foundry-e2e-hosts.lock from its hosts' up to their down (the second
+# says "waiting for another e2e run to finish (pid N)").
 
 E2E_GO         ?= go
 E2E_HOSTS      := e2e/testbed/hosts.sh

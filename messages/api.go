@@ -167,6 +167,10 @@ type HostRemoveRequest struct {
 	// asking its agent to uninstall: for a failed host add whose rollback
 	// already removed the agent over SSH.
 	RevokeOnly bool `json:"revoke_only,omitempty"`
+	// AuthorizedKey is the public line of Foundry's SSH key for the host
+	// (from the CLI's key store), for the agent to take out of the SSH
+	// user's authorized_keys; empty when none is known.
+	AuthorizedKey string `json:"authorized_key,omitempty"`
 }
 
 // HostRemoveResult says what was done. AgentUninstalled is false when the
@@ -175,10 +179,18 @@ type HostRemoveResult struct {
 	Host             string `json:"host"`
 	AgentUninstalled bool   `json:"agent_uninstalled"`
 	AgentError       string `json:"agent_error,omitempty"`
-	Revoked          int    `json:"revoked"`
-	Address          string `json:"address,omitempty"`
-	SSHUser          string `json:"ssh_user,omitempty"`
-	SSHPort          int    `json:"ssh_port,omitempty"`
+	// AgentRemoved is what the agent reported it removed; KeyRemoved
+	// whether Foundry's SSH key left authorized_keys.
+	AgentRemoved []string `json:"agent_removed,omitempty"`
+	KeyRemoved   bool     `json:"key_removed,omitempty"`
+	// AgentStopped is true once the agent's connection closed after it
+	// confirmed: the credentials were revoked only then, so the agent
+	// never ran with refused credentials.
+	AgentStopped bool   `json:"agent_stopped,omitempty"`
+	Revoked      int    `json:"revoked"`
+	Address      string `json:"address,omitempty"`
+	SSHUser      string `json:"ssh_user,omitempty"`
+	SSHPort      int    `json:"ssh_port,omitempty"`
 }
 
 // OperatorCreateRequest registers an operator. Like an agent's, the

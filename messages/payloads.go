@@ -10,9 +10,10 @@ import (
 const (
 	VerbStatus = "status"
 	// VerbUninstall asks an agent to remove itself from its host: unit,
-	// binary, config and identity. It replies first, then a transient
-	// systemd unit does the removal so the agent's own stop cannot cut
-	// it short.
+	// binary, config, identity and (UninstallArgs) Foundry's SSH key. A
+	// transient systemd unit does the removal while the agent waits, the
+	// agent replies with what was removed (UninstallReply), and a second
+	// transient unit stops the agent a moment later.
 	VerbUninstall = "uninstall"
 	// VerbLiveness sets the agent's heartbeat interval and reconnect
 	// spread, which the controller scales with fleet size.

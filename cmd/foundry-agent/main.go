@@ -93,7 +93,8 @@ func runAgent(ctx context.Context, cfgPath string, stderr io.Writer) error {
 	if os.Getenv("NOTIFY_SOCKET") != "" {
 		// Only an agent systemd runs was installed by foundry and may
 		// remove itself; a foreground run (the demo) never deletes files.
-		opts.Uninstall = agent.SystemdUninstall(agentunit.UninstallScript())
+		opts.Uninstall = agent.SystemdUninstall(agentunit.RemovalScript, agentunit.RemovalRunArgs(), agentunit.StopRunArgs(),
+			agentunit.Removed, agentunit.KeyRemoved)
 		// ...and only such an agent installs host services.
 		opts.Services = agent.HostServices(logger)
 	}

@@ -78,6 +78,9 @@ func Connect(ctx context.Context, o Options) (*Client, error) {
 		nats.CustomInboxPrefix(OperatorInbox(pub)),
 		nats.Timeout(o.Timeout),
 		nats.NoReconnect(),
+		// In the order given: the controller's local URLs list loopback
+		// first.
+		nats.DontRandomize(),
 	}
 	if strings.HasPrefix(o.URL, "tls://") || o.CAFile != "" {
 		pem, err := os.ReadFile(o.CAFile)
@@ -94,6 +97,9 @@ func Connect(ctx context.Context, o Options) (*Client, error) {
 	if err != nil {
 		if errors.Is(err, nats.ErrAuthorization) || strings.Contains(strings.ToLower(err.Error()), "authorization") {
 			return nil, fmt.Errorf("%w: %s was not accepted by %s; check --creds (revoked operators are refused, and so is a connection beyond the per-operator limit, so close other sessions with the same credentials)", ErrAuth, o.CredsFile, o.URL)
+		}
+		if tlsErr := explainTLS(err, o); tlsErr != nil {
+			return nil, tlsErr
 		}
 		return nil, fmt.Errorf("%w at %s (%v); start it with `foundry controller run` or pass --controller", ErrUnreachable, o.URL, err)
 	}

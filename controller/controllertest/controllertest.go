@@ -168,6 +168,9 @@ type AgentOptions struct {
 	Logger *slog.Logger
 	// Facts replaces the fixed fact table.
 	Facts func(context.Context) messages.Facts
+	// Uninstall is the agent's self-removal (see agent.Options); nil
+	// refuses the uninstall verb, as an agent outside systemd does.
+	Uninstall func(context.Context, messages.UninstallArgs) (messages.UninstallReply, error)
 }
 
 // RunAgentWith runs one agent with cfg and o until the test ends.
@@ -181,7 +184,7 @@ func RunAgentWith(t testing.TB, cfg agent.Config, o AgentOptions) *Agent {
 	if facts == nil {
 		facts = Facts(cfg.ID)
 	}
-	a, err := agent.New(agent.Options{Config: cfg, ConfigPath: o.ConfigPath, Version: "test", Facts: facts, Logger: logger})
+	a, err := agent.New(agent.Options{Config: cfg, ConfigPath: o.ConfigPath, Version: "test", Facts: facts, Logger: logger, Uninstall: o.Uninstall})
 	if err != nil {
 		t.Fatalf("agent %s: %v", cfg.ID, err)
 	}

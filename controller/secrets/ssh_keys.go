@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 )
@@ -105,6 +106,33 @@ func (s *SSHKeyStore) LoadSSHKey(ctx context.Context, hostname string) ([]byte, 
 		return nil, fmt.Errorf("load SSH key for %s: %w", hostname, err)
 	}
 	return b, nil
+}
+
+// DeleteSSHKey forgets hostname's private key, once the host no longer
+// accepts it (host remove). It reports whether there was one.
+func (s *SSHKeyStore) DeleteSSHKey(ctx context.Context, hostname string) (bool, error) {
+	if err := checkHostname(hostname); err != nil {
+		return false, err
+	}
+	if s.backend == SSHKeysOpenBAO {
+		if _, err := s.LoadSSHKey(ctx, hostname); errors.Is(err, ErrNotFound) {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+		if err := s.bao.KVDestroy(ctx, SSHKeyPath(hostname)); err != nil {
+			return false, fmt.Errorf("delete SSH key for %s: %w", hostname, err)
+		}
+		return true, nil
+	}
+	err := os.Remove(s.filePath(hostname))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("delete SSH key for %s: %w", hostname, err)
+	}
+	return true, nil
 }
 
 func (s *SSHKeyStore) filePath(hostname string) string {

@@ -66,6 +66,15 @@ func TestSSHKeysInFiles(t *testing.T) {
 	if _, err := st.LoadSSHKey(ctx, "node3"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("missing key: %v", err)
 	}
+	if had, err := st.DeleteSSHKey(ctx, "node2"); !had || err != nil {
+		t.Fatalf("delete: %v %v", had, err)
+	}
+	if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("key file still there after delete: %v", err)
+	}
+	if had, err := st.DeleteSSHKey(ctx, "node2"); had || err != nil {
+		t.Fatalf("second delete: %v %v", had, err)
+	}
 }
 
 func TestSSHKeysRejectBadInput(t *testing.T) {

@@ -5,7 +5,10 @@
 // A test package brings the hosts up once in TestMain (Up), asks for them in
 // each test (Hosts, which skips with the reason when this machine cannot run
 // them) and takes them down at the end (Down; FOUNDRY_E2E_KEEP=1 keeps them
-// for debugging). Assertions "from inside a host" go through Exec, which
+// for debugging). From its first Up to its Down a test process holds the
+// machine-wide LockPath, so a second e2e run on the same machine waits
+// ("waiting for another e2e run to finish (pid N)") instead of sharing and
+// tearing down the first one's hosts. Assertions "from inside a host" go through Exec, which
 // enters the container with nsenter: the hosts carry no harness key for
 // Foundry's users, so what Foundry does over SSH starts from a bare host.
 package harness
@@ -56,6 +59,7 @@ var (
 	started bool   // this process started at least one host
 	upErr   error  // the last failed Up, returned again to every test
 	upN     int    // the n of that failed Up
+	held    *machineLock
 )
 
 // Unavailable returns why this machine cannot run the hosts, with how to fix
@@ -147,6 +151,13 @@ func upLocked(ctx context.Context, n int) ([]Host, error) {
 	if len(running) >= n {
 		return append([]Host(nil), running[:n]...), nil
 	}
+	if held == nil {
+		l, err := lockMachine(ctx, 30*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		held = l
+	}
 	out, errOut, code, err := script(ctx, "up", strconv.Itoa(n))
 	if err == nil && code != 0 {
 		err = fmt.Errorf("hosts.sh up %d exited %d: %s", n, code, lastLines(errOut, 15))
@@ -209,6 +220,7 @@ func Hosts(t testing.TB, n int) []Host {
 func Down(ctx context.Context) error {
 	mu.Lock()
 	defer mu.Unlock()
+	defer func() { held.release(); held = nil }()
 	switch {
 	case len(running) == 0 && !started:
 		return nil

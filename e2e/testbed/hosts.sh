@@ -21,7 +21,9 @@
 # env: FOUNDRY_E2E_DIR (state, default /var/tmp/foundry-e2e; $DIR/cache is the
 #      debootstrap cache worth keeping in CI), FOUNDRY_E2E_RAISE_INOTIFY=1,
 #      FOUNDRY_E2E_MIRROR, FOUNDRY_E2E_PASS, FOUNDRY_E2E_BOOT_TIMEOUT (s, default 300).
-#      Bridge, netns and cgroup names are fixed: one harness per machine.
+#      Bridge, netns and cgroup names are fixed: one harness per machine. The Go
+#      harness (e2e/harness) holds /run/foundry-e2e-hosts.lock from its first up
+#      to its down, so two test runs take turns; by hand, check `status` first.
 set -euo pipefail
 
 TOP=${FOUNDRY_E2E_DIR:-/var/tmp/foundry-e2e}

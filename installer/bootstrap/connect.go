@@ -160,7 +160,7 @@ func (rn *run) undo(ctx context.Context) {
 		}
 	}
 	if rn.keyLine != "" {
-		if _, err := rn.r.Run(ctx, ssh.Command{Line: unauthorizeKeyScript(), Stdin: strings.NewReader(rn.keyLine)}); err != nil {
+		if _, err := rn.r.Run(ctx, ssh.Command{Line: UnauthorizeKeyScript(), Stdin: strings.NewReader(rn.keyLine)}); err != nil {
 			rn.log.Warn("host key not removed", "err", err)
 		}
 	}

@@ -88,8 +88,10 @@ grep -qxF "$line" "$HOME/.ssh/authorized_keys" || printf '%s\n' "$line" >> "$HOM
 `
 }
 
-// unauthorizeKeyScript removes the key line read from stdin again.
-func unauthorizeKeyScript() string {
+// UnauthorizeKeyScript removes the key line read from stdin from the
+// login user's authorized_keys again (a failed add's roll back, and host
+// remove over SSH).
+func UnauthorizeKeyScript() string {
 	return `set -eu
 line=$(cat)
 f="$HOME/.ssh/authorized_keys"

@@ -48,7 +48,7 @@ func TestScriptsQuoteAndCoverEveryManagedFile(t *testing.T) {
 		t.Errorf("path not quoted: %s", got)
 	}
 	// The key line travels on stdin, never in the command line.
-	if strings.Contains(authorizeKeyScript(), "ssh-ed25519") || strings.Contains(unauthorizeKeyScript(), "ssh-ed25519") {
+	if strings.Contains(authorizeKeyScript(), "ssh-ed25519") || strings.Contains(UnauthorizeKeyScript(), "ssh-ed25519") {
 		t.Error("key material in a script")
 	}
 }

@@ -31,3 +31,13 @@ func GenerateHostKey() (privatePEM []byte, authorizedKeyLine string, err error) 
 	line := strings.TrimSpace(string(xssh.MarshalAuthorizedKey(sshPub))) + " foundry"
 	return pem.EncodeToMemory(block), line, nil
 }
+
+// AuthorizedKeyLine is the authorized_keys line GenerateHostKey made for
+// privatePEM, so that `host remove` can take exactly that line out again.
+func AuthorizedKeyLine(privatePEM []byte) (string, error) {
+	signer, err := xssh.ParsePrivateKey(privatePEM)
+	if err != nil {
+		return "", fmt.Errorf("parse stored host key: %w", err)
+	}
+	return strings.TrimSpace(string(xssh.MarshalAuthorizedKey(signer.PublicKey()))) + " foundry", nil
+}

@@ -180,6 +180,20 @@ func addTargets(ctx context.Context, o *AddOptions, targets []target) error {
 	if err != nil {
 		return err
 	}
+	// Before anything touches a host: agents must be able to reach what
+	// the controller hands them.
+	cl, err := o.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	info, err := cl.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("controller info: %w", err)
+	}
+	if loopbackOnly(info.URLs) {
+		return errLoopbackController(info.URLs)
+	}
 	binary, err := readAgentBinary(o.AgentBinary)
 	if err != nil {
 		return err
@@ -195,11 +209,6 @@ func addTargets(ctx context.Context, o *AddOptions, targets []target) error {
 	if err != nil {
 		return fmt.Errorf("open the SSH key store: %w", err)
 	}
-	cl, err := o.Connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 

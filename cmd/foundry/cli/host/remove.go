@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,6 +14,7 @@ import (
 	"github.com/foundry-fleet/foundry/controller/client"
 	"github.com/foundry-fleet/foundry/controller/secrets"
 	"github.com/foundry-fleet/foundry/installer/agentunit"
+	"github.com/foundry-fleet/foundry/installer/bootstrap"
 	"github.com/foundry-fleet/foundry/installer/ssh"
 	"github.com/foundry-fleet/foundry/messages"
 )
@@ -35,11 +37,14 @@ func NewCmdRemove(f *cmdutil.Factory, runF func(context.Context, *RemoveOptions)
 	opts := &RemoveOptions{IO: f.IO, Connect: f.Connect, Home: f.Home, Keys: keyStore(f)}
 	cmd := &cobra.Command{
 		Use:   "remove <host-id>...",
-		Short: "Uninstall the agent and revoke the host's NATS identity",
+		Short: "Uninstall the agent, remove Foundry's SSH key and revoke the host's NATS identity",
 		Long: `Remove hosts from the fleet. The agent is told over NATS to uninstall itself
-(unit, binary, config, identity); its NATS credentials are revoked either way.
-When the agent cannot be reached, the same removal runs over SSH with the
-host's stored key.`,
+(unit, binary, config, identity, state) and to take Foundry's SSH key out of
+the SSH user's authorized_keys; it reports what it removed and is stopped,
+and only then are its NATS credentials revoked (they are revoked either
+way). When the agent cannot be reached, the same removal runs over SSH
+with the host's stored key. The host's private key then leaves the key
+store. Each step is printed once it is done.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Hosts = args
@@ -62,10 +67,21 @@ host's stored key.`,
 }
 
 type removeResult struct {
-	Host   string `json:"host"`
-	Via    string `json:"via,omitempty"` // nats or ssh
-	Result string `json:"result"`
-	Error  string `json:"error,omitempty"`
+	Host   string   `json:"host"`
+	Via    string   `json:"via,omitempty"` // nats or ssh
+	Steps  []string `json:"steps"`         // what was done, in order
+	Result string   `json:"result"`
+	Error  string   `json:"error,omitempty"`
+}
+
+func (r *removeResult) step(format string, a ...any) {
+	r.Steps = append(r.Steps, fmt.Sprintf(format, a...))
+}
+
+func (r *removeResult) fail(err string) removeResult {
+	r.Error = err
+	r.Result = "failed"
+	return *r
 }
 
 func removeRun(ctx context.Context, o *RemoveOptions) error {
@@ -89,7 +105,7 @@ func removeRun(ctx context.Context, o *RemoveOptions) error {
 	}
 	if o.DryRun {
 		for _, h := range o.Hosts {
-			fmt.Fprintf(o.IO.Out, "would remove %s (%s): agent unit, binary, /etc/foundry, NATS identity\n", h, known[h].State)
+			fmt.Fprintf(o.IO.Out, "would remove %s (%s): agent unit, binary, /etc/foundry, state, Foundry's SSH key on the host and in the key store, NATS identity\n", h, known[h].State)
 		}
 		return nil
 	}
@@ -115,59 +131,156 @@ func removeRun(ctx context.Context, o *RemoveOptions) error {
 			failed++
 		}
 		results = append(results, r)
+		if !o.JSON {
+			printRemoval(o.IO, r)
+		}
 	}
 	if o.JSON {
 		if err := cmdutil.WriteJSON(o.IO.Out, results); err != nil {
 			return err
 		}
-	} else {
-		t := cmdutil.NewTable(o.IO, "HOST", "VIA", "RESULT")
-		for _, r := range results {
-			res := r.Result
-			if r.Error != "" {
-				res = "failed: " + r.Error
-			}
-			t.Row(r.Host, r.Via, res)
-		}
-		if err := t.Render(); err != nil {
-			return err
-		}
 	}
 	if failed > 0 {
-		return &cmdutil.ExitCodeError{Code: 1, Err: errors.New("some hosts were not cleaned up; their credentials are revoked, remove the agent by hand")}
+		return &cmdutil.ExitCodeError{Code: 1, Err: errors.New("some hosts were not fully cleaned up (see above); their NATS credentials are revoked either way")}
 	}
 	return nil
 }
 
+// printRemoval says what was done on one host, step by step, once it is
+// done: nothing is reported as removed before it was.
+func printRemoval(io *cmdutil.IOStreams, r removeResult) {
+	for _, s := range r.Steps {
+		fmt.Fprintf(io.Out, "%s: %s\n", r.Host, s)
+	}
+	if r.Error != "" {
+		fmt.Fprintf(io.Out, "%s: failed: %s\n", r.Host, r.Error)
+		return
+	}
+	fmt.Fprintf(io.Out, "%s: %s (via %s)\n", r.Host, r.Result, r.Via)
+}
+
+// removeOne removes one host: over NATS when its agent answers (the agent
+// takes Foundry's SSH key out of authorized_keys too), else over SSH with
+// the stored key; then the private key leaves the key store.
 func removeOne(ctx context.Context, cl *client.Client, keyStore func() (*secrets.SSHKeyStore, error), home, host string, password []byte) removeResult {
-	res, err := cl.RemoveHost(ctx, messages.HostRemoveRequest{Host: host})
-	if err != nil {
-		return removeResult{Host: host, Error: err.Error()}
+	r := removeResult{Host: host, Steps: []string{}}
+	keys, keysErr := keyStore()
+	var pem []byte
+	var keyLine string
+	if keysErr == nil {
+		var err error
+		if pem, err = keys.LoadSSHKey(ctx, host); err == nil {
+			if keyLine, err = ssh.AuthorizedKeyLine(pem); err != nil {
+				r.step("stored SSH key unreadable (%v); it is not taken out of authorized_keys", err)
+			}
+		} else if !errors.Is(err, secrets.ErrNotFound) {
+			keysErr = err
+		}
 	}
+	res, err := cl.RemoveHost(ctx, messages.HostRemoveRequest{Host: host, AuthorizedKey: keyLine})
+	if err != nil {
+		return r.fail(err.Error())
+	}
+	user := orDash(res.SSHUser)
+	keyGone := keyLine == "" // nothing of ours known to be there
+	var problem string
 	if res.AgentUninstalled {
-		return removeResult{Host: host, Via: "nats", Result: "removed"}
+		r.Via = "nats"
+		if len(res.AgentRemoved) > 0 {
+			r.step("agent removed %s", strings.Join(res.AgentRemoved, ", "))
+		} else {
+			r.step("agent found none of its files left to remove")
+		}
+		switch {
+		case keyLine == "":
+		case res.KeyRemoved:
+			r.step("Foundry's SSH key removed from %s's authorized_keys", user)
+			keyGone = true
+		case res.SSHUser == "":
+			problem = "no SSH user on record, so Foundry's SSH key could not be taken out of authorized_keys"
+		default:
+			r.step("Foundry's SSH key was not in %s's authorized_keys", user)
+			keyGone = true
+		}
+		if res.AgentStopped {
+			r.step("agent stopped (its connection closed)")
+		} else {
+			problem = "the agent removed its files but its process did not stop within 10s; check `systemctl status foundry-agent` on the host"
+		}
+	} else {
+		r.Via = "ssh"
+		r.step("agent did not confirm over NATS (%s)", res.AgentError)
+		sshErr := removeOverSSH(ctx, &r, res, pem, keyLine, home, password)
+		if sshErr != "" {
+			problem = sshErr
+		} else {
+			keyGone = true
+		}
 	}
+	r.step("NATS identity revoked (%d key(s))", res.Revoked)
+	switch {
+	case keysErr != nil:
+		problem = join(problem, fmt.Sprintf("key store not reachable (%v): Foundry's SSH key for %s may be left in it and on the host", keysErr, host))
+	case pem == nil:
+		r.step("no SSH key for %s in the key store", host)
+	case !keyGone:
+		problem = join(problem, fmt.Sprintf("Foundry's SSH key is kept in the %s key store because the host may still accept it", keys.Backend()))
+	default:
+		if had, err := keys.DeleteSSHKey(ctx, host); err != nil {
+			problem = join(problem, err.Error())
+		} else if had {
+			r.step("SSH private key deleted from the %s key store", keys.Backend())
+		}
+	}
+	if problem != "" {
+		return r.fail(problem)
+	}
+	r.Result = "removed"
+	return r
+}
+
+// removeOverSSH runs the uninstall over SSH with the host's stored key,
+// then takes that key out of authorized_keys, last, over the same
+// connection. It returns what went wrong, or "".
+func removeOverSSH(ctx context.Context, r *removeResult, res messages.HostRemoveResult, pem []byte, keyLine, home string, password []byte) string {
 	if res.Address == "" {
-		return removeResult{Host: host, Via: "-", Error: fmt.Sprintf("agent unreachable (%s) and no SSH address known", res.AgentError)}
+		return "agent unreachable and no SSH address known; remove the agent by hand"
 	}
-	keys, err := keyStore()
-	if err != nil {
-		return removeResult{Host: host, Via: "ssh", Error: err.Error()}
-	}
-	pem, err := keys.LoadSSHKey(ctx, host)
-	if err != nil {
-		return removeResult{Host: host, Via: "ssh", Error: fmt.Sprintf("agent unreachable (%s) and no stored SSH key: %v", res.AgentError, err)}
+	if pem == nil {
+		return "agent unreachable and no stored SSH key; remove the agent by hand"
 	}
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	c, err := ssh.Dial(sctx, ssh.Options{Host: res.Address, Port: res.SSHPort, User: res.SSHUser, PrivateKey: pem,
 		SudoPassword: password, KnownHostsFile: filepath.Join(home, "known_hosts")})
 	if err != nil {
-		return removeResult{Host: host, Via: "ssh", Error: err.Error()}
+		return err.Error()
 	}
 	defer c.Close()
 	if _, err := c.Run(sctx, ssh.Command{Line: agentunit.UninstallScript(), Sudo: true}); err != nil {
-		return removeResult{Host: host, Via: "ssh", Error: err.Error()}
+		return err.Error()
 	}
-	return removeResult{Host: host, Via: "ssh", Result: "removed"}
+	r.step("agent unit, binary, config and state removed over SSH")
+	if keyLine == "" {
+		return ""
+	}
+	if _, err := c.Run(sctx, ssh.Command{Line: bootstrap.UnauthorizeKeyScript(), Stdin: strings.NewReader(keyLine)}); err != nil {
+		return "Foundry's SSH key not removed from authorized_keys: " + err.Error()
+	}
+	r.step("Foundry's SSH key removed from %s's authorized_keys", res.SSHUser)
+	return ""
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func join(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }

@@ -49,7 +49,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		SilenceUsage:  true,
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&f.Conn.URL, "controller", os.Getenv("FOUNDRY_CONTROLLER"), "controller URL (default tls://127.0.0.1:4222, or $FOUNDRY_CONTROLLER)")
+	pf.StringVar(&f.Conn.URL, "controller", os.Getenv("FOUNDRY_CONTROLLER"), "controller URL (default $FOUNDRY_CONTROLLER, else the URLs the controller wrote to <home>/controller/urls, else tls://127.0.0.1:4222)")
 	pf.StringVar(&f.Conn.Creds, "creds", os.Getenv("FOUNDRY_CREDS"), "operator NKey seed file (default <home>/controller/admin.nk, or $FOUNDRY_CREDS)")
 	pf.StringVar(&f.Conn.CA, "ca", os.Getenv("FOUNDRY_CA"), "controller CA certificate (default <home>/controller/ca.pem, or $FOUNDRY_CA)")
 	pf.StringVar(&configPath, "config", "", "stack config file (beats $FOUNDRY_CONFIG)")
@@ -98,6 +98,9 @@ func NewFactory(io *cmdutil.IOStreams, logger *slog.Logger, version string) *cmd
 		}
 		data := filepath.Join(home, "controller")
 		o := client.Options{URL: f.Conn.URL, CredsFile: f.Conn.Creds, CAFile: f.Conn.CA}
+		if o.URL == "" {
+			o.URL = controller.ReadLocalURLs(data)
+		}
 		if o.URL == "" {
 			o.URL = "tls://127.0.0.1:4222"
 		}
