@@ -35,24 +35,33 @@ func (a *Agent) handleUninstall(ctx context.Context, env *messages.Envelope) (an
 	return rep, nil
 }
 
+// Removal says how an agent run by systemd removes itself: the script
+// for the arguments, the systemd-run arguments that run it (script on
+// stdin, waited for) and that stop the agent afterwards, and the prefixes
+// of the script's report lines. installer/agentunit renders all of it.
+type Removal struct {
+	Script        func(user, keyLine string) string
+	RunArgs       []string
+	StopArgs      []string
+	RemovedPrefix string
+	KeyPrefix     string
+}
+
 // SystemdUninstall returns an Uninstall function: the removal script runs
 // as a transient unit (outside the agent's sandbox) while the agent waits
 // for it, then a second transient unit is scheduled to stop the agent.
-// script renders the removal for the arguments; removedPrefix and
-// keyPrefix are how its output names each removed item and the key.
-func SystemdUninstall(script func(user, keyLine string) string, runArgs, stopArgs []string, removedPrefix, keyPrefix string) func(context.Context, messages.UninstallArgs) (messages.UninstallReply, error) {
+func SystemdUninstall(r Removal) func(context.Context, messages.UninstallArgs) (messages.UninstallReply, error) {
 	return func(ctx context.Context, args messages.UninstallArgs) (messages.UninstallReply, error) {
-		var rep messages.UninstallReply
-		cmd := exec.CommandContext(ctx, "systemd-run", runArgs...)
-		cmd.Stdin = strings.NewReader(script(args.SSHUser, args.AuthorizedKey))
+		cmd := exec.CommandContext(ctx, "systemd-run", r.RunArgs...)
+		cmd.Stdin = strings.NewReader(r.Script(args.SSHUser, args.AuthorizedKey))
 		var out, errOut bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errOut
 		runErr := cmd.Run()
-		rep = parseRemoval(out.String(), removedPrefix, keyPrefix)
+		rep := parseRemoval(out.String(), r.RemovedPrefix, r.KeyPrefix)
 		if runErr != nil {
 			return rep, fmt.Errorf("removal failed (%v): %s", runErr, strings.TrimSpace(errOut.String()))
 		}
-		if b, err := exec.CommandContext(ctx, "systemd-run", stopArgs...).CombinedOutput(); err != nil {
+		if b, err := exec.CommandContext(ctx, "systemd-run", r.StopArgs...).CombinedOutput(); err != nil {
 			return rep, fmt.Errorf("files removed, but stopping the agent could not be scheduled: %v: %s", err, b)
 		}
 		return rep, nil

@@ -370,6 +370,12 @@ func TestBootstrap(t *testing.T) {
 		if left := inside(t, h, "ls /usr/local/bin/foundry-agent /etc/foundry /etc/systemd/system/foundry-agent.service 2>/dev/null | wc -l"); left != "0" {
 			t.Fatalf("%s files left on the host", left)
 		}
+		if n := inside(t, h, "grep -c ' foundry$' /home/"+h.User+"/.ssh/authorized_keys || true"); n != "0" {
+			t.Errorf("%s Foundry key(s) left in authorized_keys", n)
+		}
+		if _, err := os.Stat(filepath.Join(f.home, "ssh-keys", h.Name)); !os.IsNotExist(err) {
+			t.Errorf("key still in the local store: %v", err)
+		}
 	})
 
 	t.Run("changed host key is refused", func(t *testing.T) {

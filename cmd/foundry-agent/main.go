@@ -93,8 +93,9 @@ func runAgent(ctx context.Context, cfgPath string, stderr io.Writer) error {
 	if os.Getenv("NOTIFY_SOCKET") != "" {
 		// Only an agent systemd runs was installed by foundry and may
 		// remove itself; a foreground run (the demo) never deletes files.
-		opts.Uninstall = agent.SystemdUninstall(agentunit.RemovalScript, agentunit.RemovalRunArgs(), agentunit.StopRunArgs(),
-			agentunit.Removed, agentunit.KeyRemoved)
+		opts.Uninstall = agent.SystemdUninstall(agent.Removal{Script: agentunit.RemovalScript,
+			RunArgs: agentunit.RemovalRunArgs(), StopArgs: agentunit.StopRunArgs(),
+			RemovedPrefix: agentunit.Removed, KeyPrefix: agentunit.KeyRemoved})
 		// ...and only such an agent installs host services.
 		opts.Services = agent.HostServices(logger)
 	}

@@ -88,6 +88,15 @@ func TestAdvertisedControllerServesTheLocalCLIWithDefaults(t *testing.T) {
 		strings.Contains(errOut, "start it") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
 		t.Fatalf("uncovered name: exit %d, stderr %q", code, errOut)
 	}
+	// A CA that did not sign the certificate is named as that too.
+	other := t.TempDir()
+	if _, err := pki.Ensure(other, []string{"127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = cliIn(t, home, "host", "list", "--ca", filepath.Join(other, pki.CAFile))
+	if code != ExitError || !strings.Contains(errOut, "not signed by the CA in "+filepath.Join(other, pki.CAFile)) || strings.Contains(errOut, "start it") {
+		t.Fatalf("foreign CA: exit %d, stderr %q", code, errOut)
+	}
 }
 
 // A certificate made before the loopback names (here: issued for the
