@@ -189,3 +189,44 @@ func TestK3sLayoutWithTestDouble(t *testing.T) {
 		}
 	})
 }
+
+// TestSandboxedSecretThroughLoadCredential: a secret file of a sandboxed
+// (DynamicUser) service is root's alone on disk, and systemd hands it to
+// the service in its credentials directory.
+func TestSandboxedSecretThroughLoadCredential(t *testing.T) {
+	h := hosts(t)[2]
+	one := []harness.Host{h}
+	if inside(t, h, "ls -d /etc/foundry /opt/foundry 2>/dev/null | wc -l") != "0" {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if err := harness.Reset(ctx, h); err != nil {
+			t.Fatalf("reset %s: %v", h.Name, err)
+		}
+	}
+	f := newFleet(t)
+	if code, out, errOut := f.cli(harness.Password+"\n", "host", "add", "--from-file", hostsFile(t, one),
+		"--password-stdin", "--yes", "--agent-binary", f.agent); code != 0 {
+		t.Fatalf("host add: exit %d\n%s\n%s", code, out, errOut)
+	}
+	cl := f.client()
+	const secret = "api-key-canary-c41f"
+	spec := messages.ServiceSpec{Component: svcName, Version: "1.0.0",
+		Artifact: f.publishSvcArtifact(t, svcName, "1.0.0", "hello", buildHellosvc(t, "1.0.0")),
+		Args:     []string{"-addr", "127.0.0.1:" + svcPort, "-config", svcConf},
+		Files: []messages.ServiceFile{{Name: "hello.conf", Content: "greeting = hi\n"},
+			{Name: "api.key", Content: secret, Secret: true}},
+		Health: messages.ServiceHealth{URL: "http://127.0.0.1:" + svcPort + "/health"}}
+	rec := svcJob(t, cl, messages.VerbServiceApply, one, spec)
+	svcMustSucceed(t, rec)
+	if got := inside(t, h, "stat -c '%a %U' /etc/foundry/components/hellosvc/api.key"); got != "600 root" {
+		t.Errorf("api.key is %s", got)
+	}
+	if got := inside(t, h, "cat /run/credentials/foundry-hellosvc.service/api.key"); got != secret {
+		t.Errorf("the credential holds %q", got)
+	}
+	if n := inside(t, h, "journalctl --no-pager -o cat | grep -c "+secret+" || true"); n != "0" {
+		t.Errorf("the journal shows the secret %s times", n)
+	}
+	rec = svcJob(t, cl, messages.VerbServiceRemove, one, messages.ServiceQuery{Component: svcName, Purge: true})
+	svcMustSucceed(t, rec)
+}
