@@ -13,13 +13,18 @@ func TestDecodersBoundSizeAndNameTheProblem(t *testing.T) {
 	if _, err := DecodeEnvelope(huge); CodeOf(err) != CodeTooLarge {
 		t.Fatalf("oversized command: %v", err)
 	}
+	if _, err := DecodeK3sKubeconfigRequest(huge); CodeOf(err) != CodeTooLarge {
+		t.Fatalf("oversized k3s kubeconfig request: %v", err)
+	}
 	deep := []byte(strings.Repeat("[", 100000) + strings.Repeat("]", 100000))
 	for name, fn := range map[string]func([]byte) error{
-		"envelope":  func(b []byte) error { _, err := DecodeEnvelope(b); return err },
-		"heartbeat": func(b []byte) error { _, err := DecodeHeartbeat(b); return err },
-		"reply":     func(b []byte) error { _, err := DecodeReply(b); return err },
-		"event":     func(b []byte) error { _, err := DecodeEvent(b); return err },
-		"api":       func(b []byte) error { _, err := DecodeAPI[FleetStatusRequest](b); return err },
+		"envelope":               func(b []byte) error { _, err := DecodeEnvelope(b); return err },
+		"heartbeat":              func(b []byte) error { _, err := DecodeHeartbeat(b); return err },
+		"reply":                  func(b []byte) error { _, err := DecodeReply(b); return err },
+		"event":                  func(b []byte) error { _, err := DecodeEvent(b); return err },
+		"api":                    func(b []byte) error { _, err := DecodeAPI[FleetStatusRequest](b); return err },
+		"k3s kubeconfig request": func(b []byte) error { _, err := DecodeK3sKubeconfigRequest(b); return err },
+		"k3s kubeconfig reply":   func(b []byte) error { _, err := DecodeK3sKubeconfigReply(b); return err },
 	} {
 		for _, in := range [][]byte{nil, []byte("garbage"), []byte{0xff, 0x00, 0x13}, []byte(`{"v":`), deep} {
 			err := fn(in)

@@ -187,6 +187,7 @@ func FuzzDecodeServiceSpec(f *testing.F) {
 	f.Add([]byte(`{"component":"../etc","version":"1"}`))
 	k3s := good
 	k3s.Component, k3s.Artifact.Component = K3sComponent, K3sComponent
+	k3s.Args = []string{"server", "--cluster-init"}
 	k3s.Files = []ServiceFile{{Name: "token", Content: "t", Secret: true}}
 	k3s.Health = ServiceHealth{URL: "https://127.0.0.1:6443/readyz", CAFile: K3sDataDir + "/server/tls/server-ca.crt"}
 	b, _ = json.Marshal(k3s)
@@ -209,6 +210,9 @@ func FuzzDecodeServiceSpec(f *testing.F) {
 			if s.Component == K3sComponent && !slices.Contains(K3sFiles, fl.Name) {
 				t.Fatalf("accepted k3s file %q", fl.Name)
 			}
+		}
+		if s.Component == K3sComponent && (len(s.Args) == 0 || (s.Args[0] != "server" && s.Args[0] != "agent")) {
+			t.Fatalf("accepted k3s arguments %q", s.Args)
 		}
 		if ca := s.Health.CAFile; ca != "" && (!strings.HasPrefix(ca, "/") || strings.Contains(ca, "..") ||
 			strings.ContainsAny(ca, "\n\x00") || !strings.HasPrefix(s.Health.URL, "https://")) {

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"slices"
+	"strings"
 
 	"golang.org/x/crypto/nacl/box"
 )
@@ -117,6 +118,25 @@ func validK3sFile(name string) error {
 	if !slices.Contains(K3sFiles, name) {
 		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf(
 			"k3s config file %q is not one the agent writes; use config.yaml, registries.yaml or token", name)}
+	}
+	return nil
+}
+
+// validK3sArgs says why args cannot start k3s, or nil: the first is the
+// k3s command, and no argument may carry a token, which would show in
+// ps, in the unit and in every plan; the token goes in the secret file
+// token, named in config.yaml with token-file.
+func validK3sArgs(args []string) error {
+	if len(args) == 0 || (args[0] != "server" && args[0] != "agent") {
+		return &Error{Code: CodeBadRequest, Message: "k3s arguments must start with server or agent"}
+	}
+	for _, a := range args[1:] {
+		name, _, _ := strings.Cut(a, "=")
+		switch name {
+		case "--token", "-t", "--agent-token":
+			return &Error{Code: CodeBadRequest, Message: fmt.Sprintf(
+				"k3s argument %s would put the token on the command line; send it as the secret file token and name it in config.yaml with token-file", name)}
+		}
 	}
 	return nil
 }

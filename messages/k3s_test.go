@@ -39,6 +39,23 @@ func TestK3sSpecAcceptsOnlyItsOwnFiles(t *testing.T) {
 	}
 }
 
+func TestK3sArgsStartWithTheCommandAndCarryNoToken(t *testing.T) {
+	for _, args := range [][]string{{"server"}, {"agent"}, {"server", "--cluster-init"}, {"server", "--server", "https://10.77.0.11:6443"}} {
+		s := k3sSpec()
+		s.Args = args
+		if err := s.Validate(); err != nil {
+			t.Errorf("%q: %v", args, err)
+		}
+	}
+	for _, args := range [][]string{nil, {"kubectl"}, {"--token=x", "server"}, {"server", "--token", "x"}, {"agent", "-t=x"}, {"server", "--agent-token=y"}} {
+		s := k3sSpec()
+		s.Args = args
+		if err := s.Validate(); CodeOf(err) != CodeBadRequest {
+			t.Errorf("%q accepted: %v", args, err)
+		}
+	}
+}
+
 func TestServiceHealthCAFile(t *testing.T) {
 	for _, tc := range []struct {
 		url, ca string

@@ -206,6 +206,11 @@ func (s ServiceSpec) Validate() error {
 			return &Error{Code: CodeBadRequest, Message: "service arguments and description must be single lines under 1 KiB"}
 		}
 	}
+	if s.Component == K3sComponent {
+		if err := validK3sArgs(s.Args); err != nil {
+			return err
+		}
+	}
 	seen := map[string]bool{}
 	for _, f := range s.Files {
 		if err := ValidFileName(f.Name); err != nil {

@@ -143,13 +143,13 @@ func (r *run) artifact(ctx context.Context) (bool, string, error) {
 }
 
 // configDiff is what the config step writes and removes: a file whose
-// content or mode differs is written again. It names files, never their
+// content, mode or owner differs is written again. It names files, never their
 // content, since a file may be a secret.
 func configDiff(have map[string]onDisk, want []messages.ServiceFile) (write, remove []string) {
 	listed := map[string]bool{}
 	for _, f := range want {
 		listed[f.Name] = true
-		if cur, ok := have[f.Name]; !ok || cur.content != f.Content || cur.mode != fileMode(f) {
+		if cur, ok := have[f.Name]; !ok || cur.content != f.Content || cur.mode != fileMode(f) || cur.foreign {
 			write = append(write, f.Name)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -137,6 +138,28 @@ func TestK3sApplyUsesItsLayoutAndConverges(t *testing.T) {
 	if r := e.apply(spec2); changedSteps(r) != "config,start" || mode(t, e.p(conf+"/token")) != 0o600 {
 		t.Fatalf("mode repair: %+v", r)
 	}
+	// A token someone else owns is written again, as the agent's own.
+	if os.Geteuid() != 0 {
+		t.Skip("changing a file's owner needs root; the owner repair is not checked here")
+	}
+	if err := os.Chown(e.p(conf+"/token"), 4242, 4242); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.apply(spec2); changedSteps(r) != "config,start" || owner(t, e.p(conf+"/token")) != 0 {
+		t.Fatalf("owner repair: %+v (owner %d)", r, owner(t, e.p(conf+"/token")))
+	}
+	if r := e.apply(spec2); r.Changed {
+		t.Fatalf("not converged after the owner repair: %+v", r)
+	}
+}
+
+func owner(t *testing.T, p string) int {
+	t.Helper()
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(st.Sys().(*syscall.Stat_t).Uid)
 }
 
 // TestK3sSecretNeverShown: the token is in no reply, plan, error or log

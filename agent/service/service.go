@@ -23,6 +23,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/foundry-fleet/foundry/messages"
@@ -140,6 +141,9 @@ type observed struct {
 type onDisk struct {
 	content string
 	mode    fs.FileMode
+	// foreign: owned by someone other than the agent (root), who could
+	// change it; such a file is written again.
+	foreign bool
 }
 
 func (m *Manager) observe(ctx context.Context, spec messages.ServiceSpec) (observed, error) {
@@ -195,7 +199,11 @@ func readConfigDir(dir string, owns func(string) bool) (bool, map[string]onDisk,
 		if err != nil {
 			return true, nil, err
 		}
-		out[e.Name()] = onDisk{content: string(b), mode: st.Mode().Perm()}
+		d := onDisk{content: string(b), mode: st.Mode().Perm()}
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			d.foreign = int(sys.Uid) != os.Geteuid()
+		}
+		out[e.Name()] = d
 	}
 	return true, out, nil
 }

@@ -186,8 +186,8 @@ func TestCompareVersions(t *testing.T) {
 }
 
 func TestConfigDiff(t *testing.T) {
-	have := map[string]onDisk{"a.conf": {"1", 0o644}, "b.conf": {"2", 0o644}, "old.conf": {"x", 0o644},
-		"token": {"s", 0o644}, "key": {"k", 0o600}}
+	have := map[string]onDisk{"a.conf": {content: "1", mode: 0o644}, "b.conf": {content: "2", mode: 0o644}, "old.conf": {content: "x", mode: 0o644},
+		"token": {content: "s", mode: 0o644}, "key": {content: "k", mode: 0o600}}
 	want := []messages.ServiceFile{{Name: "a.conf", Content: "1"}, {Name: "b.conf", Content: "3"}, {Name: "new.conf", Content: ""},
 		{Name: "token", Content: "s", Secret: true}, {Name: "key", Content: "k", Secret: true}}
 	write, remove := configDiff(have, want)
@@ -198,7 +198,7 @@ func TestConfigDiff(t *testing.T) {
 	if d := configDetail(write, remove, 5); d != "write b.conf, new.conf, token; remove old.conf" {
 		t.Fatal(d)
 	}
-	if w, r := configDiff(map[string]onDisk{"a.conf": {"1", 0o644}}, want[:1]); len(w)+len(r) != 0 {
+	if w, r := configDiff(map[string]onDisk{"a.conf": {content: "1", mode: 0o644}}, want[:1]); len(w)+len(r) != 0 {
 		t.Fatalf("converged config differs: %v %v", w, r)
 	}
 }
