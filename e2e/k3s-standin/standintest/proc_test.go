@@ -141,3 +141,17 @@ func freePort(t *testing.T, ip string) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// testDir is t.TempDir, or with STANDIN_KEEP=1 a directory left behind
+// (and logged) so the components' logs can be read after a failure.
+func testDir(t *testing.T) string {
+	if os.Getenv("STANDIN_KEEP") == "" {
+		return t.TempDir()
+	}
+	d, err := os.MkdirTemp("", "standin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("STANDIN_KEEP: files kept in %s", d)
+	return d
+}

@@ -57,7 +57,7 @@ type cluster struct {
 }
 
 func newCluster(t *testing.T) *cluster {
-	c := &cluster{bin: standinBinary(t), dir: t.TempDir(), base: loopbackBase()}
+	c := &cluster{bin: standinBinary(t), dir: testDir(t), base: loopbackBase()}
 	c.port = freePort(t, loopback(c.base))
 	c.kubeconfig = filepath.Join(c.dir, "k3s.yaml")
 	writeFile(t, filepath.Join(c.dir, "registries.yaml"), registriesYAML)
