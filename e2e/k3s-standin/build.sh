@@ -5,7 +5,7 @@
 #
 # The binary is cached under ${FOUNDRY_E2E_DIR:-/var/tmp/foundry-e2e}/cache/k3s-standin/<key>/k3s,
 # key = sha256 over go.mod, go.sum, every .go and embedded file of this
-# module, this script and `go version`. A cache hit returns at once; a
+# module (third_party/kwok included), this script and `go version`. A cache hit returns at once; a
 # miss builds under an flock so concurrent callers build once. With
 # OUTDIR, the binary is also copied to OUTDIR/k3s and that path printed.
 # A cold build takes 10+ minutes on 2 cores (see README.md).
@@ -23,8 +23,10 @@ kube_version="v1.35.4+k3s-standin"
 key="$(
 	cd "$here"
 	{
-		find . -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' -o -name '*.yaml' -o -name 'build.sh' \) \
-			-not -path './testdata/*' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+		# every source and embedded file (third_party included); not the
+		# loopback tests in standintest/ nor docs, which do not change the binary
+		find . -type f -not -path './standintest/*' -not -name '*.md' -not -name '.*' \
+			-print0 | LC_ALL=C sort -z | xargs -0 sha256sum
 		"$go" version
 	} | sha256sum | cut -c1-32
 )"

@@ -45,9 +45,14 @@ func runComponent(name string, args []string) int {
 }
 
 // runKwok mirrors sigs.k8s.io/kwok/cmd/kwok's main (v0.7.0), which is not
-// importable. kwok v0.8.0 is built against k8s.io 0.36 and does not compile
-// with the 0.35.4 modules kube-apiserver v1.35.4 needs; v0.7.0 does.
+// importable. It is kwok v0.7.0 from third_party/kwok (see its
+// README.standin.md for why a patched copy).
 func runKwok(args []string) int {
+	// The Kubernetes packages linked into this binary register "--version"
+	// (non-bool) on pflag.CommandLine; cobra merges that set into kwok's
+	// command, which has its own bool --version. This process runs only
+	// kwok, so it starts from an empty global set.
+	pflag.CommandLine = pflag.NewFlagSet("kwok", pflag.ExitOnError)
 	flagset := pflag.NewFlagSet("global", pflag.ContinueOnError)
 	flagset.ParseErrorsAllowlist.UnknownFlags = true
 	flagset.Usage = func() {}

@@ -44,7 +44,7 @@ type Config struct {
 // configFlags registers every supported flag on fs, bound to c.
 func configFlags(fs *pflag.FlagSet, c *Config) {
 	fs.StringVar(&c.NodeName, "node-name", "", "node name (default: hostname)")
-	fs.StringVar(&c.NodeIP, "node-ip", "", "node InternalIP")
+	fs.StringVar(&c.NodeIP, "node-ip", "", "node InternalIP (default: the address that routes to the server, else the first global IPv4)")
 	fs.StringSliceVar(&c.TLSSANs, "tls-san", nil, "extra SANs on the API serving certificate")
 	fs.StringSliceVar(&c.Disable, "disable", nil, "k3s packaged components to disable (recorded only: the stand-in ships none)")
 	fs.StringArrayVar(&c.NodeLabels, "node-label", nil, "node label k=v")
@@ -96,7 +96,11 @@ func loadConfig(mode string, args []string, log *slog.Logger) (*Config, error) {
 		c.NodeName = strings.ToLower(h)
 	}
 	if c.NodeIP == "" {
-		c.NodeIP = "127.0.0.1"
+		ip, err := defaultNodeIP(c.Server)
+		if err != nil {
+			return nil, fmt.Errorf("node-ip not set: %w", err)
+		}
+		c.NodeIP = ip
 	}
 	if mode == "agent" && (c.Server == "" || c.Token == "") {
 		return nil, errors.New("agent needs server (--server or K3S_URL) and token (--token, K3S_TOKEN or token-file)")

@@ -236,3 +236,5 @@ require (
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/structured-merge-diff/v6 v6.3.2 // indirect
 )
+
+replace sigs.k8s.io/kwok => ./third_party/kwok

@@ -40,7 +40,7 @@ type proc struct {
 	err  error
 }
 
-func startProc(t *testing.T, bin, outFile string, args ...string) *proc {
+func startProc(t *testing.T, bin, outFile string, env []string, args ...string) *proc {
 	t.Helper()
 	f, err := os.Create(outFile)
 	if err != nil {
@@ -48,7 +48,7 @@ func startProc(t *testing.T, bin, outFile string, args ...string) *proc {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET=") // never talk to a systemd
+	cmd.Env = append(append(os.Environ(), "NOTIFY_SOCKET="), env...) // no systemd unless the test is one
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
 	}
@@ -140,4 +140,42 @@ func freePort(t *testing.T, ip string) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// testDir is t.TempDir, or with STANDIN_KEEP=1 a directory left behind
+// (and logged) so the components' logs can be read after a failure.
+func testDir(t *testing.T) string {
+	if os.Getenv("STANDIN_KEEP") == "" {
+		return t.TempDir()
+	}
+	d, err := os.MkdirTemp("", "standin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("STANDIN_KEEP: files kept in %s", d)
+	return d
+}
+
+// notifySocket listens like systemd's $NOTIFY_SOCKET and reports each
+// datagram on the returned channel.
+func notifySocket(t *testing.T) (string, <-chan string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch := make(chan string, 16)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			ch <- string(buf[:n])
+		}
+	}()
+	return path, ch
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -57,7 +58,7 @@ type cluster struct {
 }
 
 func newCluster(t *testing.T) *cluster {
-	c := &cluster{bin: standinBinary(t), dir: t.TempDir(), base: loopbackBase()}
+	c := &cluster{bin: standinBinary(t), dir: testDir(t), base: loopbackBase()}
 	c.port = freePort(t, loopback(c.base))
 	c.kubeconfig = filepath.Join(c.dir, "k3s.yaml")
 	writeFile(t, filepath.Join(c.dir, "registries.yaml"), registriesYAML)
@@ -75,7 +76,7 @@ func (c *cluster) serverURL() string { return fmt.Sprintf("https://%s:%d", loopb
 
 // startServer runs "k3s server" number i (0 = first) with a config file,
 // as Foundry's agents would write it.
-func (c *cluster) startServer(t *testing.T, i int, extraConfig string) *proc {
+func (c *cluster) startServer(t *testing.T, i int, extraConfig string, env ...string) *proc {
 	name := fmt.Sprintf("standin-server-%d", i)
 	d := filepath.Join(c.dir, name)
 	if err := os.MkdirAll(d, 0o700); err != nil {
@@ -96,7 +97,7 @@ not-a-k3s-flag-at-all: true
 	if i > 0 {
 		kubeconfig = filepath.Join(d, "k3s.yaml")
 	}
-	p := startProc(t, c.bin, filepath.Join(c.dir, name+".log"), "server",
+	p := startProc(t, c.bin, filepath.Join(c.dir, name+".log"), env, "server",
 		"-c", filepath.Join(d, "config.yaml"), "--data-dir", filepath.Join(d, "data"),
 		"--standin-registries", filepath.Join(c.dir, "registries.yaml"),
 		"--standin-kubeconfig", kubeconfig)
@@ -112,7 +113,7 @@ func (c *cluster) startAgent(t *testing.T, i int, token string) *proc {
 	}
 	writeFile(t, filepath.Join(d, "config.yaml"), "node-label: [foundry.dev/role=agent]\n")
 	ip := loopback(c.base + 3)
-	p := startProc(t, c.bin, filepath.Join(c.dir, name+".log"), "agent",
+	p := startProc(t, c.bin, filepath.Join(c.dir, name+".log"), nil, "agent",
 		"-c", filepath.Join(d, "config.yaml"), "--data-dir", filepath.Join(d, "data"),
 		"--server", c.serverURL(), "--token", token, "--node-name", name, "--node-ip", ip,
 		"--standin-registries", filepath.Join(c.dir, "registries.yaml"),
@@ -160,10 +161,11 @@ func readyNodes(ctx context.Context, cs kubernetes.Interface, want int) func() (
 }
 
 func TestStandinServerAndAgentOnLoopback(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	c := newCluster(t)
-	server := c.startServer(t, 0, "")
+	sock, notified := notifySocket(t)
+	server := c.startServer(t, 0, "", "NOTIFY_SOCKET="+sock)
 	tokenPath := filepath.Join(c.dir, "standin-server-0", "data", "server", "node-token")
 	waitFor(ctx, t, "node-token and kubeconfig", c.procs, func() (bool, error) {
 		a, _ := fileExists(tokenPath)()
@@ -199,17 +201,68 @@ func TestStandinServerAndAgentOnLoopback(t *testing.T) {
 	agent := c.startAgent(t, 0, token)
 	cs := c.client(t)
 	waitFor(ctx, t, "2 nodes Ready", c.procs, readyNodes(ctx, cs, 2))
+	select {
+	case msg := <-notified:
+		if !strings.Contains(msg, "READY=1") {
+			t.Errorf("sd_notify got %q, want READY=1", msg)
+		}
+	default:
+		t.Errorf("server sent no READY=1 to $NOTIFY_SOCKET although its node is Ready")
+	}
 
 	checkVersion(t, cs)
 	checkNodes(ctx, t, cs)
 	checkHealthz(t, fmt.Sprintf("http://%s:10248/healthz", loopback(c.base+3)))
 	runDeployment(ctx, t, cs, c.procs)
+	runJob(ctx, t, cs, c.procs)
 
-	for _, p := range []*proc{agent, server} {
-		if err := p.stop(30 * time.Second); err != nil {
-			t.Errorf("%s: exit after SIGTERM: %v (want 0)", filepath.Base(p.out), err)
-		}
+	// A stopped agent exits 0, keeps its Node, and the real node-lifecycle
+	// controller marks that Node not Ready once its Lease expires.
+	if err := agent.stop(30 * time.Second); err != nil {
+		t.Errorf("agent: exit after SIGTERM: %v (want 0)", err)
 	}
+	waitFor(ctx, t, "stopped agent's node not Ready", []*proc{server}, func() (bool, error) {
+		n, err := cs.CoreV1().Nodes().Get(ctx, "standin-agent-0", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, cond := range n.Status.Conditions {
+			if cond.Type == corev1.NodeReady {
+				return cond.Status != corev1.ConditionTrue, fmt.Errorf("Ready=%s", cond.Status)
+			}
+		}
+		return false, fmt.Errorf("no Ready condition")
+	})
+	if err := server.stop(30 * time.Second); err != nil {
+		t.Errorf("server: exit after SIGTERM: %v (want 0)", err)
+	}
+}
+
+// runJob: kwok's pod/fast stages complete pods owned by Jobs, so Helm
+// hook Jobs finish.
+func runJob(ctx context.Context, t *testing.T, cs kubernetes.Interface, procs []*proc) {
+	j := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: "standin-hook", Namespace: "default"},
+		Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers:    []corev1.Container{{Name: "hook", Image: "registry.invalid/never-pulled:1"}},
+		}}},
+	}
+	if _, err := cs.BatchV1().Jobs("default").Create(ctx, j, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create job: %v", err)
+	}
+	waitFor(ctx, t, "job complete", procs, func() (bool, error) {
+		j, err := cs.BatchV1().Jobs("default").Get(ctx, "standin-hook", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, c := range j.Status.Conditions {
+			if c.Type == batchv1.JobComplete && c.Status == corev1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("succeeded=%d active=%d", j.Status.Succeeded, j.Status.Active)
+	})
 }
 
 // checkVersion: Helm compares kubeVersion constraints against this.
