@@ -183,6 +183,9 @@ type HostRemoveResult struct {
 	// whether Foundry's SSH key left authorized_keys.
 	AgentRemoved []string `json:"agent_removed,omitempty"`
 	KeyRemoved   bool     `json:"key_removed,omitempty"`
+	// AgentReported is false for an agent from before UninstallReply,
+	// which only scheduled its removal and said nothing of what went.
+	AgentReported bool `json:"agent_reported,omitempty"`
 	// AgentStopped is true once the agent's connection closed after it
 	// confirmed: the credentials were revoked only then, so the agent
 	// never ran with refused credentials.
