@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN     := bin
 
-.PHONY: all build demo test test-unit fuzz-short e2e bench clean
+.PHONY: all build demo test test-unit cross docs fuzz-short e2e bench clean
 
 all: build
 
@@ -19,11 +19,27 @@ demo: build
 # The whole suite: unit and integration tests (race detector), a short fuzz
 # pass over every decoder, and the end-to-end tests on real systemd hosts
 # (those skip with the reason when not root or the host tools are missing).
-test: test-unit fuzz-short e2e
+test: test-unit cross fuzz-short e2e
 
 test-unit:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v /e2e)
+
+# The CLI and the controller build for every platform an operator may run
+# them on; the agent is Linux-only (systemd). Only compiles (the build
+# cache keeps repeated runs short); nothing is written.
+CROSS_TARGETS ?= darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+cross:
+	@set -e; for t in $(CROSS_TARGETS); do \
+		echo "cross: foundry $$t"; \
+		CGO_ENABLED=0 GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build -o /dev/null ./cmd/foundry; \
+	done
+
+# The generated CLI reference, one page per command (docs/cli). A test
+# (packaging/clidocs) fails when it is stale: after changing a command,
+# run this and commit the result.
+docs:
+	$(GO) run ./packaging/gendocs --markdown docs/cli
 
 FUZZTIME ?= 5s
 fuzz-short:
