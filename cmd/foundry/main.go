@@ -8,14 +8,19 @@ import (
 	"syscall"
 
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/root"
+	"github.com/foundry-fleet/foundry/packaging/buildinfo"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version is set at build time with -ldflags "-X main.version=..."; commit
+// only for builds without VCS information (see packaging/buildinfo).
+var (
+	version = "dev"
+	commit  = ""
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := root.Main(ctx, version, os.Args[1:])
+	code := root.Main(ctx, buildinfo.Read(version, commit), os.Args[1:])
 	stop()
 	os.Exit(code)
 }
