@@ -23,6 +23,7 @@ import (
 	hostcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/host"
 	jobcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/job"
 	rbaccmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/rbac"
+	releasecmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/release"
 	secretcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/secret"
 	stackcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/stack"
 	versioncmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/version"
@@ -72,6 +73,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		artifactcmd.NewCmdArtifact(f),
 		componentcmd.NewCmdComponent(f),
 		stackcmd.NewCmdStack(f),
+		releasecmd.NewCmdRelease(f),
 		versioncmd.NewCmdVersion(f),
 	)
 	return cmd
