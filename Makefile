@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN     := bin
 
-.PHONY: all build demo test test-unit cross docs fuzz-short e2e bench clean
+.PHONY: all build demo test test-unit test-packaging cross docs package reproducible fuzz-short e2e bench clean
 
 all: build
 
@@ -21,9 +21,14 @@ demo: build
 # (those skip with the reason when not root or the host tools are missing).
 test: test-unit cross fuzz-short e2e
 
-test-unit:
+test-unit: test-packaging
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v /e2e)
+
+# packaging/deb is its own module (nFPM's dependencies stay out of go.mod);
+# ./... above does not reach it.
+test-packaging:
+	cd packaging/deb && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 # The CLI and the controller build for every platform an operator may run
 # them on; the agent is Linux-only (systemd). Only compiles (the build
@@ -40,6 +45,29 @@ cross:
 # run this and commit the result.
 docs:
 	$(GO) run ./packaging/gendocs --markdown docs/cli
+
+# A release: static binaries for every platform, .deb packages, SHA256SUMS
+# and, with FOUNDRY_RELEASE_KEY=/path/to/release.key (Ed25519, PEM; never
+# in the repository), SHA256SUMS.sig. Everything in it is dated by the
+# commit, so the same commit builds the same bytes (make reproducible).
+#   make package VERSION=1.2.3 [PACKAGE_CLI='linux/amd64'] [PACKAGE_AGENT='linux/amd64']
+PACKAGE_CLI   ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+PACKAGE_AGENT ?= linux/amd64 linux/arm64
+DIST          ?= dist/$(VERSION)
+PKG_WORK       = $(BIN)/package-$(VERSION)
+package:
+	@case "$(VERSION)" in [0-9]*|v[0-9]*) ;; *) echo "make package needs VERSION=x.y.z (got '$(VERSION)')" >&2; exit 2;; esac
+	rm -rf $(DIST) $(PKG_WORK) && mkdir -p $(DIST) $(PKG_WORK)
+	./packaging/build.sh $(VERSION) $(DIST) $(addprefix foundry/,$(PACKAGE_CLI)) $(addprefix foundry-agent/,$(PACKAGE_AGENT))
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct) $(GO) run ./packaging/gendocs --man $(PKG_WORK)/man --completions $(PKG_WORK)/completions
+	cd packaging/deb && SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct) $(GO) run ./cmd/mkrelease --version $(VERSION) \
+		--dist $(abspath $(DIST)) --man $(abspath $(PKG_WORK))/man --completions $(abspath $(PKG_WORK))/completions
+	@echo "release in $(DIST)"
+
+# Builds one target twice from two clones of HEAD (different paths, the
+# second with an empty build cache) and compares the bytes.
+reproducible:
+	./packaging/reproducible.sh HEAD $(or $(TARGET),foundry-agent/linux/amd64)
 
 FUZZTIME ?= 5s
 fuzz-short:
