@@ -87,6 +87,11 @@ func TestKeysRoundTripAndOpenSSLAgrees(t *testing.T) {
 	if err != nil || !p.Equal(pub) {
 		t.Fatal(err)
 	}
+	os.Chmod(kp, 0o640)
+	if _, err := LoadPrivateKey(kp); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("a group-readable release key was accepted: %v", err)
+	}
+	os.Chmod(kp, 0o600)
 	if _, err := LoadPublicKey(kp); err == nil {
 		t.Fatal("a private key file loaded as a public key")
 	}

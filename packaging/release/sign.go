@@ -14,6 +14,13 @@ import (
 // key never lives in the repository: make package reads it from the path
 // in $FOUNDRY_RELEASE_KEY.
 func LoadPrivateKey(path string) (ed25519.PrivateKey, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s is readable by others (mode %o); chmod 600 it", path, st.Mode().Perm())
+	}
 	der, err := readPEM(path, "PRIVATE KEY")
 	if err != nil {
 		return nil, err
