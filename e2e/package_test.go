@@ -171,6 +171,9 @@ func TestAgentDebInstallsDisabledAndRemovesCleanly(t *testing.T) {
 		if s := inside(t, h, "getent passwd foundry foundry-agent || true"); s != "" {
 			t.Errorf("user left: %q", s)
 		}
+		// What the package says it keeps is really there (the agent ran,
+		// so systemd made its state directory).
+		inside(t, h, "test -f /etc/foundry/agent.nk && test -f /etc/foundry/agent.yaml && test -d /var/lib/foundry")
 		kept := map[string]bool{"/etc/foundry": true, "/etc/foundry/agent.yaml": true, "/etc/foundry/agent.nk": true,
 			"/etc/foundry/ca.pem": true, "/var/lib/foundry": true}
 		for _, p := range added(before, fileList(t, h)) {
