@@ -11,8 +11,9 @@ import (
 	"github.com/foundry-fleet/foundry/packaging/buildinfo"
 )
 
-// version is set at build time with -ldflags "-X main.version=..."; commit
-// only for builds without VCS information (see packaging/buildinfo).
+// version and commit are set at build time with -ldflags "-X main.version=...
+// -X main.commit=..." (make build, packaging/build.sh); without a commit,
+// Go's VCS stamp names it when there is one (see packaging/buildinfo).
 var (
 	version = "dev"
 	commit  = ""
