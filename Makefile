@@ -5,7 +5,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN     := bin
 
-.PHONY: all build demo test test-unit test-packaging cross docs package reproducible fuzz-short e2e bench clean
+.PHONY: all build demo test test-unit test-packaging cross docs package reproducible reproducible-quick fuzz-short e2e bench clean
 
 all: build
 
@@ -20,7 +20,7 @@ demo: build
 # The whole suite: unit and integration tests (race detector), a short fuzz
 # pass over every decoder, and the end-to-end tests on real systemd hosts
 # (those skip with the reason when not root or the host tools are missing).
-test: test-unit cross fuzz-short e2e
+test: test-unit cross reproducible-quick fuzz-short e2e
 
 test-unit: test-packaging
 	$(GO) vet ./...
@@ -69,6 +69,10 @@ package:
 # second with an empty build cache) and compares the bytes.
 reproducible:
 	./packaging/reproducible.sh HEAD $(or $(TARGET),foundry-agent/linux/amd64)
+
+# The same with a shared build cache: cheap enough for every make test.
+reproducible-quick:
+	FRESH_CACHE=0 ./packaging/reproducible.sh HEAD foundry-agent/linux/amd64
 
 FUZZTIME ?= 5s
 fuzz-short:
