@@ -25,10 +25,18 @@ func TestHostStateFollowsHeartbeatAge(t *testing.T) {
 		{"goodbye is offline at once", rec(0, 10_000, true), messages.StateOffline},
 		{"tiny interval is floored", rec(1_400, 1, false), messages.StateOnline},
 		{"long interval scales thresholds", rec(120_000, 60_000, false), messages.StateOnline},
+		{"a closed connection is disconnected at once", disconnected(rec(0, 10_000, false)), messages.StateDisconnected},
+		{"and stays so, not offline", disconnected(rec(1_000_000, 10_000, false)), messages.StateDisconnected},
+		{"a goodbye before the close stays offline", disconnected(rec(0, 10_000, true)), messages.StateOffline},
 	}
 	for _, tc := range cases {
 		if got := HostState(tc.r, now); got != tc.want {
 			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
 		}
 	}
+}
+
+func disconnected(r messages.HostRecord) messages.HostRecord {
+	r.Disconnected = true
+	return r
 }
