@@ -163,8 +163,9 @@ func (r *registry) apply(ch kvChange, initial bool, now time.Time) {
 		r.written[rec.ID] = writeMark{at: at, key: persistentKey(rec)}
 	}
 	// A record older than what this controller already has is an echo of
-	// a heartbeat it has since handled itself (or a late delivery).
-	if cur, ok := r.hosts[rec.ID]; ok && cur.LastSeen > rec.LastSeen {
+	// a heartbeat it has since handled itself (or a late delivery), or
+	// comes from an earlier instance of the host's agent.
+	if cur, ok := r.hosts[rec.ID]; ok && (cur.LastSeen > rec.LastSeen || rec.Position().Before(cur.Position())) {
 		r.mu.Unlock()
 		return
 	}
