@@ -329,6 +329,10 @@ func (a *Agent) connect() (*nats.Conn, error) {
 	return nc, nil
 }
 
+// Instance is this agent process's instance id, which its heartbeats and
+// events carry.
+func (a *Agent) Instance() string { return a.instance }
+
 // ConnectFailures is how many connection attempts failed since the agent
 // started: refused, timed out, or turned away at TLS or authorization
 // (nats.go reports only some of these, so it is counted as attempts made

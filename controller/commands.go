@@ -23,6 +23,9 @@ type command struct {
 	// signer overrides the current signing key (trust updates for hosts
 	// that trust only a retired key).
 	signer *messages.Signer
+	// resend sends the command again to a host that registers before it
+	// answered (job steps; see fanout).
+	resend bool
 }
 
 // runCommand signs cmd on behalf of the context's operator, records it in
@@ -65,8 +68,17 @@ func (c *Controller) runCommand(ctx context.Context, cmd command) (*messages.Env
 	if cmd.broadcast {
 		b = &broadcast{id: env.ID, mux: c.bcast, connected: c.agentConnected}
 	}
-	fr, err := fanout(fctx, c.nc, data, cmd.hosts, b)
+	var rejoined <-chan string
+	if cmd.resend && b == nil {
+		ch, stop := c.rejoins.watch(cmd.hosts)
+		defer stop()
+		rejoined = ch
+	}
+	fr, err := fanout(fctx, c.nc, data, cmd.hosts, b, rejoined)
 	cancel()
+	if len(fr.resent) > 0 {
+		c.logger.Info("command sent again to hosts that came back", "request_id", env.ID, "verb", cmd.verb, "hosts", fr.resent)
+	}
 	rec.Time = 0
 	if err != nil {
 		rec.Outcome, rec.Code, rec.Message = messages.OutcomeFailed, messages.CodeOf(err), err.Error()

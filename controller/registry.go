@@ -56,6 +56,10 @@ type registry struct {
 	// onRegister, when set, sees every register heartbeat's trusted key
 	// ids, so hosts that missed a key rotation are brought forward.
 	onRegister func(host string, trust []string)
+	// onRegistered, when set, sees every register heartbeat this
+	// controller takes (not only those it persists): job steps re-send
+	// to hosts that come back.
+	onRegistered func(host string)
 
 	mu    sync.RWMutex
 	hosts map[string]*messages.HostRecord
@@ -107,6 +111,9 @@ func (r *registry) observe(msg *nats.Msg) {
 	snapshot := *rec
 	r.mu.Unlock()
 	r.transition(snapshot, now)
+	if hb.Kind == messages.KindRegister && r.onRegistered != nil {
+		r.onRegistered(host)
+	}
 }
 
 // persist is the queue group's heartbeat subscription: it writes the

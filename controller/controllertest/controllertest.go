@@ -168,6 +168,9 @@ type AgentOptions struct {
 	Logger *slog.Logger
 	// Facts replaces the fixed fact table.
 	Facts func(context.Context) messages.Facts
+	// StateDir gives the agent a state directory (event outbox, accepted
+	// commands), as systemd does; empty keeps them in memory.
+	StateDir string
 }
 
 // RunAgentWith runs one agent with cfg and o until the test ends.
@@ -181,7 +184,7 @@ func RunAgentWith(t testing.TB, cfg agent.Config, o AgentOptions) *Agent {
 	if facts == nil {
 		facts = Facts(cfg.ID)
 	}
-	a, err := agent.New(agent.Options{Config: cfg, ConfigPath: o.ConfigPath, Version: "test", Facts: facts, Logger: logger})
+	a, err := agent.New(agent.Options{Config: cfg, ConfigPath: o.ConfigPath, Version: "test", Facts: facts, Logger: logger, StateDir: o.StateDir})
 	if err != nil {
 		t.Fatalf("agent %s: %v", cfg.ID, err)
 	}
