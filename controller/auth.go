@@ -300,7 +300,7 @@ func permissionsFor(id Identity) (*server.Permissions, error) {
 		hb, _ := messages.HeartbeatSubject(id.Name)
 		pub := []string{hb, messages.EventPrefix + "." + id.Name + ".>", messages.AgentReplyPermission(id.Name)}
 		return &server.Permissions{
-			Publish:   &server.SubjectPermission{Allow: pub},
+			Publish: &server.SubjectPermission{Allow: pub},
 			// The acknowledgement subject is the events stream's answer
 			// to the agent's event publishes (its outbox): one literal
 			// prefix, not an inbox wildcard.
