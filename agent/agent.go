@@ -86,6 +86,7 @@ type Agent struct {
 	// remembers accepted changes across restarts (see commandLog).
 	outbox   *outbox
 	commands *commandLog
+	ackNonce atomic.Uint64 // numbers the events' reply subjects
 	// interval and spread are set by the controller's liveness command;
 	// they start from the config.
 	interval atomic.Int64 // heartbeat, ns

@@ -68,10 +68,9 @@ func (a *Agent) sendEvents(nc *nats.Conn, stop <-chan struct{}) {
 // the stream stores it once. It subscribes to the acknowledgement subject
 // only while it has something to deliver.
 type eventDelivery struct {
-	a     *Agent
-	nc    *nats.Conn
-	sub   *nats.Subscription
-	nonce uint64
+	a   *Agent
+	nc  *nats.Conn
+	sub *nats.Subscription
 }
 
 // drain delivers until the outbox is empty (nil) or a publish fails;
@@ -115,9 +114,9 @@ func (d *eventDelivery) publish(e outboxEntry, wait time.Duration) error {
 		d.sub = sub
 	}
 	// Each publish has its own reply subject, so a late answer to an
-	// earlier attempt is never taken for this one.
-	d.nonce++
-	reply := prefix + "." + strconv.FormatUint(d.nonce, 10)
+	// earlier attempt, or to an earlier process of this agent whose
+	// publishes a partition delivered late, is never taken for this one.
+	reply := prefix + "." + d.a.instance + "-" + strconv.FormatUint(d.a.ackNonce.Add(1), 10)
 	m := &nats.Msg{Subject: e.Subject, Reply: reply, Data: e.Event, Header: nats.Header{}}
 	m.Header.Set(nats.MsgIdHdr, e.ID)
 	if err := d.nc.PublishMsg(m); err != nil {
