@@ -196,9 +196,12 @@ type stepResult struct {
 }
 
 // jobStep sends one signed command to a batch and accounts for each host.
-// Hosts that did not answer in time get the very same command again once:
-// its id is the step's idempotency key, so an agent that already ran it
-// answers from its result cache instead of running it twice.
+// A host that registers while the step waits for it (it reconnected, or
+// its agent restarted, after the first copy went into a dead connection)
+// gets the very same command again, and so does a host that did not
+// answer if time is left: the command id is the step's idempotency key,
+// so an agent that already ran it, even before a restart, answers from
+// its result cache instead of running it twice.
 func (c *Controller) jobStep(ctx context.Context, jobID, verb string, payload any, batch []string, step time.Duration) map[string]stepResult {
 	for _, h := range batch {
 		c.publishEvent(messages.Event{Host: h, Type: messages.EventJobStepStarted, Severity: messages.SeverityInfo,
