@@ -78,6 +78,7 @@ func (c *Controller) runCommand(ctx context.Context, cmd command) (*messages.Env
 	cancel()
 	if len(fr.resent) > 0 {
 		c.logger.Info("command sent again to hosts that came back", "request_id", env.ID, "verb", cmd.verb, "hosts", fr.resent)
+		firstOutcomes(fr)
 	}
 	rec.Time = 0
 	if err != nil {
@@ -89,6 +90,19 @@ func (c *Controller) runCommand(ctx context.Context, cmd command) (*messages.Env
 		c.logger.Warn("command result not audited", "request_id", env.ID, "err", aerr)
 	}
 	return env, fr, err
+}
+
+// firstOutcomes replaces each replay refusal that tells the first outcome
+// by that outcome: a re-sent command reached an agent that had run it
+// already (before its connection died, or before it restarted), and
+// what counts, for the job and the audit trail, is what happened then.
+func firstOutcomes(fr fanoutResult) {
+	for h, r := range fr.replies {
+		if e := r.reply.Error; e != nil && e.Code == messages.CodeReplayed && r.reply.Previous != nil {
+			r.reply = *r.reply.Previous
+			fr.replies[h] = r
+		}
+	}
 }
 
 // agentConnected reports whether host's agent is subscribed to its
