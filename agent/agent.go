@@ -390,12 +390,13 @@ func (a *Agent) heartbeat(nc *nats.Conn, kind string) {
 }
 
 // goodbye tells the controller this host is going away on purpose. The
-// event goes through the outbox first: if the stream cannot take it now,
-// the next start delivers it, before its own agent_started.
+// event goes through the outbox: if the stream cannot take it within
+// stopDeliveryBy, the next start delivers it, before its own
+// agent_started.
 func (a *Agent) goodbye(nc *nats.Conn) {
 	a.publishEvent(messages.EventAgentStopping, messages.SeverityInfo, "agent stopping", "", nil)
-	a.flushEvents(nc)
 	a.heartbeat(nc, messages.KindGoodbye)
+	a.flushEvents(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := nc.FlushWithContext(ctx); err != nil {
