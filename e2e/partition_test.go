@@ -27,12 +27,18 @@ func link(t *testing.T, h harness.Host, state string) {
 
 // TestPartitionWithAgentRestart cuts a real host off the network for 60 s
 // (its bridge port down) and restarts its agent (systemctl) inside the
-// cut. The old process's last words, in its dead TCP connection, are kept
-// from the controller until the new process has registered (a tc filter
-// on that one connection), as a partition did in the field (53 s late).
-// Afterwards every agent event is in the stream once and in order, and
-// from the moment the new agent process registered the host is never
+// cut. Afterwards every agent event is in the stream once and in order,
+// and from the moment the new agent process registered the host is never
 // shown anything but online.
+//
+// On this machine the old process's last words (in its dead TCP
+// connection) reach the controller within a second of the heal, before
+// the new process registers, so this run does not reproduce the field's
+// late goodbye (53 s after the new process registered); an attempt to
+// hold that one connection back (a blackhole policy rule on its port)
+// did not hold it. The ordering itself is tested with an in-process
+// proxy that does (controller's
+// TestAgentRestartedDuringPartitionTellsEverythingOnceInOrder).
 func TestPartitionWithAgentRestart(t *testing.T) {
 	h := hosts(t)[0]
 	ctx := context.Background()
@@ -40,6 +46,7 @@ func TestPartitionWithAgentRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := newFleet(t)
+
 	code, out, errOut := f.cli(harness.Password+"\n", "host", "add", h.IP, "--id", h.Name, "--password-stdin", "--yes", "--agent-binary", f.agent)
 	if code != 0 {
 		t.Fatalf("host add: exit %d\n%s\n%s", code, out, errOut)
@@ -89,20 +96,12 @@ func TestPartitionWithAgentRestart(t *testing.T) {
 	}()
 
 	clients := f.c.Server().NumClients()
-	oldPort := agentPort(t, f, h.Name)
-	// The old process's socket must outlive the cut so that its last
-	// bytes can arrive late, as they did in the field (the kernel gives
-	// up on an orphaned socket after 8 retransmissions by default).
-	runCmd(t, "ip", "netns", "exec", h.Name, "sysctl", "-qw", "net.ipv4.tcp_orphan_retries=15")
 	cutAt := time.Now()
 	link(t, h, "down")
 	// Restarted at once, before its pings tell it the connection is
 	// dead: its agent_stopping and goodbye go into the dead connection.
 	inside(t, h, "systemctl restart foundry-agent")
 	time.Sleep(time.Until(cutAt.Add(60 * time.Second))) // the scenario: a 60 s cut
-	// The network comes back for new connections; the old one's
-	// retransmissions stay dropped until the new process registered.
-	holdPort(t, h, oldPort)
 	link(t, h, "up")
 	healed := time.Now()
 
@@ -115,17 +114,15 @@ func TestPartitionWithAgentRestart(t *testing.T) {
 		return nil
 	})
 	t.Logf("new agent registered %s after the heal", time.Since(healed).Round(100*time.Millisecond))
-	releasePort(t, h)
-	released := time.Now()
-	// The old connection's bytes arrive with its next retransmission (at
-	// most 2 minutes apart), and then the server closes it.
+	// The old connection's last bytes arrive when its kernel retransmits
+	// them, and then the server closes it.
 	eventually(t, 3*time.Minute, 500*time.Millisecond, func() error {
 		if n := f.c.Server().NumClients(); n > clients {
 			return fmt.Errorf("%d clients: the old connection is still open", n)
 		}
 		return nil
 	})
-	t.Logf("old connection closed %s after its bytes were let through", time.Since(released).Round(100*time.Millisecond))
+	logClosed(t, f, healed)
 	// The registry has acted on what arrived once it has taken three
 	// more heartbeats of the new process.
 	var seq uint64
@@ -176,44 +173,18 @@ func TestPartitionWithAgentRestart(t *testing.T) {
 	}
 }
 
-func runCmd(t *testing.T, name string, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-		t.Fatalf("%s %v: %v: %s", name, args, err, out)
-	}
-}
-
-// agentPort is the client port of host's agent connection, as the
-// controller sees it.
-func agentPort(t *testing.T, f *fleet, host string) int {
-	t.Helper()
-	cz, err := f.c.Server().Connz(&server.ConnzOptions{})
+// logClosed says when the server closed the host's old agent
+// connection, relative to the heal.
+func logClosed(t *testing.T, f *fleet, healed time.Time) {
+	closed, err := f.c.Server().Connz(&server.ConnzOptions{State: server.ConnClosed})
 	if err != nil {
-		t.Fatal(err)
+		return
 	}
-	for _, c := range cz.Conns {
-		if c.Name == "foundry-agent:"+host {
-			return c.Port
+	for _, c := range closed.Conns {
+		if strings.HasPrefix(c.Name, "foundry-agent:") && c.Stop != nil {
+			t.Logf("old agent connection closed %s after the heal: %s", c.Stop.Sub(healed).Round(100*time.Millisecond), c.Reason)
 		}
 	}
-	t.Fatalf("no connection of %s's agent", host)
-	return 0
-}
-
-// holdPort drops every packet the host sends from port (one TCP
-// connection) at its bridge port, until releasePort.
-func holdPort(t *testing.T, h harness.Host, port int) {
-	t.Helper()
-	dev := fmt.Sprintf("fe-v%d", h.Index)
-	runCmd(t, "tc", "qdisc", "add", "dev", dev, "ingress")
-	t.Cleanup(func() { _ = exec.Command("tc", "qdisc", "del", "dev", dev, "ingress").Run() })
-	runCmd(t, "tc", "filter", "add", "dev", dev, "parent", "ffff:", "protocol", "ip", "u32",
-		"match", "ip", "protocol", "6", "0xff", "match", "ip", "sport", fmt.Sprint(port), "0xffff", "action", "drop")
-}
-
-func releasePort(t *testing.T, h harness.Host) {
-	t.Helper()
-	runCmd(t, "tc", "qdisc", "del", "dev", fmt.Sprintf("fe-v%d", h.Index), "ingress")
 }
 
 // agentEventsOf is the host's agent events of the last hour, in stream
