@@ -20,6 +20,14 @@ const (
 
 	eventsMaxAge   = 7 * 24 * time.Hour
 	eventsMaxBytes = 512 << 20
+	// eventsDuplicates is how long the stream remembers an event's
+	// Nats-Msg-Id. An agent re-sends an event until it is acknowledged,
+	// and a re-send is stored twice only when the first copy was stored,
+	// its acknowledgement lost, and the agent stayed away longer than
+	// this; both copies then carry the same instance and sequence. The
+	// server keeps each id for the window (about 100 bytes), and agents
+	// say little: starts, stops, refusals.
+	eventsDuplicates = time.Hour
 )
 
 // ensureStreams creates or updates the events and audit streams and the
@@ -40,14 +48,15 @@ func (c *Controller) ensureStreams(ctx context.Context) (reg, ids jetstream.KeyV
 	}{
 		{"create stream " + EventsStream, func(ctx context.Context) error {
 			_, err := c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-				Name:      EventsStream,
-				Subjects:  []string{messages.EventWildcard},
-				Retention: jetstream.LimitsPolicy,
-				MaxAge:    eventsMaxAge,
-				MaxBytes:  eventsMaxBytes,
-				Discard:   jetstream.DiscardOld,
-				Storage:   jetstream.FileStorage,
-				Replicas:  replicas,
+				Name:       EventsStream,
+				Subjects:   []string{messages.EventWildcard},
+				Retention:  jetstream.LimitsPolicy,
+				MaxAge:     eventsMaxAge,
+				MaxBytes:   eventsMaxBytes,
+				Duplicates: eventsDuplicates,
+				Discard:    jetstream.DiscardOld,
+				Storage:    jetstream.FileStorage,
+				Replicas:   replicas,
 			})
 			return err
 		}},

@@ -64,6 +64,16 @@ type HostRecord struct {
 	SSHPort int    `json:"ssh_port,omitempty"`
 	// TrustedKeyIDs are the signing keys the agent last said it trusts.
 	TrustedKeyIDs []string `json:"trusted_key_ids,omitempty"`
+	// Instance, Started and Seq are the position of the last heartbeat
+	// taken (see Position): anything said before it is ignored.
+	Instance string `json:"instance,omitempty"`
+	Started  int64  `json:"started,omitempty"`
+	Seq      uint64 `json:"seq,omitempty"`
+}
+
+// Position of the last heartbeat merged into the record.
+func (r HostRecord) Position() Position {
+	return Position{Instance: r.Instance, Started: r.Started, Seq: r.Seq}
 }
 
 // HostListRequest asks for the registry.

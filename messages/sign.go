@@ -162,6 +162,18 @@ func (v *Verifier) Verify(e *Envelope, self string) error {
 	return nil
 }
 
+// Remember adds an id accepted before, by an earlier run of the agent,
+// to the replay cache until it expires, so a command re-sent after the
+// agent restarted is refused as a replay rather than run again.
+func (v *Verifier) Remember(id string, expiresAt int64) {
+	if expiresAt <= v.now().UnixMilli() {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.seen[id] = expiresAt
+}
+
 // SignBytes signs an arbitrary message (an artifact's signing bytes) and
 // returns the key id with the signature.
 func (s *Signer) SignBytes(msg []byte) (kid string, sig []byte) {
