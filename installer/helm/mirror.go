@@ -16,8 +16,8 @@ func MirrorRef(mirror, ref string) string {
 	if mirror == "" || ref == "" || strings.HasPrefix(ref, mirror+"/") {
 		return ref
 	}
-	_, path := splitRegistry(ref)
-	if !strings.Contains(path, "/") {
+	host, path := splitRegistry(ref)
+	if host == "docker.io" && !strings.Contains(path, "/") {
 		path = "library/" + path
 	}
 	return mirror + "/" + path
