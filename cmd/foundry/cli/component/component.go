@@ -159,6 +159,9 @@ func installRun(ctx context.Context, o *Options) error { return applyRun(ctx, o,
 func upgradeRun(ctx context.Context, o *Options) error { return applyRun(ctx, o, true) }
 
 func applyRun(ctx context.Context, o *Options, upgrade bool) error {
+	if c, ok := clusterComponent(o.Name); ok {
+		return clusterApply(ctx, o, c, upgrade)
+	}
 	cl, err := o.Connect(ctx)
 	if err != nil {
 		return err
@@ -190,6 +193,9 @@ func report(o *Options, out Outcome, err error) error {
 }
 
 func statusRun(ctx context.Context, o *Options) error {
+	if c, ok := clusterComponent(o.Name); ok {
+		return clusterStatus(ctx, o, c)
+	}
 	c, err := comp.Find(comp.Catalog(), o.Name)
 	if err != nil {
 		return err
@@ -218,6 +224,9 @@ func statusRun(ctx context.Context, o *Options) error {
 }
 
 func uninstallRun(ctx context.Context, o *Options) error {
+	if c, ok := clusterComponent(o.Name); ok {
+		return clusterUninstall(ctx, o, c)
+	}
 	c, err := comp.Find(comp.Catalog(), o.Name)
 	if err != nil {
 		return err
