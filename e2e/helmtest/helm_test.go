@@ -20,6 +20,8 @@ import (
 	"github.com/foundry-fleet/foundry/controller/secrets"
 	"github.com/foundry-fleet/foundry/installer/helm"
 	"github.com/foundry-fleet/foundry/installer/helm/chartstest"
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/release"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"log/slog"
 	"os"
@@ -159,6 +161,15 @@ func TestHelmOnK3sStandinLifecycle(t *testing.T) {
 		t.Fatalf("after rollback the Deployment still selects %v (%v)", d.Spec.Template.Spec.NodeSelector, err)
 	}
 
+	// A run killed mid-upgrade leaves a pending-upgrade record, which Helm
+	// refuses to upgrade past; the next install rolls it back and goes on.
+	simulateInterruptedUpgrade(t, getter, grafana)
+	res, err = cl.Install(ctx, grafana, gch, two.Values)
+	if err != nil || res.Outcome != helm.Unchanged || res.Revision != 6 {
+		t.Fatalf("install after an interrupted upgrade: %+v, %v; want unchanged at revision 6 (5 pending, rolled back to 4)", res, err)
+	}
+	assertReady(ctx, t, cl, grafana, 6)
+
 	// Uninstall: the release and its workloads go.
 	if err := cl.Uninstall(ctx, grafana); err != nil {
 		t.Fatal(err)
@@ -190,5 +201,26 @@ func assertHistory(ctx context.Context, t *testing.T, cl *helm.Client, c helm.Co
 	}
 	if len(h) != n {
 		t.Fatalf("%s history has %d revisions, want %d: %+v", c.Name, len(h), n, h)
+	}
+}
+
+// simulateInterruptedUpgrade writes what a CLI killed during `helm
+// upgrade` leaves behind: a new revision in status pending-upgrade.
+func simulateInterruptedUpgrade(t *testing.T, getter *helm.Getter, c helm.Component) {
+	t.Helper()
+	cfg := &action.Configuration{}
+	if err := cfg.Init(getter.ForNamespace(c.Namespace), c.Namespace, "secret", func(string, ...any) {}); err != nil {
+		t.Fatal(err)
+	}
+	last, err := cfg.Releases.Last(c.Release())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := *last
+	info := *last.Info
+	info.Status = release.StatusPendingUpgrade
+	pending.Info, pending.Version = &info, last.Version+1
+	if err := cfg.Releases.Create(&pending); err != nil {
+		t.Fatal(err)
 	}
 }

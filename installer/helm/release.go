@@ -117,6 +117,11 @@ func (c *Client) Install(ctx context.Context, comp Component, ch *chart.Chart, v
 	if err != nil && !errors.Is(err, driver.ErrReleaseNotFound) {
 		return Result{}, fmt.Errorf("read release %s: %w", comp.Release(), err)
 	}
+	if last != nil && last.Info.Status.IsPending() {
+		if last, err = c.recover(cfg, comp, last); err != nil {
+			return Result{}, err
+		}
+	}
 	res := Result{Release: comp.Release(), Namespace: comp.Namespace}
 	var rel *release.Release
 	switch {
@@ -127,9 +132,6 @@ func (c *Client) Install(ctx context.Context, comp Component, ch *chart.Chart, v
 		c.log().Info("installing", "release", comp.Release(), "chart", ch.Metadata.Version)
 		rel, err = inst.RunWithContext(ctx, ch, values)
 		res.Outcome = Installed
-	case last.Info.Status.IsPending():
-		return Result{}, fmt.Errorf("release %s is %s (revision %d), left by an interrupted run; roll it back with `foundry component rollback %s`, then install again",
-			comp.Release(), last.Info.Status, last.Version, comp.Name)
 	case last.Info.Status == release.StatusDeployed && Same(last, ch, values):
 		rel, res.Outcome = last, Unchanged
 	default:
@@ -216,4 +218,44 @@ func ensureNamespace(ctx context.Context, cs kubernetes.Interface, ns string) er
 		return fmt.Errorf("create namespace %s: %w", ns, err)
 	}
 	return nil
+}
+
+// recover clears a release left pending by a run that died mid-way (Helm
+// refuses any operation on it): a pending install is removed, to be
+// installed afresh; a pending upgrade or rollback is rolled back to the
+// last deployed revision. Foundry runs one operation per release at a
+// time, so a pending record found here is an interrupted one. It returns
+// the release to continue from (nil: none).
+func (c *Client) recover(cfg *action.Configuration, comp Component, last *release.Release) (*release.Release, error) {
+	hist, err := cfg.Releases.History(comp.Release())
+	if err != nil {
+		return nil, fmt.Errorf("read history of %s: %w", comp.Release(), err)
+	}
+	var deployed *release.Release
+	for _, r := range hist {
+		if r.Version < last.Version && (r.Info.Status == release.StatusDeployed || r.Info.Status == release.StatusSuperseded) &&
+			(deployed == nil || r.Version > deployed.Version) {
+			deployed = r
+		}
+	}
+	if deployed == nil {
+		c.log().Warn("removing a release left pending by an interrupted run", "release", comp.Release(), "status", last.Info.Status, "revision", last.Version)
+		u := action.NewUninstall(cfg)
+		u.Timeout = c.timeout()
+		if _, err := u.Run(comp.Release()); err != nil {
+			return nil, fmt.Errorf("%s was left %s by an interrupted run and could not be removed: %w; run `helm uninstall %s -n %s`", comp.Release(), last.Info.Status, err, comp.Release(), comp.Namespace)
+		}
+		return nil, nil
+	}
+	c.log().Warn("rolling back a release left pending by an interrupted run", "release", comp.Release(), "status", last.Info.Status, "revision", last.Version, "to", deployed.Version)
+	rb := action.NewRollback(cfg)
+	rb.Version, rb.Timeout, rb.MaxHistory = deployed.Version, c.timeout(), 10
+	if err := rb.Run(comp.Release()); err != nil {
+		return nil, fmt.Errorf("%s was left %s by an interrupted run and rolling back to revision %d failed: %w", comp.Release(), last.Info.Status, deployed.Version, err)
+	}
+	cur, err := cfg.Releases.Last(comp.Release())
+	if err != nil {
+		return nil, fmt.Errorf("read release %s: %w", comp.Release(), err)
+	}
+	return cur, nil
 }
