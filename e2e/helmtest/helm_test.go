@@ -12,6 +12,8 @@ package helmtest
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -23,8 +25,6 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/release"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"log/slog"
-	"os"
 )
 
 const adminPassword = "canary-grafana-Pa55word-0xC0FFEE"

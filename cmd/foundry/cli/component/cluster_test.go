@@ -65,7 +65,7 @@ func TestClusterVerbsSayWhatIsMissing(t *testing.T) {
 	env, _ := testEnv(t, clusterStackYAML)
 	for _, tc := range []struct {
 		name, component, version, want string
-		chart                           bool
+		chart                          bool
 	}{
 		{"not configured", "loki", "", "add components.loki", true},
 		{"no version", "prometheus", "", "set components.prometheus.version", true},
