@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -12,13 +13,12 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
-	watchtools "k8s.io/client-go/tools/watch"
 )
 
 // Workload is one of a release's Deployments, StatefulSets, DaemonSets or
@@ -85,27 +85,18 @@ func WaitReady(ctx context.Context, cs kubernetes.Interface, release string, ws 
 		wg.Add(1)
 		go func(w *Workload) {
 			defer wg.Done()
-			lw, obj := listWatch(cs, *w)
-			_, err := watchtools.UntilWithSync(ctx, lw, obj, nil, func(ev watch.Event) (bool, error) {
-				if ev.Type == watch.Deleted {
-					mu.Lock()
-					w.Ready, w.Message = false, "deleted"
-					mu.Unlock()
-					return false, nil
-				}
-				ok, msg, err := Readiness(ev.Object)
+			err := watchUntilReady(ctx, cs, *w, func(ok bool, msg string, err error) {
 				mu.Lock()
+				defer mu.Unlock()
 				w.Ready, w.Message = ok, msg
 				if err != nil {
 					failed = true
 				}
-				mu.Unlock()
-				return ok, err
 			})
 			if err != nil {
 				mu.Lock()
 				if w.Message == "" {
-					w.Message = "not found"
+					w.Message = err.Error()
 				}
 				mu.Unlock()
 			}
@@ -127,35 +118,139 @@ func WaitReady(ctx context.Context, cs kubernetes.Interface, release string, ws 
 	return out, nil
 }
 
-func listWatch(cs kubernetes.Interface, w Workload) (cache.ListerWatcher, runtime.Object) {
+// watchUntilReady reads the workload, then watches it from that
+// resource version, judging each version it sees, until it is ready, a
+// Job failed, or ctx ends. A watch the server closes (they time out) is
+// reopened from the last version seen; a version too old to resume from
+// starts over with a fresh read.
+func watchUntilReady(ctx context.Context, cs kubernetes.Interface, w Workload, report func(bool, string, error)) error {
 	sel := fields.OneTermEqualSelector("metadata.name", w.Name).String()
-	opts := func(o metav1.ListOptions) metav1.ListOptions { o.FieldSelector = sel; return o }
-	var list func(context.Context, metav1.ListOptions) (runtime.Object, error)
-	var wat func(context.Context, metav1.ListOptions) (watch.Interface, error)
-	var obj runtime.Object
+	rv := ""
+	for {
+		if rv == "" {
+			obj, list, err := listWorkload(ctx, cs, w, sel)
+			if err != nil {
+				return err
+			}
+			if obj == nil {
+				report(false, "not found", nil)
+			} else {
+				ok, msg, jobErr := Readiness(obj)
+				report(ok, msg, jobErr)
+				if ok || jobErr != nil {
+					return jobErr
+				}
+			}
+			rv = list
+		}
+		wi, err := watchWorkload(ctx, cs, w, metav1.ListOptions{FieldSelector: sel, ResourceVersion: rv, AllowWatchBookmarks: true})
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+				rv = ""
+				continue
+			}
+			return err
+		}
+		done, next, err := consume(ctx, wi, report)
+		wi.Stop()
+		if done || err != nil {
+			return err
+		}
+		rv = next
+	}
+}
+
+// consume judges each event until ready (done), the watch closes (not
+// done, resume from next), or ctx ends.
+func consume(ctx context.Context, wi watch.Interface, report func(bool, string, error)) (done bool, next string, err error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return false, "", ctx.Err()
+		case ev, open := <-wi.ResultChan():
+			if !open {
+				return false, next, nil
+			}
+			switch ev.Type {
+			case watch.Error:
+				return false, "", nil // e.g. 410 Gone: start over from a fresh read
+			case watch.Deleted:
+				report(false, "deleted", nil)
+				next = resourceVersion(ev.Object)
+				continue
+			case watch.Bookmark:
+				next = resourceVersion(ev.Object)
+				continue
+			}
+			next = resourceVersion(ev.Object)
+			ok, msg, jobErr := Readiness(ev.Object)
+			report(ok, msg, jobErr)
+			if ok || jobErr != nil {
+				return true, next, jobErr
+			}
+		}
+	}
+}
+
+func resourceVersion(obj runtime.Object) string {
+	if m, ok := obj.(metav1.Object); ok {
+		return m.GetResourceVersion()
+	}
+	return ""
+}
+
+// listWorkload reads the workload through a list, whose resource
+// version is where the watch starts: nothing between the read and the
+// watch is missed.
+func listWorkload(ctx context.Context, cs kubernetes.Interface, w Workload, sel string) (runtime.Object, string, error) {
+	o := metav1.ListOptions{FieldSelector: sel}
 	switch w.Kind {
 	case "Deployment":
-		c := cs.AppsV1().Deployments(w.Namespace)
-		list = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return c.List(ctx, opts(o)) }
-		wat = func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return c.Watch(ctx, opts(o)) }
-		obj = &appsv1.Deployment{}
+		l, err := cs.AppsV1().Deployments(w.Namespace).List(ctx, o)
+		if err != nil || len(l.Items) == 0 {
+			return nil, rvOf(l), err
+		}
+		return &l.Items[0], l.ResourceVersion, nil
 	case "StatefulSet":
-		c := cs.AppsV1().StatefulSets(w.Namespace)
-		list = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return c.List(ctx, opts(o)) }
-		wat = func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return c.Watch(ctx, opts(o)) }
-		obj = &appsv1.StatefulSet{}
+		l, err := cs.AppsV1().StatefulSets(w.Namespace).List(ctx, o)
+		if err != nil || len(l.Items) == 0 {
+			return nil, rvOf(l), err
+		}
+		return &l.Items[0], l.ResourceVersion, nil
 	case "DaemonSet":
-		c := cs.AppsV1().DaemonSets(w.Namespace)
-		list = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return c.List(ctx, opts(o)) }
-		wat = func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return c.Watch(ctx, opts(o)) }
-		obj = &appsv1.DaemonSet{}
-	default:
-		c := cs.BatchV1().Jobs(w.Namespace)
-		list = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return c.List(ctx, opts(o)) }
-		wat = func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return c.Watch(ctx, opts(o)) }
-		obj = &batchv1.Job{}
+		l, err := cs.AppsV1().DaemonSets(w.Namespace).List(ctx, o)
+		if err != nil || len(l.Items) == 0 {
+			return nil, rvOf(l), err
+		}
+		return &l.Items[0], l.ResourceVersion, nil
 	}
-	return &cache.ListWatch{ListWithContextFunc: list, WatchFuncWithContext: wat}, obj
+	l, err := cs.BatchV1().Jobs(w.Namespace).List(ctx, o)
+	if err != nil || len(l.Items) == 0 {
+		return nil, rvOf(l), err
+	}
+	return &l.Items[0], l.ResourceVersion, nil
+}
+
+func rvOf(l metav1.ListInterface) string {
+	if l == nil || reflect.ValueOf(l).IsNil() {
+		return ""
+	}
+	return l.GetResourceVersion()
+}
+
+func watchWorkload(ctx context.Context, cs kubernetes.Interface, w Workload, o metav1.ListOptions) (watch.Interface, error) {
+	switch w.Kind {
+	case "Deployment":
+		return cs.AppsV1().Deployments(w.Namespace).Watch(ctx, o)
+	case "StatefulSet":
+		return cs.AppsV1().StatefulSets(w.Namespace).Watch(ctx, o)
+	case "DaemonSet":
+		return cs.AppsV1().DaemonSets(w.Namespace).Watch(ctx, o)
+	}
+	return cs.BatchV1().Jobs(w.Namespace).Watch(ctx, o)
 }
 
 // Readiness judges one workload as `kubectl rollout status` does: the
