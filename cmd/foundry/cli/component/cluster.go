@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sort"
+	"strings"
 	"time"
 
 	"sigs.k8s.io/yaml"
@@ -269,9 +272,57 @@ func clusterUninstall(ctx context.Context, o *Options, c helm.Component) error {
 	if err != nil {
 		return err
 	}
+	if !o.Force {
+		if users := installedDependents(ctx, hc, c.Name); len(users) > 0 {
+			return fmt.Errorf("%s is needed by %s, which %s installed; uninstall %s first, or pass --force",
+				c.Name, strings.Join(users, ", "), map[bool]string{true: "is", false: "are"}[len(users) == 1], strings.Join(users, ", "))
+		}
+	}
 	if err := hc.Uninstall(ctx, c); err != nil {
 		return err
 	}
 	fmt.Fprintf(o.IO.Out, "%s uninstalled\n", c.Name)
 	return nil
+}
+
+// installedDependents lists the cluster components that need name (by the
+// stack's dependency table) and have a release in the cluster now. A
+// requirement with alternatives (velero: minio or TrueNAS) counts too:
+// removing MinIO under Velero breaks its backups either way.
+func installedDependents(ctx context.Context, hc *helm.Client, name string) []string {
+	var out []string
+	for user, reqs := range stackconfig.DefaultDependencies() {
+		c, ok := clusterComponent(user)
+		if !ok {
+			continue
+		}
+		for _, r := range reqs {
+			if !slices.Contains(r, name) {
+				continue
+			}
+			if _, err := hc.Status(ctx, c); err == nil {
+				out = append(out, user)
+			}
+			break
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Run runs one component verb (install, upgrade, status, uninstall) with
+// o, as `stack` runs a verb per component and tests drive the verbs with
+// fake IO.
+func Run(ctx context.Context, verb string, o *Options) error {
+	switch verb {
+	case "install":
+		return installRun(ctx, o)
+	case "upgrade":
+		return upgradeRun(ctx, o)
+	case "status":
+		return statusRun(ctx, o)
+	case "uninstall":
+		return uninstallRun(ctx, o)
+	}
+	return fmt.Errorf("component has no verb %q", verb)
 }

@@ -23,6 +23,8 @@ type Options struct {
 	Hosts   []string
 	ApplyOptions
 	Purge bool
+	// Force uninstalls a cluster component other installed ones need.
+	Force bool
 	JSON  bool
 }
 
@@ -87,6 +89,7 @@ func NewCmdStatus(f *cmdutil.Factory, runF func(context.Context, *Options) error
 func NewCmdUninstall(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	cmd, o := verb(f, "uninstall <name>", "Stop and remove a component from its hosts (data kept unless --purge)", cobra.ExactArgs(1), uninstallRun, runF)
 	cmd.Flags().BoolVar(&o.Purge, "purge", false, "also delete the component's data directory")
+	cmd.Flags().BoolVar(&o.Force, "force", false, "uninstall a cluster component even while installed components need it")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "say what would be removed; change nothing")
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
 	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the outcome as JSON")
