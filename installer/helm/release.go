@@ -141,8 +141,11 @@ func (c *Client) Install(ctx context.Context, comp Component, ch *chart.Chart, v
 		rel, err = up.RunWithContext(ctx, comp.Release(), ch, values)
 		res.Outcome = Upgraded
 	}
+	// Only a release that was deployed has a revision to go back to; an
+	// upgrade of a failed first install stays failed, to be fixed forward.
+	canRollBack := res.Outcome == Upgraded && last.Info.Status == release.StatusDeployed
 	if err != nil {
-		if res.Outcome == Upgraded && rel != nil {
+		if canRollBack && rel != nil {
 			return res, c.rollBack(ctx, cfg, cs, comp, last, rel.Version, err)
 		}
 		return res, fmt.Errorf("%s %s: %w", res.Outcome, comp.Release(), err)
@@ -153,7 +156,7 @@ func (c *Client) Install(ctx context.Context, comp Component, ch *chart.Chart, v
 		return res, err
 	}
 	res.Workloads, err = WaitReady(ctx, cs, comp.Release(), Workloads(objs), c.timeout())
-	if err != nil && res.Outcome == Upgraded {
+	if err != nil && canRollBack {
 		return res, c.rollBack(ctx, cfg, cs, comp, last, rel.Version, err)
 	}
 	return res, err
