@@ -147,9 +147,7 @@ func (r *registry) apply(ch kvChange, initial bool, now time.Time) {
 	switch ch.op {
 	case jetstream.KeyValueDelete, jetstream.KeyValuePurge:
 		r.mu.Lock()
-		delete(r.hosts, ch.key)
-		delete(r.last, ch.key)
-		delete(r.written, ch.key)
+		r.dropLocked(ch.key, now)
 		r.mu.Unlock()
 		return
 	}

@@ -72,11 +72,43 @@ type registry struct {
 	// queue group hands a host's heartbeats to any controller, and one
 	// that judged only its own writes found nearly every heartbeat due.
 	written map[string]writeMark
+	// gone holds hosts removed (here or, through the bucket, by another
+	// controller) until when a heartbeat other than a register may not
+	// bring them back: one already on its way when the host was removed
+	// or revoked would otherwise put a record back that no agent keeps
+	// current, a host "offline" forever.
+	gone map[string]time.Time
 }
+
+// goneFor is how long a removed host's late heartbeats are ignored.
+const goneFor = time.Minute
 
 func newRegistry(kv jetstream.KeyValue, logger *slog.Logger, events func(messages.Event)) *registry {
 	return &registry{kv: kv, logger: logger, events: events,
-		hosts: map[string]*messages.HostRecord{}, last: map[string]string{}, written: map[string]writeMark{}}
+		hosts: map[string]*messages.HostRecord{}, last: map[string]string{}, written: map[string]writeMark{},
+		gone: map[string]time.Time{}}
+}
+
+// removedLocked says a heartbeat of kind for host comes after its
+// removal and must not bring it back. r.mu must be held.
+func (r *registry) removedLocked(host, kind string, now time.Time) bool {
+	until, ok := r.gone[host]
+	switch {
+	case !ok:
+		return false
+	case now.After(until) || kind == messages.KindRegister:
+		delete(r.gone, host)
+		return false
+	}
+	return true
+}
+
+// dropLocked forgets host in the cache. r.mu must be held.
+func (r *registry) dropLocked(host string, now time.Time) {
+	delete(r.hosts, host)
+	delete(r.last, host)
+	delete(r.written, host)
+	r.gone[host] = now.Add(goneFor)
 }
 
 // Heartbeats reach the registry twice. Every controller observes every
@@ -100,6 +132,10 @@ func (r *registry) observe(msg *nats.Msg) {
 	}
 	now := time.Now()
 	r.mu.Lock()
+	if r.removedLocked(host, hb.Kind, now) {
+		r.mu.Unlock()
+		return
+	}
 	rec, ok := r.hosts[host]
 	if ok && hb.Position().Before(rec.Position()) {
 		r.mu.Unlock()
@@ -128,6 +164,10 @@ func (r *registry) persist(msg *nats.Msg) {
 	}
 	now := time.Now()
 	r.mu.Lock()
+	if r.removedLocked(host, hb.Kind, now) {
+		r.mu.Unlock()
+		return
+	}
 	rec := messages.HostRecord{ID: host, FirstSeen: now.UnixMilli()}
 	if cur, ok := r.hosts[host]; ok {
 		if hb.Position().Before(cur.Position()) {
@@ -374,9 +414,7 @@ func (r *registry) get(id string) (messages.HostRecord, bool) {
 // forget removes a host from the registry (host remove).
 func (r *registry) forget(ctx context.Context, id string) error {
 	r.mu.Lock()
-	delete(r.hosts, id)
-	delete(r.last, id)
-	delete(r.written, id)
+	r.dropLocked(id, time.Now())
 	r.mu.Unlock()
 	if err := r.kv.Delete(ctx, id); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return err

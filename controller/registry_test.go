@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/foundry-fleet/foundry/messages"
 )
@@ -84,5 +85,23 @@ func TestRegistryIgnoresWhatAnEarlierInstanceSaid(t *testing.T) {
 	r.observe(heartbeatMsg(t, "h1", messages.KindGoodbye, "00bb", 2_000, 6))
 	if h, _ = r.get("h1"); HostState(h, time.Now()) != messages.StateOffline {
 		t.Fatalf("own goodbye: %s", HostState(h, time.Now()))
+	}
+}
+
+// A heartbeat already on its way when a host was removed (seen across a
+// cluster: the revoked host came back "offline" on another controller)
+// must not put the host back; a register, a new enrolment's, does.
+func TestRegistryIgnoresLateHeartbeatsOfARemovedHost(t *testing.T) {
+	r := newRegistry(nil, slog.New(slog.DiscardHandler), func(messages.Event) {})
+	r.observe(heartbeatMsg(t, "h1", messages.KindRegister, "00aa", 1_000, 1))
+	r.apply(kvChange{key: "h1", op: jetstream.KeyValueDelete}, false, time.Now())
+	r.observe(heartbeatMsg(t, "h1", messages.KindHeartbeat, "00aa", 1_000, 2))
+	r.observe(heartbeatMsg(t, "h1", messages.KindGoodbye, "00aa", 1_000, 3))
+	if h, ok := r.get("h1"); ok {
+		t.Fatalf("a late heartbeat brought a removed host back: %+v", h)
+	}
+	r.observe(heartbeatMsg(t, "h1", messages.KindRegister, "00bb", 2_000, 1))
+	if h, ok := r.get("h1"); !ok || h.Instance != "00bb" {
+		t.Fatalf("a re-enrolled host's register was not taken: %+v %v", h, ok)
 	}
 }

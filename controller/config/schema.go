@@ -156,6 +156,11 @@ type MinIO struct {
 	Version string         `yaml:"version,omitempty"`
 	Deploy  string         `yaml:"deploy,omitempty"`
 	Storage *VolumeStorage `yaml:"storage,omitempty"`
+	// RootUser and RootPassword are secret references; Velero's MinIO
+	// backend logs in with them. Empty: foundry/minio:root_user and
+	// foundry/minio:root_password.
+	RootUser     string `yaml:"root_user,omitempty"`
+	RootPassword string `yaml:"root_password,omitempty"`
 }
 
 // Velero backs the cluster up to MinIO or TrueNAS S3.
@@ -163,6 +168,11 @@ type Velero struct {
 	Version  string `yaml:"version,omitempty"`
 	Backend  string `yaml:"backend,omitempty"`  // minio or truenas; empty: whichever is configured
 	Schedule string `yaml:"schedule,omitempty"` // cron expression
+	// Bucket is the S3 bucket backups go to (velero by default).
+	Bucket string `yaml:"bucket,omitempty"`
+	// Credentials is a secret reference to an AWS-style credentials file
+	// ("[default]\naws_access_key_id=...") for the bucket.
+	Credentials string `yaml:"credentials,omitempty"`
 }
 
 // ArgoCD is optional GitOps delivery.
@@ -195,6 +205,9 @@ type Storage struct {
 type TrueNAS struct {
 	APIURL string `yaml:"api_url,omitempty"`
 	APIKey string `yaml:"api_key,omitempty"`
+	// S3Endpoint is TrueNAS's S3 service (http(s)://host:port); when set,
+	// MinIO with deploy: auto is not installed and Velero can use it.
+	S3Endpoint string `yaml:"s3_endpoint,omitempty"`
 }
 
 // Foundry configures Foundry itself: how the CLI reaches its controller

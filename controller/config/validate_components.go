@@ -249,6 +249,38 @@ func (v *validator) velero(c *Velero) {
 	if c.Schedule != "" && !validCron(c.Schedule) {
 		v.errAt(base+".schedule", fmt.Sprintf("velero schedule %q is not a cron expression", c.Schedule), `write five fields ("0 2 * * *") or a macro such as @daily`)
 	}
+	if c.Bucket != "" && !validBucket(c.Bucket) {
+		v.errAt(base+".bucket", fmt.Sprintf("velero bucket %q is not an S3 bucket name", c.Bucket), "use 3 to 63 lowercase letters, digits, '.' or '-', such as velero")
+	}
+	if c.Backend == "truenas" && v.c.Storage != nil && v.c.Storage.TrueNAS != nil && v.c.Storage.TrueNAS.S3Endpoint == "" {
+		v.errAt(base+".backend", "velero backend truenas needs storage.truenas.s3_endpoint, which is empty", "set s3_endpoint to TrueNAS's S3 service, such as https://truenas.example.com:9000, or use backend: minio")
+	}
+}
+
+// validBucket follows the S3 bucket naming rules that matter for a
+// path-style endpoint: length, character set, and alphanumeric ends.
+func validBucket(s string) bool {
+	if len(s) < 3 || len(s) > 63 || strings.Trim(s, "abcdefghijklmnopqrstuvwxyz0123456789.-") != "" {
+		return false
+	}
+	isAlnum := func(b byte) bool { return b >= 'a' && b <= 'z' || b >= '0' && b <= '9' }
+	return isAlnum(s[0]) && isAlnum(s[len(s)-1])
+}
+
+// MinIOWanted reports whether the minio component should be installed:
+// deploy true, or auto (the default) while TrueNAS offers no S3.
+func (c *Config) MinIOWanted() bool {
+	m := c.Components.MinIO
+	if m == nil {
+		return false
+	}
+	switch m.Deploy {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	return c.Storage == nil || c.Storage.TrueNAS == nil || c.Storage.TrueNAS.S3Endpoint == ""
 }
 
 func validCron(s string) bool {

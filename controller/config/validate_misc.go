@@ -60,6 +60,11 @@ func (v *validator) storage() {
 	if t.APIKey == "" {
 		v.missing(base+".api_key", "add api_key: ${secret:foundry/truenas:api_key} and store the key with `foundry secret set foundry/truenas --key api_key`")
 	}
+	if t.S3Endpoint != "" {
+		if u, err := url.Parse(t.S3Endpoint); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			v.errAt(base+".s3_endpoint", fmt.Sprintf("storage.truenas.s3_endpoint %q is not an http(s) URL of a host", redactURL(t.S3Endpoint)), "write it as https://truenas.example.com:9000")
+		}
+	}
 }
 
 func (v *validator) foundry() {

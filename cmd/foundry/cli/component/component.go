@@ -23,6 +23,8 @@ type Options struct {
 	Hosts   []string
 	ApplyOptions
 	Purge bool
+	// Force uninstalls a cluster component other installed ones need.
+	Force bool
 	JSON  bool
 }
 
@@ -87,6 +89,7 @@ func NewCmdStatus(f *cmdutil.Factory, runF func(context.Context, *Options) error
 func NewCmdUninstall(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	cmd, o := verb(f, "uninstall <name>", "Stop and remove a component from its hosts (data kept unless --purge)", cobra.ExactArgs(1), uninstallRun, runF)
 	cmd.Flags().BoolVar(&o.Purge, "purge", false, "also delete the component's data directory")
+	cmd.Flags().BoolVar(&o.Force, "force", false, "uninstall a cluster component even while installed components need it")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "say what would be removed; change nothing")
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
 	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the outcome as JSON")
@@ -159,6 +162,9 @@ func installRun(ctx context.Context, o *Options) error { return applyRun(ctx, o,
 func upgradeRun(ctx context.Context, o *Options) error { return applyRun(ctx, o, true) }
 
 func applyRun(ctx context.Context, o *Options, upgrade bool) error {
+	if c, ok := clusterComponent(o.Name); ok {
+		return clusterApply(ctx, o, c, upgrade)
+	}
 	cl, err := o.Connect(ctx)
 	if err != nil {
 		return err
@@ -190,6 +196,9 @@ func report(o *Options, out Outcome, err error) error {
 }
 
 func statusRun(ctx context.Context, o *Options) error {
+	if c, ok := clusterComponent(o.Name); ok {
+		return clusterStatus(ctx, o, c)
+	}
 	c, err := comp.Find(comp.Catalog(), o.Name)
 	if err != nil {
 		return err
@@ -228,6 +237,9 @@ func statusRun(ctx context.Context, o *Options) error {
 }
 
 func uninstallRun(ctx context.Context, o *Options) error {
+	if c, ok := clusterComponent(o.Name); ok {
+		return clusterUninstall(ctx, o, c)
+	}
 	c, err := comp.Find(comp.Catalog(), o.Name)
 	if err != nil {
 		return err

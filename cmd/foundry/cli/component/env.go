@@ -18,6 +18,8 @@ type Env struct {
 	Home       func() (string, error)
 	ConfigPath func() string
 	Getenv     func(string) string
+	// Cluster serves the components Helm installs; see ClusterEnv.
+	Cluster ClusterEnv
 }
 
 // NewEnv takes the factory's dependencies.
