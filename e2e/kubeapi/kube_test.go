@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/foundry-fleet/foundry/e2e/harness"
 	"github.com/foundry-fleet/foundry/installer/kube"
 )
 
@@ -41,7 +42,7 @@ type standin struct {
 }
 
 func startStandin(ctx context.Context, t *testing.T) *standin {
-	bin := standinBinary(t)
+	bin := harness.K3sStandin(t)
 	base := loopbackBase()
 	s := &standin{dir: t.TempDir(), serverIP: loopback(base), agentIP: loopback(base + 1)}
 	port := freePort(t, s.serverIP)
