@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -127,4 +129,26 @@ func freePort(t *testing.T, ip string) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// childWith returns the pid of a child of pid whose command line contains
+// arg, reading /proc/<pid>/task/*/children.
+func childWith(pid int, arg string) (int, error) {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, c := range strings.Fields(string(b)) {
+			cmdline, err := os.ReadFile("/proc/" + c + "/cmdline")
+			if err != nil {
+				continue
+			}
+			if slices.Contains(strings.Split(string(cmdline), "\x00"), arg) {
+				return strconv.Atoi(c)
+			}
+		}
+	}
+	return 0, fmt.Errorf("no child of %d runs %s", pid, arg)
 }
