@@ -424,11 +424,11 @@ func createWorkload(ctx context.Context, t *testing.T, c *kube.Client, name stri
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					Containers: []corev1.Container{{Name: "app", Image: "registry.invalid/never-pulled:1"}},
-					// Evicted pods go at once: kwok has nothing to stop.
-					TerminationGracePeriodSeconds: new(int64),
-				},
+				// The default grace period: an evicted pod stays Terminating
+				// until its kubelet (kwok) deletes it. A grace of 0 would make
+				// the API delete it at once, and the drain's wait for the
+				// pods to be gone would go untested.
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.invalid/never-pulled:1"}}},
 			},
 		},
 	}
