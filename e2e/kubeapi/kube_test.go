@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,8 +19,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/foundry-fleet/foundry/e2e/harness"
 	"github.com/foundry-fleet/foundry/installer/kube"
 )
 
@@ -41,7 +44,7 @@ type standin struct {
 }
 
 func startStandin(ctx context.Context, t *testing.T) *standin {
-	bin := standinBinary(t)
+	bin := harness.K3sStandin(t)
 	base := loopbackBase()
 	s := &standin{dir: t.TempDir(), serverIP: loopback(base), agentIP: loopback(base + 1)}
 	port := freePort(t, s.serverIP)
@@ -238,35 +241,96 @@ func testStatus(ctx context.Context, t *testing.T, c *kube.Client) {
 }
 
 // testDrain puts both replicas of web on the agent (the server cordoned
-// meanwhile), then drains the agent: the budget allows one eviction at a
-// time, so the second is refused (429) until the first replacement on the
-// server is Ready; the drain ends with both pods on the server.
+// meanwhile) under a budget of minAvailable 2, and stops the agent's kwok
+// (its simulated kubelet) so evicted pods stay Terminating as with a slow
+// kubelet. The drain must: be refused by the budget and keep asking; once
+// the budget is relaxed to 1, evict one pod, then the other when the first
+// one's replacement is Ready on the server; and return only when both
+// evicted pods are gone, which happens when kwok runs again.
 func testDrain(ctx context.Context, t *testing.T, c *kube.Client, s *standin) {
 	if err := c.Cordon(ctx, serverNode); err != nil {
 		t.Fatal(err)
 	}
-	createWorkload(ctx, t, c, "web", 2)
+	createWorkload(ctx, t, c, "web", 2, 2)
 	waitPods(ctx, t, c, s, "web", map[string]int{agentNode: 2})
 	if err := c.Uncordon(ctx, serverNode); err != nil {
 		t.Fatal(err)
 	}
 	before := podNames(ctx, t, c, "web")
 
-	var mu sync.Mutex
-	var progress []kube.DrainProgress
+	kubelet := s.agentKwok(t)
+	if err := syscall.Kill(kubelet, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			if err := syscall.Kill(kubelet, syscall.SIGCONT); err != nil {
+				t.Errorf("resume kwok: %v", err)
+			}
+		}
+	}
+	defer resume()
+
+	progress := make(chan kube.DrainProgress, 100)
+	done := make(chan error, 1)
 	start := time.Now()
-	err := c.Drain(ctx, agentNode, 3*time.Minute, func(p kube.DrainProgress) {
-		mu.Lock()
-		progress = append(progress, p)
-		mu.Unlock()
+	go func() {
+		done <- c.Drain(ctx, agentNode, 3*time.Minute, func(p kube.DrainProgress) { progress <- p })
+	}()
+	waitProgress := func(what string, ok func(kube.DrainProgress) bool) kube.DrainProgress {
+		t.Helper()
+		for {
+			select {
+			case p := <-progress:
+				if ok(p) {
+					return p
+				}
+			case err := <-done:
+				t.Fatalf("waiting for %s: the drain returned %v", what, err)
+			case <-ctx.Done():
+				t.Fatalf("waiting for %s: %v", what, ctx.Err())
+			}
+		}
+	}
+
+	p := waitProgress("both evictions refused by the budget", func(p kube.DrainProgress) bool {
+		n := 0
+		for _, why := range p.Blocked {
+			if strings.Contains(why, "PodDisruptionBudget default/web") {
+				n++
+			}
+		}
+		return n == 2
 	})
-	if err != nil {
+	t.Logf("refused: %v", p.Blocked)
+
+	patch := []byte(`{"spec":{"minAvailable":1}}`)
+	if _, err := c.Kube.PolicyV1().PodDisruptionBudgets(ns).Patch(ctx, "web", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p = waitProgress("both pods evicted and Terminating", func(p kube.DrainProgress) bool { return len(p.Terminating) == 2 })
+	t.Logf("terminating after %s: %v", time.Since(start).Round(time.Millisecond), p.Terminating)
+	// The pods are still on the node (kwok is stopped), so the drain must
+	// still be waiting.
+	for _, name := range before {
+		pod, err := c.Kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil || pod.DeletionTimestamp == nil {
+			t.Fatalf("pod %s: %v, want it Terminating while kwok is stopped", name, err)
+		}
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the drain returned (%v) while its evicted pods were still on the node", err)
+	default:
+	}
+
+	resume()
+	if err := <-done; err != nil {
 		t.Fatalf("Drain: %v", err)
 	}
 	t.Logf("drained %s in %s", agentNode, time.Since(start).Round(time.Millisecond))
-
-	// Drain returned once both evicted pods were gone from the node;
-	// their replacements run on the server.
 	after := podNames(ctx, t, c, "web")
 	for _, p := range before {
 		if slices.Contains(after, p) {
@@ -284,28 +348,13 @@ func testDrain(ctx context.Context, t *testing.T, c *kube.Client, s *standin) {
 			t.Errorf("node %s unschedulable = %v, want %v", n.Name, n.Unschedulable, want)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	last := progress[len(progress)-1]
-	if last.Total != 2 || last.Gone != 2 {
-		t.Errorf("last progress %+v, want 2 of 2 gone", last)
-	}
-	blocked := false
-	for _, p := range progress {
-		for _, why := range p.Blocked {
-			blocked = blocked || strings.Contains(why, "PodDisruptionBudget default/web")
-		}
-	}
-	if !blocked {
-		t.Errorf("no progress report showed the budget refusing the second eviction: %+v", progress)
-	}
 }
 
 // testDrainBlocked drains the server while the agent stays cordoned: solo
 // has one replica and minAvailable 1, so its eviction is always refused
 // and the drain times out naming the pod and its budget.
 func testDrainBlocked(ctx context.Context, t *testing.T, c *kube.Client, s *standin) {
-	createWorkload(ctx, t, c, "solo", 1)
+	createWorkload(ctx, t, c, "solo", 1, 1)
 	waitPods(ctx, t, c, s, "solo", map[string]int{serverNode: 1})
 	solo := podNames(ctx, t, c, "solo")
 
@@ -364,8 +413,8 @@ func testDeleteNode(ctx context.Context, t *testing.T, c *kube.Client) {
 }
 
 // createWorkload creates a Deployment of replicas pods and a budget with
-// minAvailable 1 over them, both called name.
-func createWorkload(ctx context.Context, t *testing.T, c *kube.Client, name string, replicas int32) {
+// minAvailable over them, both called name.
+func createWorkload(ctx context.Context, t *testing.T, c *kube.Client, name string, replicas, minAvailable int32) {
 	t.Helper()
 	labels := map[string]string{"app": name}
 	d := &appsv1.Deployment{
@@ -375,21 +424,21 @@ func createWorkload(ctx context.Context, t *testing.T, c *kube.Client, name stri
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					Containers: []corev1.Container{{Name: "app", Image: "registry.invalid/never-pulled:1"}},
-					// Evicted pods go at once: kwok has nothing to stop.
-					TerminationGracePeriodSeconds: new(int64),
-				},
+				// The default grace period: an evicted pod stays Terminating
+				// until its kubelet (kwok) deletes it. A grace of 0 would make
+				// the API delete it at once, and the drain's wait for the
+				// pods to be gone would go untested.
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.invalid/never-pulled:1"}}},
 			},
 		},
 	}
 	if _, err := c.Kube.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create deployment %s: %v", name, err)
 	}
-	one := intstr.FromInt32(1)
+	minAvail := intstr.FromInt32(minAvailable)
 	pdb := &policyv1.PodDisruptionBudget{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec:       policyv1.PodDisruptionBudgetSpec{MinAvailable: &one, Selector: &metav1.LabelSelector{MatchLabels: labels}},
+		Spec:       policyv1.PodDisruptionBudgetSpec{MinAvailable: &minAvail, Selector: &metav1.LabelSelector{MatchLabels: labels}},
 	}
 	if _, err := c.Kube.PolicyV1().PodDisruptionBudgets(ns).Create(ctx, pdb, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create PodDisruptionBudget %s: %v", name, err)
@@ -440,4 +489,21 @@ func podNames(ctx context.Context, t *testing.T, c *kube.Client, app string) []s
 	}
 	slices.Sort(names)
 	return names
+}
+
+// agentKwok is the pid of the agent's kwok, the stand-in's kubelet for
+// the agent's node.
+func (s *standin) agentKwok(t *testing.T) int {
+	t.Helper()
+	for _, p := range s.procs {
+		if p.name == "agent" {
+			pid, err := childWith(p.cmd.Process.Pid, "__kwok")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return pid
+		}
+	}
+	t.Fatal("no agent process")
+	return 0
 }

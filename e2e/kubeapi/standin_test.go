@@ -7,71 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// standinBinary returns the k3s stand-in: $FOUNDRY_E2E_K3S, else what
-// e2e/k3s-standin/build.sh builds (found from the working directory up),
-// else the newest cached build.
-// TODO(merge): use harness.K3sStandin once the stand-in's branch is in.
-func standinBinary(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("FOUNDRY_E2E_K3S"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("FOUNDRY_E2E_K3S=%s: %v", p, err)
-		}
-		return p
-	}
-	if script := findUp(filepath.Join("e2e", "k3s-standin", "build.sh")); script != "" {
-		cmd := exec.Command(script)
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("build the k3s stand-in (%s): %v\n%s", script, err, stderr.String())
-		}
-		return strings.TrimSpace(string(out))
-	}
-	dir := os.Getenv("FOUNDRY_E2E_DIR")
-	if dir == "" {
-		dir = "/var/tmp/foundry-e2e"
-	}
-	matches, _ := filepath.Glob(filepath.Join(dir, "cache", "k3s-standin", "*", "k3s"))
-	sort.Slice(matches, func(i, j int) bool { return modTime(matches[i]).After(modTime(matches[j])) })
-	if len(matches) == 0 {
-		t.Skip("the k3s stand-in is neither in this tree (e2e/k3s-standin/build.sh) nor cached under " + dir +
-			"/cache/k3s-standin: build it or set FOUNDRY_E2E_K3S")
-	}
-	return matches[0]
-}
-
-func modTime(p string) time.Time {
-	st, err := os.Stat(p)
-	if err != nil {
-		return time.Time{}
-	}
-	return st.ModTime()
-}
-
-func findUp(rel string) string {
-	wd, err := os.Getwd()
-	if err != nil {
-		return ""
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		p := filepath.Join(d, rel)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		if filepath.Dir(d) == d {
-			return ""
-		}
-	}
-}
 
 // proc is one stand-in process, its output in a file.
 type proc struct {
@@ -187,4 +129,26 @@ func freePort(t *testing.T, ip string) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// childWith returns the pid of a child of pid whose command line contains
+// arg, reading /proc/<pid>/task/*/children.
+func childWith(pid int, arg string) (int, error) {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, c := range strings.Fields(string(b)) {
+			cmdline, err := os.ReadFile("/proc/" + c + "/cmdline")
+			if err != nil {
+				continue
+			}
+			if slices.Contains(strings.Split(string(cmdline), "\x00"), arg) {
+				return strconv.Atoi(c)
+			}
+		}
+	}
+	return 0, fmt.Errorf("no child of %d runs %s", pid, arg)
 }
