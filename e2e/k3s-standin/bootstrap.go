@@ -42,7 +42,7 @@ func tokenAuthLine(secret string) string {
 // lets the join group read it, and that lets nodes run kwok.
 func publishBootstrap(ctx context.Context, cs kubernetes.Interface, l layout) error {
 	data := map[string][]byte{}
-	for _, f := range caFiles {
+	for _, f := range caFiles() {
 		b, err := os.ReadFile(l.tls(f))
 		if err != nil {
 			return fmt.Errorf("bootstrap material: %w", err)
@@ -187,7 +187,7 @@ func fetchBootstrap(ctx context.Context, serverURL string, caPEM []byte, tok joi
 	if err != nil {
 		return fmt.Errorf("read bootstrap secret from %s (wrong token?): %w", serverURL, err)
 	}
-	for _, f := range caFiles {
+	for _, f := range caFiles() {
 		b, ok := sec.Data[f]
 		if !ok {
 			return fmt.Errorf("bootstrap secret lacks %s", f)
