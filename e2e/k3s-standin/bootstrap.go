@@ -169,7 +169,7 @@ func fetchServerCA(ctx context.Context, serverURL string, tok joinToken) ([]byte
 	}
 	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})
 	if tok.CAHash != "" && caHash(caPEM) != tok.CAHash {
-		return nil, fmt.Errorf("join %s: server CA hash %s does not match the token's %s", serverURL, caHash(caPEM), tok.CAHash)
+		return nil, permanent(fmt.Errorf("join %s: server CA hash %s does not match the token's %s", serverURL, caHash(caPEM), tok.CAHash))
 	}
 	return caPEM, nil
 }
