@@ -403,6 +403,7 @@ func TestStandinRejectsMalformedRegistries(t *testing.T) {
 func checkWrongCAHashRefused(ctx context.Context, t *testing.T, c *cluster, secret string) {
 	bad := "K10" + strings.Repeat("0", 64) + "::server:" + secret
 	d := t.TempDir()
+	writeFile(t, filepath.Join(d, "none.yaml"), "")
 	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, c.bin, "agent", "-c", filepath.Join(d, "none.yaml"), "--data-dir", d,
