@@ -41,10 +41,11 @@ e2e:
 e2e-k3s-standin:
 	$(K3S_STANDIN_BUILD)
 
-# The stand-in module's tests run it as a plain process on 127.0.0.x.
+# The stand-in module's tests: unit tests of its parsing, and standintest/,
+# which runs the built binary as plain processes on 127.0.0.x.
 e2e-k3s-standin-test:
 	k3s="$$($(K3S_STANDIN_BUILD))" && cd e2e/k3s-standin && \
-	FOUNDRY_E2E_K3S="$$k3s" GOTOOLCHAIN=local $(E2E_GO) test -count=1 -timeout 20m -v ./standintest/
+	FOUNDRY_E2E_K3S="$$k3s" GOTOOLCHAIN=local $(E2E_GO) test -count=1 -timeout 20m -v ./...
 
 e2e-down:
 	$(E2E_AS_ROOT) $(E2E_HOSTS) down

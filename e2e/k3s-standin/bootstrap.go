@@ -42,7 +42,7 @@ func tokenAuthLine(secret string) string {
 // lets the join group read it, and that lets nodes run kwok.
 func publishBootstrap(ctx context.Context, cs kubernetes.Interface, l layout) error {
 	data := map[string][]byte{}
-	for _, f := range caFiles {
+	for _, f := range caFiles() {
 		b, err := os.ReadFile(l.tls(f))
 		if err != nil {
 			return fmt.Errorf("bootstrap material: %w", err)
@@ -169,7 +169,7 @@ func fetchServerCA(ctx context.Context, serverURL string, tok joinToken) ([]byte
 	}
 	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})
 	if tok.CAHash != "" && caHash(caPEM) != tok.CAHash {
-		return nil, fmt.Errorf("join %s: server CA hash %s does not match the token's %s", serverURL, caHash(caPEM), tok.CAHash)
+		return nil, permanent(fmt.Errorf("join %s: server CA hash %s does not match the token's %s", serverURL, caHash(caPEM), tok.CAHash))
 	}
 	return caPEM, nil
 }
@@ -187,7 +187,7 @@ func fetchBootstrap(ctx context.Context, serverURL string, caPEM []byte, tok joi
 	if err != nil {
 		return fmt.Errorf("read bootstrap secret from %s (wrong token?): %w", serverURL, err)
 	}
-	for _, f := range caFiles {
+	for _, f := range caFiles() {
 		b, ok := sec.Data[f]
 		if !ok {
 			return fmt.Errorf("bootstrap secret lacks %s", f)

@@ -23,10 +23,11 @@ kube_version="v1.35.4+k3s-standin"
 key="$(
 	cd "$here"
 	{
-		# every source and embedded file (third_party included); not the
-		# loopback tests in standintest/ nor docs, which do not change the binary
-		find . -type f -not -path './standintest/*' -not -name '*.md' -not -name '.*' \
-			-print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+		# what goes into the binary: Go files, go.mod/go.sum, this script's
+		# flags, and all of third_party/kwok (its embedded stage YAML too);
+		# not the loopback tests in standintest/, docs or systemd-check.sh
+		find . -type f -not -path './standintest/*' \( -name '*.go' -o -name go.mod -o -name go.sum \
+			-o -name build.sh -o -path './third_party/*' \) -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
 		"$go" version
 	} | sha256sum | cut -c1-32
 )"

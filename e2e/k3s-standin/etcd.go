@@ -164,7 +164,7 @@ func addEtcdMember(ctx context.Context, log *slog.Logger, l layout, p etcdPlan) 
 func removeStaleMember(ctx context.Context, cli *clientv3.Client, p etcdPlan) error {
 	list, err := cli.MemberList(ctx)
 	if err != nil {
-		return fmt.Errorf("etcd MemberList: %w", err)
+		return fmt.Errorf("etcd MemberList via %v (does the first server run with cluster-init, so its etcd listens on its node-ip?): %w", cli.Endpoints(), err)
 	}
 	for _, m := range list.Members {
 		stale := m.Name == p.MemberName

@@ -18,11 +18,13 @@ func (l layout) nodeToken() string       { return l.server("node-token") }
 func (l layout) tokenFile() string       { return l.server("token") }
 func (l layout) etcdDir() string         { return l.server("db", "etcd") }
 
-// The CA material a joining server needs, by file name under server/tls.
-// It is also the key set of the bootstrap Secret.
-var caFiles = []string{
-	"server-ca.crt", "server-ca.key",
-	"client-ca.crt", "client-ca.key",
-	"etcd-ca.crt", "etcd-ca.key",
-	"service.key",
+// caFiles is the CA material a joining server needs, by file name under
+// server/tls. It is also the key set of the bootstrap Secret.
+func caFiles() []string {
+	return []string{
+		"server-ca.crt", "server-ca.key",
+		"client-ca.crt", "client-ca.key",
+		"etcd-ca.crt", "etcd-ca.key",
+		"service.key",
+	}
 }

@@ -38,6 +38,8 @@ func run(args []string) int {
 	switch args[1] {
 	case "__kube-apiserver", "__kube-controller-manager", "__kube-scheduler", "__kwok":
 		return runComponent(args[1], args[2:])
+	case "__nodes":
+		return runNodes(args[2:])
 	case "--version", "-v", "version":
 		fmt.Printf("k3s version %s (stand-in)\n", standinVersion())
 		return 0

@@ -215,7 +215,16 @@ func ensureCAs(l layout) error {
 	return writeFile(l.tls("service.key"), keyPEM, 0o600)
 }
 
-// retry calls f every two seconds until it succeeds or limit passes.
+// permanentError marks an error that retrying cannot fix (a token whose CA
+// hash names another cluster), so retry returns it at once.
+type permanentError struct{ error }
+
+func (e permanentError) Unwrap() error { return e.error }
+
+func permanent(err error) error { return permanentError{err} }
+
+// retry calls f every two seconds until it succeeds, fails permanently, or
+// limit passes.
 func retry(ctx context.Context, limit time.Duration, f func() error) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
@@ -225,6 +234,10 @@ func retry(ctx context.Context, limit time.Duration, f func() error) error {
 		err := f()
 		if err == nil {
 			return nil
+		}
+		var perm permanentError
+		if errors.As(err, &perm) {
+			return err
 		}
 		select {
 		case <-ctx.Done():

@@ -210,6 +210,7 @@ func TestStandinServerAndAgentOnLoopback(t *testing.T) {
 		t.Errorf("server sent no READY=1 to $NOTIFY_SOCKET although its node is Ready")
 	}
 
+	checkWrongCAHashRefused(ctx, t, c, m[2])
 	checkVersion(t, cs)
 	checkNodes(ctx, t, cs)
 	checkHealthz(t, fmt.Sprintf("http://%s:10248/healthz", loopback(c.base+3)))
@@ -394,5 +395,25 @@ func TestStandinRejectsMalformedRegistries(t *testing.T) {
 				t.Errorf("message does not name registries.yaml:\n%s", out)
 			}
 		})
+	}
+}
+
+// checkWrongCAHashRefused: a token whose K10 hash names another CA must
+// make the joiner exit non-zero at once, before it sends the secret.
+func checkWrongCAHashRefused(ctx context.Context, t *testing.T, c *cluster, secret string) {
+	bad := "K10" + strings.Repeat("0", 64) + "::server:" + secret
+	d := t.TempDir()
+	writeFile(t, filepath.Join(d, "none.yaml"), "")
+	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, c.bin, "agent", "-c", filepath.Join(d, "none.yaml"), "--data-dir", d,
+		"--server", c.serverURL(), "--token", bad, "--node-name", "standin-bad-hash", "--node-ip", loopback(c.base+2),
+		"--standin-registries", filepath.Join(d, "none-registries.yaml"), "--standin-healthz-address", loopback(c.base+2)+":10248")
+	out, err := cmd.CombinedOutput()
+	if cctx.Err() != nil {
+		t.Fatalf("agent with a wrong CA hash still running after 60s:\n%s", out)
+	}
+	if err == nil || !strings.Contains(string(out), "does not match") {
+		t.Errorf("agent with a wrong CA hash: err %v, want a non-zero exit naming the mismatch:\n%s", err, out)
 	}
 }
