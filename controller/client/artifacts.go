@@ -2,10 +2,13 @@ package client
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -104,4 +107,35 @@ func (c *Client) ImportArtifact(ctx context.Context, req messages.ArtifactImport
 // ListArtifacts lists the artifact store with each entry's verification.
 func (c *Client) ListArtifacts(ctx context.Context, req messages.ArtifactListRequest) (messages.ArtifactListResult, error) {
 	return call[messages.ArtifactListRequest, messages.ArtifactListResult](ctx, c, messages.APIArtifactList, req)
+}
+
+// maxDownload bounds what DownloadArtifact keeps in memory: charts, not
+// binaries.
+const maxDownload = 64 << 20
+
+// DownloadArtifact reads an imported artifact (a Helm chart) with the
+// operator's own connection and returns its bytes only if they are the
+// ones the controller signed at import (size and sha256 of ref, which
+// ListArtifacts gives with its signature checked).
+func (c *Client) DownloadArtifact(ctx context.Context, ref messages.ArtifactRef) ([]byte, error) {
+	if ref.Size <= 0 || ref.Size > maxDownload {
+		return nil, fmt.Errorf("artifact %s is %d bytes; only artifacts up to %d bytes are read into the CLI", ref.ObjectName(), ref.Size, maxDownload)
+	}
+	js, err := jetstream.New(c.nc)
+	if err != nil {
+		return nil, err
+	}
+	obs, err := js.ObjectStore(ctx, messages.ArtifactBucket)
+	if err != nil {
+		return nil, fmt.Errorf("open the artifact store: %w", err)
+	}
+	b, err := obs.GetBytes(ctx, ref.ObjectName())
+	if err != nil {
+		return nil, fmt.Errorf("read %s from the artifact store: %w", ref.ObjectName(), err)
+	}
+	sum := sha256.Sum256(b)
+	if int64(len(b)) != ref.Size || !strings.EqualFold(hex.EncodeToString(sum[:]), ref.SHA256) {
+		return nil, fmt.Errorf("artifact %s does not match what was signed at import; import it again", ref.ObjectName())
+	}
+	return b, nil
 }

@@ -48,34 +48,13 @@ func NewEnv(f *cmdutil.Factory) Env {
 	return e
 }
 
-// openStore keeps the cluster's secrets in OpenBAO when the stack
-// configures it (Foundry's token from the environment or `secret
-// login`), else in 0600 files under the Foundry home.
 func openStore(e clicomp.Env, cfg *stackconfig.Config) (*kube.Store, error) {
 	home, err := e.Home()
 	if err != nil {
 		return nil, err
 	}
-	addr := cfg.OpenBAOAddress()
-	if addr == "" {
-		return kube.NewStore(home, nil), nil
-	}
-	tok := e.Getenv("BAO_TOKEN")
-	if tok == "" {
-		tok = e.Getenv("VAULT_TOKEN")
-	}
-	if tok == "" {
-		t, _, err := (&secrets.TokenStore{Dir: home, Keyring: secrets.SystemKeyring()}).Load()
-		if err != nil {
-			return nil, fmt.Errorf("the cluster's token and kubeconfig live in OpenBAO (%s), but Foundry has no OpenBAO token: run foundry secret login (%w)", addr, err)
-		}
-		tok = t
-	}
-	bao, err := secrets.NewBaoClient(secrets.BaoOptions{Address: addr, Mount: cfg.OpenBAOMount(), Token: tok})
-	if err != nil {
-		return nil, err
-	}
-	return kube.NewStore(home, bao), nil
+	st, _, err := kube.OpenStore(home, cfg, e.Getenv)
+	return st, err
 }
 
 // session is what a verb works with once the config is read and the

@@ -36,7 +36,7 @@ func NewCmdComponent(f *cmdutil.Factory) *cobra.Command {
 }
 
 func verb(f *cmdutil.Factory, use, short string, args cobra.PositionalArgs, run, runF func(context.Context, *Options) error) (*cobra.Command, *Options) {
-	o := &Options{Env: NewEnv(f)}
+	o := &Options{Env: NewEnv(f).Wired()}
 	cmd := &cobra.Command{Use: use, Short: short, Args: args,
 		RunE: func(cmd *cobra.Command, a []string) error {
 			if len(a) > 0 {
