@@ -63,6 +63,10 @@ type Options struct {
 	// so tens of thousands of agents do not share one ephemeral port
 	// range; a real agent leaves it to the kernel.
 	LocalAddr net.Addr
+	// StateDir is where the agent keeps state across restarts (the replay
+	// cache); systemd's StateDirectory for a real agent. Empty keeps it
+	// in memory only.
+	StateDir string
 }
 
 // Agent is one running agent.
@@ -153,6 +157,7 @@ func New(opts Options) (*Agent, error) {
 		messages.VerbTrustUpdate: a.handleTrustUpdate,
 		messages.VerbLiveness:    a.handleLiveness,
 	}
+	a.persistReplays(opts.StateDir)
 	if opts.Services != nil {
 		a.services = opts.Services(a.dialFetch, a.verifier)
 	}

@@ -89,6 +89,8 @@ func runAgent(ctx context.Context, cfgPath string, stderr io.Writer) error {
 	opts := agent.Options{
 		Config: cfg, ConfigPath: cfgPath, Logger: logger, Version: version,
 		Facts: fc.Collect, Notify: notify, WatchdogInterval: wd,
+		// systemd sets STATE_DIRECTORY from the unit's StateDirectory=.
+		StateDir: os.Getenv("STATE_DIRECTORY"),
 	}
 	if os.Getenv("NOTIFY_SOCKET") != "" {
 		// Only an agent systemd runs was installed by foundry and may

@@ -171,6 +171,9 @@ type AgentOptions struct {
 	// Uninstall is the agent's self-removal (see agent.Options); nil
 	// refuses the uninstall verb, as an agent outside systemd does.
 	Uninstall func(context.Context, messages.UninstallArgs) (messages.UninstallReply, error)
+	// StateDir makes the agent keep its replay cache there (see
+	// agent.Options).
+	StateDir string
 }
 
 // RunAgentWith runs one agent with cfg and o until the test ends.
@@ -184,7 +187,7 @@ func RunAgentWith(t testing.TB, cfg agent.Config, o AgentOptions) *Agent {
 	if facts == nil {
 		facts = Facts(cfg.ID)
 	}
-	a, err := agent.New(agent.Options{Config: cfg, ConfigPath: o.ConfigPath, Version: "test", Facts: facts, Logger: logger, Uninstall: o.Uninstall})
+	a, err := agent.New(agent.Options{Config: cfg, ConfigPath: o.ConfigPath, Version: "test", Facts: facts, Logger: logger, Uninstall: o.Uninstall, StateDir: o.StateDir})
 	if err != nil {
 		t.Fatalf("agent %s: %v", cfg.ID, err)
 	}
