@@ -47,7 +47,10 @@ func TestAgentRefusesWriteVerbForReadOnlyOperator(t *testing.T) {
 		}
 		if tc.role == controller.RoleReadOnly && tc.verb == messages.VerbUninstall {
 			waitAudit(t, admin, "agent refusal of viewer's uninstall", func(a messages.AuditRecord) bool {
-				return a.Source == messages.AuditSourceAgent && a.Host == "web-1" && a.Operator == "viewer" &&
+				// The test signed this command itself, so the controller
+				// has no record of it: the agent's operator is its claim.
+				return a.Source == messages.AuditSourceAgent && a.Host == "web-1" &&
+					a.Operator == messages.UnknownOperator && a.OperatorClaimed == "viewer" &&
 					a.RequestID == env.ID && a.Verb == messages.VerbUninstall && a.Code == messages.CodeForbidden
 			})
 		}

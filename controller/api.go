@@ -184,6 +184,10 @@ func (c *Controller) hostList(_ context.Context, _ messages.HostListRequest) (me
 	byID := make(map[string]int, len(hosts))
 	for i, h := range hosts {
 		byID[h.ID] = i
+		// What the heartbeat said is shown as reported; Role and Labels
+		// are the operator's assignment, filled below.
+		hosts[i].ReportedRole, hosts[i].ReportedLabels = h.Role, h.Labels
+		hosts[i].Role, hosts[i].Labels = "", nil
 	}
 	for _, id := range c.agents() {
 		i, ok := byID[id.Name]
@@ -195,6 +199,7 @@ func (c *Controller) hostList(_ context.Context, _ messages.HostListRequest) (me
 		if id.Address != "" {
 			hosts[i].Address, hosts[i].SSHUser, hosts[i].SSHPort = id.Address, id.SSHUser, id.SSHPort
 		}
+		hosts[i].Role, hosts[i].Labels = id.HostRole, id.HostLabels
 	}
 	sort.Slice(hosts, func(i, j int) bool { return hosts[i].ID < hosts[j].ID })
 	return messages.HostListResult{Hosts: hosts}, nil
@@ -263,8 +268,13 @@ func (c *Controller) selectHosts(named []string, where string, now time.Time) (h
 		if len(named) > 0 && !want[h.ID] {
 			return
 		}
-		if expr != nil && !expr.Match(target.Host{ID: h.ID, State: state, Role: h.Role, Labels: h.Labels, Facts: h.Facts}) {
-			return
+		if expr != nil {
+			// Role and labels as the operator assigned them: the
+			// heartbeat's are the agent's word (see Identity.HostRole).
+			role, labels := c.auth.assignment(h.ID)
+			if !expr.Match(target.Host{ID: h.ID, State: state, Role: role, Labels: labels, Facts: h.Facts}) {
+				return
+			}
 		}
 		hosts = append(hosts, h.ID)
 	})

@@ -120,6 +120,7 @@ type Controller struct {
 	auditing     bool
 	trustLimiter *keyedLimiter
 	denyLog      *keyedLimiter
+	issued       *issuedCommands
 }
 
 // ErrDataDir means the data directory cannot be used.
@@ -172,6 +173,7 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 		auth:   newAuthenticator(opts.MaxConnsPerAgent, opts.MaxConnsPerOperator),
 		replay: newReplayCache(), trustLimiter: newKeyedLimiter(1, time.Minute), denyLog: newKeyedLimiter(1, time.Minute),
 		audit: newAuditor(opts.Logger.With("component", "audit")), plan: plan}
+	c.issued = newIssuedCommands(maxIssuedCommands)
 	c.auth.onDeny = func(id Identity, limit int) {
 		if c.denyLog.allow(id.PublicKey) {
 			c.logger.Warn("connection refused: identity is at its connection limit", "kind", id.Kind, "name", id.Name, "limit", limit)

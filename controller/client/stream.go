@@ -24,7 +24,7 @@ type streamQuery struct {
 // started has been delivered; with follow it runs until ctx ends.
 // Messages decode refuses are skipped: only the controller and
 // permission-confined agents write these streams.
-func readStream[T any](ctx context.Context, c *Client, q streamQuery, decode func([]byte) (T, error), fn func(T) error) error {
+func readStream[T any](ctx context.Context, c *Client, q streamQuery, decode func(subject string, data []byte) (T, error), fn func(T) error) error {
 	js, err := jetstream.New(c.nc)
 	if err != nil {
 		return err
@@ -43,7 +43,7 @@ func readStream[T any](ctx context.Context, c *Client, q streamQuery, decode fun
 	}
 	errc := make(chan error, 1)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		v, err := decode(m.Data())
+		v, err := decode(m.Subject(), m.Data())
 		if err != nil {
 			return
 		}
@@ -67,7 +67,7 @@ func readStream[T any](ctx context.Context, c *Client, q streamQuery, decode fun
 }
 
 // drain delivers the messages pending when the consumer was created.
-func drain[T any](ctx context.Context, cons jetstream.Consumer, what string, decode func([]byte) (T, error), fn func(T) error) error {
+func drain[T any](ctx context.Context, cons jetstream.Consumer, what string, decode func(subject string, data []byte) (T, error), fn func(T) error) error {
 	pending := cons.CachedInfo().NumPending
 	for pending > 0 {
 		batch, err := cons.Fetch(int(min(pending, 500)), jetstream.FetchMaxWait(2*time.Second))
@@ -77,7 +77,7 @@ func drain[T any](ctx context.Context, cons jetstream.Consumer, what string, dec
 		got := uint64(0)
 		for m := range batch.Messages() {
 			got++
-			if v, err := decode(m.Data()); err == nil {
+			if v, err := decode(m.Subject(), m.Data()); err == nil {
 				if err := fn(v); err != nil {
 					return err
 				}
