@@ -61,6 +61,9 @@ type Options struct {
 	// one identity may hold; 0 means the defaults.
 	MaxConnsPerAgent    int
 	MaxConnsPerOperator int
+	// EventsMaxBytes bounds the events stream; 0 means 512 MiB. Tests
+	// shrink it to show one host cannot evict the others' history.
+	EventsMaxBytes int64
 
 	// Name is this controller's NATS server name. Every controller of a
 	// cluster needs its own, stable across restarts (JetStream knows its

@@ -1,0 +1,86 @@
+package controller_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/foundry-fleet/foundry/controller"
+	"github.com/foundry-fleet/foundry/controller/client"
+	ct "github.com/foundry-fleet/foundry/controller/controllertest"
+	"github.com/foundry-fleet/foundry/messages"
+)
+
+// One stolen agent credential floods the events stream: an oversized
+// event is refused, and a flood of the largest allowed events keeps the
+// newest of that host's own and never evicts another host's history. The
+// stream is shrunk to 4 MiB so the flood overruns it in a test.
+func TestEventFloodFromOneHostLeavesOthersHistory(t *testing.T) {
+	c := ct.StartController(t, func(o *controller.Options) { o.EventsMaxBytes = 4 << 20 })
+	cl := ct.Client(t, c)
+	ct.RunAgent(t, ct.EnrollConfig(t, cl, c, "bao-1", t.TempDir()))
+	ct.WaitOnline(t, cl, 1)
+	countOf := func(host string) map[string]int {
+		n := map[string]int{}
+		err := cl.Events(context.Background(), client.EventQuery{Host: host, Since: time.Hour}, func(e messages.Event) error {
+			n[e.Type]++
+			if len(e.Message) > messages.MaxEventBytes {
+				n["oversized"]++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	ct.CheckFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+		if n := countOf("bao-1"); n[messages.EventAgentStarted] == 0 || n[messages.EventHostEnrolled] == 0 {
+			return fmt.Errorf("bao-1's history not there yet: %v", n)
+		}
+		return nil
+	})
+
+	nc := stolen(t, c, cl)
+	subj, _ := messages.EventSubject("web-1", messages.EventCmdRefused)
+	event := func(size int) []byte {
+		b, _ := json.Marshal(messages.Event{V: messages.Version, Time: time.Now().UnixMilli(), Type: messages.EventCmdRefused,
+			Severity: messages.SeverityWarning, Message: strings.Repeat("x", size)})
+		return b
+	}
+	if err := nc.Publish(subj, event(1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	const flood = 700 // of 8 KiB: 5.6 MiB into a 4 MiB stream
+	for range flood {
+		if err := nc.Publish(subj, event(8<<10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// The flood is stored (or dropped) asynchronously: wait until the
+	// stream has seen the last of it, i.e. web-1's count stops growing.
+	var last map[string]int
+	ct.CheckFor(t, 20*time.Second, 200*time.Millisecond, func() error {
+		n := countOf("web-1")
+		if last != nil && n[messages.EventCmdRefused] == last[messages.EventCmdRefused] && n[messages.EventCmdRefused] > 0 {
+			return nil
+		}
+		last = n
+		return fmt.Errorf("web-1's events still arriving: %v", n)
+	})
+	if last["oversized"] != 0 {
+		t.Errorf("an event of 1 MiB was stored")
+	}
+	if got := last[messages.EventCmdRefused]; got > 256 {
+		t.Errorf("web-1 holds %d cmd_refused events, want at most the per-subject limit 256", got)
+	}
+	if n := countOf("bao-1"); n[messages.EventAgentStarted] == 0 || n[messages.EventHostEnrolled] == 0 {
+		t.Fatalf("bao-1's history was evicted by web-1's flood: %v", n)
+	}
+}
