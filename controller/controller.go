@@ -236,7 +236,7 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 	}
 	c.auth.alive = func(cid uint64) bool { return srv.GetClient(cid) != nil }
 	c.auth.system = srv.SystemAccount
-	c.natsLog = &natsLogger{l: opts.Logger.With("component", "nats"), violation: c.noteViolation}
+	c.natsLog = &natsLogger{l: opts.Logger.With("component", "nats"), violation: c.noteViolation, violations: newViolationLog()}
 	srv.SetLoggerV2(c.natsLog, false, false, false)
 	go srv.Start()
 	if !srv.ReadyForConnections(15 * time.Second) {
@@ -378,6 +378,7 @@ func (c *Controller) sweepLoop(ctx context.Context) {
 			return
 		case now := <-t.C:
 			online := c.reg.sweep(now)
+			c.natsLog.flushViolations(now)
 			if c.leads() {
 				c.enforceLiveness(now, online)
 			}

@@ -84,3 +84,38 @@ func TestEventFloodFromOneHostLeavesOthersHistory(t *testing.T) {
 		t.Fatalf("bao-1's history was evicted by web-1's flood: %v", n)
 	}
 }
+
+// A stolen credential publishing to forbidden subjects in a loop does not
+// flood the controller's log: a few lines per connection and window, the
+// rest counted. The attempt still reaches the audit trail.
+func TestPermissionViolationFloodIsNotLoggedLineByLine(t *testing.T) {
+	logs := &ct.LogBuffer{}
+	c := ct.StartController(t, func(o *controller.Options) { o.Logger = logs.Logger() })
+	cl := ct.Client(t, c)
+	nc := stolen(t, c, cl)
+	other, _ := messages.CommandSubject("bao-1")
+	const attempts = 2000
+	for range attempts {
+		if err := nc.Publish(other, []byte("x")); err != nil {
+			break // the server may close a connection that keeps trying
+		}
+	}
+	_ = nc.Flush()
+	waitAudit(t, cl, "web-1's violation", func(a messages.AuditRecord) bool {
+		return a.Source == messages.AuditSourceServer && a.Host == "web-1"
+	})
+	// The server logs violations as it reads the publisher's connection:
+	// wait until the count stops growing.
+	var n, prev int
+	ct.CheckFor(t, 10*time.Second, 200*time.Millisecond, func() error {
+		n = strings.Count(logs.String(), "Publish Violation")
+		if n == prev && n > 0 {
+			return nil
+		}
+		prev = n
+		return fmt.Errorf("violation lines still growing: %d", n)
+	})
+	if n > 20 {
+		t.Fatalf("%d violation lines logged for %d attempts from one connection; want a handful", n, attempts)
+	}
+}
