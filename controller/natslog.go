@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"time"
 	"sync/atomic"
+	"time"
 )
 
 // natsLogger routes the embedded server's logs into slog so the controller
