@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/foundry-fleet/foundry/controller"
 	"github.com/foundry-fleet/foundry/controller/client"
 	ct "github.com/foundry-fleet/foundry/controller/controllertest"
@@ -117,5 +120,109 @@ func TestPermissionViolationFloodIsNotLoggedLineByLine(t *testing.T) {
 	})
 	if n > 20 {
 		t.Fatalf("%d violation lines logged for %d attempts from one connection; want a handful", n, attempts)
+	}
+}
+
+// waitReaders waits until the events stream has at least n consumers
+// (readers).
+func waitReaders(t *testing.T, c *controller.Controller, n int) {
+	t.Helper()
+	js, err := jetstream.New(c.InternalConn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		s, err := js.Stream(context.Background(), controller.EventsStream)
+		if err != nil {
+			return err
+		}
+		info, err := s.Info(context.Background())
+		if err != nil {
+			return err
+		}
+		if info.State.Consumers < n {
+			return fmt.Errorf("%d readers, want %d", info.State.Consumers, n)
+		}
+		return nil
+	})
+}
+
+// newConnID returns the id of the one client connection opened by open.
+func newConnID(t *testing.T, c *controller.Controller, open func()) uint64 {
+	t.Helper()
+	ids := func() map[uint64]bool {
+		cz, err := c.Server().Connz(&server.ConnzOptions{Limit: 1 << 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[uint64]bool{}
+		for _, ci := range cz.Conns {
+			m[ci.Cid] = true
+		}
+		return m
+	}
+	before := ids()
+	open()
+	var cid uint64
+	for id := range ids() {
+		if !before[id] {
+			cid = id
+		}
+	}
+	if cid == 0 {
+		t.Fatal("no new connection")
+	}
+	return cid
+}
+
+// `events tail` and `events list` never hang: when the server drops the
+// reader (as it does a slow consumer) they fail at once with an error
+// that says so, and an interrupt ends a tail at once.
+func TestEventsReadEndsWhenConnectionIsDroppedOrInterrupted(t *testing.T) {
+	c := ct.StartController(t)
+	admin := ct.Client(t, c)
+	ct.StartAgents(t, c, admin, "web", 1)
+	ct.WaitOnline(t, admin, 1)
+
+	var reader *client.Client
+	cid := newConnID(t, c, func() { reader = ct.Client(t, c) })
+	errc := make(chan error, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	go func() {
+		errc <- reader.Events(ctx, client.EventQuery{Since: time.Hour, Follow: true}, func(messages.Event) error { return nil })
+	}()
+	waitReaders(t, c, 1)
+	if err := c.Server().DisconnectClientByID(cid); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if err == nil || !strings.Contains(err.Error(), "reading events stopped") {
+			t.Fatalf("tail after a dropped connection: %v, want an error saying reading stopped", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("events tail still running 5s after the server dropped its connection")
+	}
+	if err := reader.Events(context.Background(), client.EventQuery{Since: time.Hour}, func(messages.Event) error { return nil }); err == nil ||
+		!strings.Contains(err.Error(), "reading events stopped") {
+		t.Fatalf("list on a dropped connection: %v", err)
+	}
+
+	// An interrupt (the CLI's context on SIGINT or SIGTERM) ends a tail.
+	tail := ct.Client(t, c)
+	ictx, interrupt := context.WithCancel(context.Background())
+	go func() {
+		errc <- tail.Events(ictx, client.EventQuery{Follow: true}, func(messages.Event) error { return nil })
+	}()
+	waitReaders(t, c, 2) // the dropped reader's consumer lingers until its inactivity threshold
+	interrupt()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("interrupted tail: %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("events tail still running 2s after an interrupt")
 	}
 }
