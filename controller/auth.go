@@ -358,6 +358,7 @@ func permissionsFor(id Identity) (*server.Permissions, error) {
 			pub = append(pub, artifactWriteSubjects()...)
 		case RoleReadOnly:
 			pub = append(pub, messages.ReadAPISubjects...)
+			pub = append(pub, messages.VerbCheckedAPISubjects...)
 		default:
 			return nil, fmt.Errorf("operator %s has unknown role %q", id.Name, id.Role)
 		}

@@ -22,6 +22,13 @@ var (
 // both enforce this list.
 var ReadAPISubjects = []string{APIHostList, APIFleetStatus, APIInfo, APIJobList, APIJobShow, APIArtifactList}
 
+// VerbCheckedAPISubjects are write endpoints a read-only operator may
+// still call, for the read-only verbs (ReadOnlyVerbs) only: the
+// controller checks the verb of each request, and agents check the role
+// in every envelope again. Stack and component status run as
+// service_status jobs this way.
+var VerbCheckedAPISubjects = []string{APIJobRun}
+
 // APIResponse wraps every controller API answer so a client can tell an
 // error from an empty result without guessing.
 type APIResponse[T any] struct {
