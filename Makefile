@@ -1,10 +1,11 @@
 # Foundry. The README's two commands are `make demo` and `make test`.
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X main.version=$(VERSION)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN     := bin
 
-.PHONY: all build demo test test-unit fuzz-short e2e bench clean
+.PHONY: all build demo test test-unit test-packaging cross docs package reproducible reproducible-quick fuzz-short e2e bench clean
 
 all: build
 
@@ -19,11 +20,59 @@ demo: build
 # The whole suite: unit and integration tests (race detector), a short fuzz
 # pass over every decoder, and the end-to-end tests on real systemd hosts
 # (those skip with the reason when not root or the host tools are missing).
-test: test-unit fuzz-short e2e
+test: test-unit cross reproducible-quick fuzz-short e2e
 
-test-unit:
+test-unit: test-packaging
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v /e2e)
+
+# packaging/deb is its own module (nFPM's dependencies stay out of go.mod);
+# ./... above does not reach it.
+test-packaging:
+	cd packaging/deb && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+# The CLI and the controller build for every platform an operator may run
+# them on; the agent is Linux-only (systemd). Only compiles (the build
+# cache keeps repeated runs short); nothing is written.
+CROSS_TARGETS ?= darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+cross:
+	@set -e; for t in $(CROSS_TARGETS); do \
+		echo "cross: foundry $$t"; \
+		CGO_ENABLED=0 GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build -o /dev/null ./cmd/foundry; \
+	done
+
+# The generated CLI reference, one page per command (docs/cli). A test
+# (packaging/clidocs) fails when it is stale: after changing a command,
+# run this and commit the result.
+docs:
+	$(GO) run ./packaging/gendocs --markdown docs/cli
+
+# A release: static binaries for every platform, .deb packages, SHA256SUMS
+# and, with FOUNDRY_RELEASE_KEY=/path/to/release.key (Ed25519, PEM; never
+# in the repository), SHA256SUMS.sig. Everything in it is dated by the
+# commit, so the same commit builds the same bytes (make reproducible).
+#   make package VERSION=1.2.3 [PACKAGE_CLI='linux/amd64'] [PACKAGE_AGENT='linux/amd64']
+PACKAGE_CLI   ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+PACKAGE_AGENT ?= linux/amd64 linux/arm64
+DIST          ?= dist/$(VERSION)
+PKG_WORK       = $(BIN)/package-$(VERSION)
+package:
+	@case "$(VERSION)" in [0-9]*|v[0-9]*) ;; *) echo "make package needs VERSION=x.y.z (got '$(VERSION)')" >&2; exit 2;; esac
+	rm -rf $(DIST) $(PKG_WORK) && mkdir -p $(DIST) $(PKG_WORK)
+	./packaging/build.sh $(VERSION) $(DIST) $(addprefix foundry/,$(PACKAGE_CLI)) $(addprefix foundry-agent/,$(PACKAGE_AGENT))
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct) $(GO) run ./packaging/gendocs --man $(PKG_WORK)/man --completions $(PKG_WORK)/completions
+	cd packaging/deb && SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct) $(GO) run ./cmd/mkrelease --version $(VERSION) \
+		--dist $(abspath $(DIST)) --man $(abspath $(PKG_WORK))/man --completions $(abspath $(PKG_WORK))/completions
+	@echo "release in $(DIST)"
+
+# Builds one target twice from two clones of HEAD (different paths, the
+# second with an empty build cache) and compares the bytes.
+reproducible:
+	./packaging/reproducible.sh HEAD $(or $(TARGET),foundry-agent/linux/amd64)
+
+# The same with a shared build cache: cheap enough for every make test.
+reproducible-quick:
+	FRESH_CACHE=0 ./packaging/reproducible.sh HEAD foundry-agent/linux/amd64
 
 FUZZTIME ?= 5s
 fuzz-short:

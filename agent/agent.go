@@ -58,15 +58,16 @@ type Options struct {
 	// one. Nil: the agent (tests, simulations, a foreground run) answers
 	// the service verbs unknown_verb and never touches the host.
 	Services func(dial service.Dialer, trust *messages.Verifier) ServiceRunner
+	// StateDir is the agent's own directory on the host (systemd's
+	// StateDirectory): its event outbox, accepted commands, replay cache
+	// and start times live there, so they survive a restart. Empty (simulations,
+	// tests): they are kept in memory.
+	StateDir string
 	// LocalAddr, when set, is the source address of the agent's
 	// connections. Simulations give each process its own loopback address
 	// so tens of thousands of agents do not share one ephemeral port
 	// range; a real agent leaves it to the kernel.
 	LocalAddr net.Addr
-	// StateDir is where the agent keeps state across restarts (the replay
-	// cache); systemd's StateDirectory for a real agent. Empty keeps it
-	// in memory only.
-	StateDir string
 }
 
 // Agent is one running agent.
@@ -77,7 +78,17 @@ type Agent struct {
 	verifier *messages.Verifier
 	handlers map[string]Handler
 	started  time.Time
-	seq      atomic.Uint64
+	// instance is this process's random id and startedMs its start time
+	// in unix ms, which orders it after the host's earlier instances;
+	// seq numbers everything the instance says (heartbeats and events).
+	instance  string
+	startedMs int64
+	seq       atomic.Uint64
+	// outbox holds events until the events stream has them; commands
+	// remembers accepted changes across restarts (see commandLog).
+	outbox   *outbox
+	commands *commandLog
+	ackNonce atomic.Uint64 // numbers the events' reply subjects
 	// interval and spread are set by the controller's liveness command;
 	// they start from the config.
 	interval atomic.Int64 // heartbeat, ns
@@ -157,6 +168,9 @@ func New(opts Options) (*Agent, error) {
 		messages.VerbTrustUpdate: a.handleTrustUpdate,
 		messages.VerbLiveness:    a.handleLiveness,
 	}
+	if err := a.openState(); err != nil {
+		return nil, err
+	}
 	a.persistReplays(opts.StateDir)
 	if opts.Services != nil {
 		a.services = opts.Services(a.dialFetch, a.verifier)
@@ -203,8 +217,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.registerStep(nc)
 	a.opts.Notify("READY=1")
-	a.logger.Info("agent started", "urls", a.cfg.URLs, "version", a.opts.Version)
+	a.logger.Info("agent started", "urls", a.cfg.URLs, "version", a.opts.Version, "instance", a.instance)
 	a.publishEvent(messages.EventAgentStarted, messages.SeverityInfo, "agent started", "", nil)
+	stopSender, senderDone := make(chan struct{}), make(chan struct{})
+	go func() { defer close(senderDone); a.sendEvents(nc, stopSender) }()
+	stopSending := func() { close(stopSender); <-senderDone }
+	defer a.closeState()
 
 	hb := time.NewTimer(jittered(a.heartbeatInterval()))
 	defer hb.Stop()
@@ -220,12 +238,15 @@ func (a *Agent) Run(ctx context.Context) error {
 			// Service operations see the cancellation, roll back what
 			// they changed and answer before the goodbye.
 			a.waitServices(serviceStopWait)
+			stopSending()
 			a.goodbye(nc)
 			return nil
 		case <-a.abort:
+			stopSending()
 			a.closeConn(nc)
 			return nil
 		case <-a.closed:
+			stopSending()
 			// Not our doing: end with an error so systemd restarts the
 			// agent, rather than live on without a connection while the
 			// watchdog keeps saying all is well.
@@ -298,6 +319,7 @@ func (a *Agent) connect() (*nats.Conn, error) {
 			a.retried.Add(1)
 			a.logger.Info("reconnected", "url", c.ConnectedUrl())
 			a.heartbeat(c, messages.KindRegister)
+			a.outbox.signal()
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { a.logger.Warn("disconnected", "err", err) }),
 		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
@@ -311,6 +333,10 @@ func (a *Agent) connect() (*nats.Conn, error) {
 	}
 	return nc, nil
 }
+
+// Instance is this agent process's instance id, which its heartbeats and
+// events carry.
+func (a *Agent) Instance() string { return a.instance }
 
 // ConnectFailures is how many connection attempts failed since the agent
 // started: refused, timed out, or turned away at TLS or authorization
@@ -358,7 +384,7 @@ func (a *Agent) conn() *nats.Conn {
 // connection explicitly because the connect callback can fire before Run
 // has stored it.
 func (a *Agent) heartbeat(nc *nats.Conn, kind string) {
-	hb := messages.Heartbeat{V: messages.Version, Kind: kind, Seq: a.seq.Add(1), Time: time.Now().UnixMilli(),
+	hb := messages.Heartbeat{V: messages.Version, Kind: kind, Instance: a.instance, Started: a.startedMs, Seq: a.seq.Add(1), Time: time.Now().UnixMilli(),
 		IntervalMs: a.heartbeatInterval().Milliseconds(), Role: a.cfg.Role, Labels: a.cfg.Labels, Facts: a.opts.Facts(context.Background()), Trust: a.verifier.KeyIDs()}
 	b, _ := json.Marshal(hb)
 	subj, _ := messages.HeartbeatSubject(a.cfg.ID)
@@ -367,10 +393,14 @@ func (a *Agent) heartbeat(nc *nats.Conn, kind string) {
 	}
 }
 
-// goodbye tells the controller this host is going away on purpose.
+// goodbye tells the controller this host is going away on purpose. The
+// event goes through the outbox: if the stream cannot take it within
+// stopDeliveryBy, the next start delivers it, before its own
+// agent_started.
 func (a *Agent) goodbye(nc *nats.Conn) {
 	a.publishEvent(messages.EventAgentStopping, messages.SeverityInfo, "agent stopping", "", nil)
 	a.heartbeat(nc, messages.KindGoodbye)
+	a.flushEvents(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := nc.FlushWithContext(ctx); err != nil {
@@ -389,20 +419,6 @@ func (a *Agent) closeConn(nc *nats.Conn) {
 	case <-a.callbacksDone:
 	case <-time.After(2 * time.Second):
 	}
-}
-
-func (a *Agent) publishEvent(typ, sev, msg, reqID string, fields map[string]string) {
-	nc := a.conn()
-	if nc == nil {
-		return
-	}
-	subj, err := messages.EventSubject(a.cfg.ID, typ)
-	if err != nil {
-		return
-	}
-	b, _ := json.Marshal(messages.Event{V: messages.Version, Time: time.Now().UnixMilli(), Host: a.cfg.ID,
-		Type: typ, Severity: sev, Message: msg, RequestID: reqID, Source: "agent", Fields: fields})
-	_ = nc.Publish(subj, b)
 }
 
 // HostServices manages this host's services with package service: the

@@ -44,10 +44,12 @@ func (a *Agent) handleCommand(ctx context.Context, m *nats.Msg) {
 		return
 	}
 	a.logger.Info("command accepted", commandAttrs(env)...)
+	a.commands.accepted(env)
 	run := func(ctx context.Context) {
 		payload, err := h(ctx, env)
 		r := a.reply(m, messages.Reply{V: messages.Version, ID: env.ID, Host: a.cfg.ID, Error: messages.AsError(err)}, payload)
 		a.results.put(env.ID, env.ExpiresAt, r)
+		a.commands.finished(env, r)
 	}
 	if !isServiceVerb(env.Verb) {
 		run(ctx)
@@ -78,6 +80,7 @@ func (a *Agent) handleCommand(ctx context.Context, m *nats.Msg) {
 				Code: messages.CodeUnavailable, Message: fmt.Sprintf("%s did not start: agent %s was busy with %d other service operations until the command expired; retry",
 					env.Verb, a.cfg.ID, maxServiceOps)}}, nil)
 			a.results.put(env.ID, env.ExpiresAt, r)
+			a.commands.finished(env, r)
 			return
 		}
 		run(sctx)

@@ -9,12 +9,10 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
-	"golang.org/x/sys/unix"
 
 	"github.com/foundry-fleet/foundry/messages"
 )
@@ -29,22 +27,6 @@ const connectTimeout = 5 * time.Second
 // address this way.
 func SourceDialer(local net.Addr, timeout time.Duration) *net.Dialer {
 	return &net.Dialer{LocalAddr: local, Timeout: timeout, Control: bindAddressNoPort}
-}
-
-// bindAddressNoPort makes a socket bound to a chosen source address take
-// its port at connect time, from the whole 4-tuple space, instead of at
-// bind time from ports no other socket holds (IP_BIND_ADDRESS_NO_PORT).
-// Without it tens of thousands of bound sockets make every bind scan the
-// kernel's port table.
-func bindAddressNoPort(_, _ string, c syscall.RawConn) error {
-	var serr error
-	err := c.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
-	})
-	if err != nil {
-		return err
-	}
-	return serr
 }
 
 // identityOptions are what every connection of the agent needs: its name,

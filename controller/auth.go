@@ -321,7 +321,8 @@ func agentEventSubjects(host string) []string {
 }
 
 // permissionsFor is least privilege per identity kind:
-//   - an agent hears its own command subject and the broadcast, publishes
+//   - an agent hears its own command subject, the broadcast and the
+//     events stream's acknowledgements of its own events, publishes
 //     only its own heartbeats, events and broadcast replies (subjects
 //     that end in its id), and may answer only the requests it received
 //     (allow_responses); artifact reads need a connection of their own
@@ -344,8 +345,11 @@ func permissionsFor(id Identity) (*server.Permissions, error) {
 		hb, _ := messages.HeartbeatSubject(id.Name)
 		pub := append([]string{hb, messages.AgentReplyPermission(id.Name)}, agentEventSubjects(id.Name)...)
 		return &server.Permissions{
-			Publish:   &server.SubjectPermission{Allow: pub},
-			Subscribe: &server.SubjectPermission{Allow: []string{cmd, messages.BroadcastSubject()}},
+			Publish: &server.SubjectPermission{Allow: pub},
+			// The acknowledgement subject is the events stream's answer
+			// to the agent's event publishes (its outbox): one literal
+			// prefix, not an inbox wildcard.
+			Subscribe: &server.SubjectPermission{Allow: []string{cmd, messages.BroadcastSubject(), messages.AgentAckSubject(id.Name) + ".*"}},
 			Response:  &server.ResponsePermission{MaxMsgs: 1, Expires: messages.MaxValidity},
 		}, nil
 	case KindOperator:

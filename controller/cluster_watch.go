@@ -163,9 +163,10 @@ func (r *registry) apply(ch kvChange, initial bool, now time.Time) {
 		r.written[rec.ID] = writeMark{at: at, key: persistentKey(rec)}
 	}
 	// A record older than what this controller already has is an echo of
-	// a heartbeat it has since handled itself (or a late delivery).
+	// a heartbeat it has since handled itself (or a late delivery), or
+	// comes from an earlier instance of the host's agent.
 	cur, ok := r.hosts[rec.ID]
-	if ok && cur.LastSeen > rec.LastSeen {
+	if ok && (cur.LastSeen > rec.LastSeen || rec.Position().Before(cur.Position())) {
 		r.mu.Unlock()
 		return
 	}

@@ -23,6 +23,9 @@ type command struct {
 	// signer overrides the current signing key (trust updates for hosts
 	// that trust only a retired key).
 	signer *messages.Signer
+	// resend sends the command again to a host that registers before it
+	// answered (job steps; see fanout).
+	resend bool
 }
 
 // runCommand signs cmd on behalf of the context's operator, records it in
@@ -67,10 +70,20 @@ func (c *Controller) runCommand(ctx context.Context, cmd command) (*messages.Env
 		b = &broadcast{id: env.ID, mux: c.bcast, connected: c.agentConnected}
 	}
 	ask, away := c.awayHosts(cmd.hosts, time.Now())
-	fr, err := fanout(fctx, c.nc, data, ask, b)
+	var rejoined <-chan string
+	if cmd.resend && b == nil {
+		ch, stop := c.rejoins.watch(ask)
+		defer stop()
+		rejoined = ch
+	}
+	fr, err := fanout(fctx, c.nc, data, ask, b, rejoined)
 	cancel()
 	for _, h := range away {
 		fr.missing[h] = messages.ReasonOffline
+	}
+	if len(fr.resent) > 0 {
+		c.logger.Info("command sent again to hosts that came back", "request_id", env.ID, "verb", cmd.verb, "hosts", fr.resent)
+		firstOutcomes(fr)
 	}
 	rec.Time = 0
 	if err != nil {
@@ -107,6 +120,19 @@ func (c *Controller) awayHosts(hosts []string, now time.Time) (ask, away []strin
 		away = append(away, h)
 	}
 	return ask, away
+}
+
+// firstOutcomes replaces each replay refusal that tells the first outcome
+// by that outcome: a re-sent command reached an agent that had run it
+// already (before its connection died, or before it restarted), and
+// what counts, for the job and the audit trail, is what happened then.
+func firstOutcomes(fr fanoutResult) {
+	for h, r := range fr.replies {
+		if e := r.reply.Error; e != nil && e.Code == messages.CodeReplayed && r.reply.Previous != nil {
+			r.reply = *r.reply.Previous
+			fr.replies[h] = r
+		}
+	}
 }
 
 // agentConnected reports whether host's agent is subscribed to its

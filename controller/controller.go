@@ -119,6 +119,7 @@ type Controller struct {
 	livenessSent map[string]livenessMark // host -> last liveness command, sweep goroutine only
 	livenessHist livenessTrend           // sweep goroutine only
 	jobs         jobStore
+	rejoins      rejoins
 	arts         artifactStore
 	auditing     bool
 	trustLimiter *keyedLimiter
@@ -330,6 +331,7 @@ func (c *Controller) startServices(ctx context.Context) error {
 	// bucket, which one controller per heartbeat writes when due (persist).
 	c.reg = newRegistry(reg, c.logger.With("component", "registry"), c.registryEvent)
 	c.reg.onRegister = c.catchUpTrust
+	c.reg.onRegistered = c.rejoins.registered
 	if err := c.follow(ctx, runCtx, reg, c.applyRegistry); err != nil {
 		return fmt.Errorf("load registry: %w", err)
 	}

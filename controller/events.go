@@ -28,6 +28,14 @@ const (
 	// MaxEventBytes (16 MiB) of the stream and cannot evict the others'
 	// history. Real events are a few hundred bytes.
 	eventsPerSubject = 256
+	// eventsDuplicates is how long the stream remembers an event's
+	// Nats-Msg-Id. An agent re-sends an event until it is acknowledged,
+	// and a re-send is stored twice only when the first copy was stored,
+	// its acknowledgement lost, and the agent stayed away longer than
+	// this; both copies then carry the same instance and sequence. The
+	// server keeps each id for the window (about 100 bytes), and agents
+	// say little: starts, stops, refusals.
+	eventsDuplicates = time.Hour
 )
 
 // ensureStreams creates or updates the events and audit streams and the
@@ -57,6 +65,7 @@ func (c *Controller) ensureStreams(ctx context.Context) (reg, ids jetstream.KeyV
 				// refused by the stream whoever sent it.
 				MaxMsgSize:        messages.MaxEventBytes + 1<<10, // room for subject and headers
 				MaxMsgsPerSubject: eventsPerSubject,
+				Duplicates:        eventsDuplicates,
 				Discard:           jetstream.DiscardOld,
 				Storage:           jetstream.FileStorage,
 				Replicas:          replicas,

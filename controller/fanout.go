@@ -25,6 +25,9 @@ type fanoutResult struct {
 	missing  map[string]string
 	timedOut bool
 	elapsed  time.Duration
+	// resent are the hosts the command was sent to again because they
+	// registered while it waited for them (see fanout's resend).
+	resent []string
 }
 
 // broadcast sends a command once, on the subject every agent hears,
@@ -55,7 +58,14 @@ type broadcast struct {
 //
 // The call returns as soon as every host is accounted for; ctx's deadline
 // is only the upper bound.
-func fanout(ctx context.Context, nc *nats.Conn, data []byte, hosts []string, b *broadcast) (fanoutResult, error) {
+//
+// resend (per-host sends only; nil for none) names hosts that registered
+// while the fan-out runs: one still unanswered gets the same message again
+// on its new connection, since the first copy may have gone into a
+// connection that died without the server noticing. The command id makes
+// that safe: an agent that already has it refuses it as a replay and
+// tells its first outcome.
+func fanout(ctx context.Context, nc *nats.Conn, data []byte, hosts []string, b *broadcast, resend <-chan string) (fanoutResult, error) {
 	res := fanoutResult{replies: make(map[string]hostReply, len(hosts)), missing: map[string]string{}}
 	if len(hosts) == 0 {
 		return res, nil
@@ -131,16 +141,33 @@ func fanout(ctx context.Context, nc *nats.Conn, data []byte, hosts []string, b *
 	if err := nc.FlushWithContext(ctx); err != nil && ctx.Err() == nil {
 		return res, fmt.Errorf("flush commands: %w", err)
 	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-		mu.Lock()
-		for h := range pending {
-			res.missing[h] = messages.ReasonNoReply
+	for waiting := true; waiting; {
+		select {
+		case <-done:
+			waiting = false
+		case h := <-resend:
+			mu.Lock()
+			_, unanswered := pending[h]
+			mu.Unlock()
+			subj, err := messages.CommandSubject(h)
+			if !unanswered || b != nil || err != nil {
+				continue
+			}
+			if err := nc.PublishMsg(&nats.Msg{Subject: subj, Reply: inbox + "." + h, Data: data}); err == nil {
+				mu.Lock()
+				res.resent = append(res.resent, h)
+				mu.Unlock()
+			}
+		case <-ctx.Done():
+			mu.Lock()
+			for h := range pending {
+				res.missing[h] = messages.ReasonNoReply
+			}
+			pending = map[string]struct{}{}
+			res.timedOut = true
+			mu.Unlock()
+			waiting = false
 		}
-		pending = map[string]struct{}{}
-		res.timedOut = true
-		mu.Unlock()
 	}
 	res.elapsed = time.Since(start)
 	return res, nil

@@ -202,16 +202,19 @@ type stepResult struct {
 }
 
 // jobStep sends one signed command to a batch and accounts for each host.
-// Hosts that did not answer in time get the very same command again once:
-// its id is the step's idempotency key, so an agent that already ran it
-// answers from its result cache instead of running it twice.
+// A host that registers while the step waits for it (it reconnected, or
+// its agent restarted, after the first copy went into a dead connection)
+// gets the very same command again, and so does a host that did not
+// answer if time is left: the command id is the step's idempotency key,
+// so an agent that already ran it, even before a restart, answers from
+// its result cache instead of running it twice.
 func (c *Controller) jobStep(ctx context.Context, jobID, verb string, payload any, batch []string, step time.Duration) map[string]stepResult {
 	for _, h := range batch {
 		c.publishEvent(messages.Event{Host: h, Type: messages.EventJobStepStarted, Severity: messages.SeverityInfo,
 			RequestID: jobID, Message: verb + " started"})
 	}
 	out := make(map[string]stepResult, len(batch))
-	env, fr, err := c.runCommand(ctx, command{verb: verb, targets: batch, hosts: batch, payload: payload, ttl: step})
+	env, fr, err := c.runCommand(ctx, command{verb: verb, targets: batch, hosts: batch, payload: payload, ttl: step, resend: true})
 	if err != nil {
 		for _, h := range batch {
 			out[h] = stepResult{state: messages.HostFailed, msg: err.Error()}
@@ -227,15 +230,10 @@ func (c *Controller) jobStep(ctx context.Context, jobID, verb string, payload an
 	if len(retry) > 0 && time.Now().UnixMilli() < env.ExpiresAt {
 		data, _ := json.Marshal(env)
 		rctx, cancel := context.WithDeadline(ctx, time.UnixMilli(env.ExpiresAt))
-		again, err := fanout(rctx, c.nc, data, retry, nil)
+		again, err := fanout(rctx, c.nc, data, retry, nil, nil)
 		cancel()
 		if err == nil {
 			for h, r := range again.replies {
-				// An agent that already ran the step refuses it as a
-				// replay and tells its first outcome.
-				if r.reply.Error != nil && r.reply.Error.Code == messages.CodeReplayed && r.reply.Previous != nil {
-					r.reply = *r.reply.Previous
-				}
 				fr.replies[h] = r
 				delete(fr.missing, h)
 			}
@@ -244,6 +242,12 @@ func (c *Controller) jobStep(ctx context.Context, jobID, verb string, payload an
 	for _, h := range batch {
 		r := stepResult{stepID: env.ID}
 		if rep, ok := fr.replies[h]; ok {
+			// An agent that already ran the step (a re-send reached it,
+			// maybe a new process of it) refuses it as a replay and
+			// tells its first outcome.
+			if e := rep.reply.Error; e != nil && e.Code == messages.CodeReplayed && rep.reply.Previous != nil {
+				rep.reply = *rep.reply.Previous
+			}
 			if rep.reply.Error == nil {
 				r.state = messages.HostOK
 			} else {

@@ -59,6 +59,10 @@ type registry struct {
 	// onRegister, when set, sees every register heartbeat's trusted key
 	// ids, so hosts that missed a key rotation are brought forward.
 	onRegister func(host string, trust []string)
+	// onRegistered, when set, sees every register heartbeat this
+	// controller takes (not only those it persists): job steps re-send
+	// to hosts that come back.
+	onRegistered func(host string)
 
 	mu    sync.RWMutex
 	hosts map[string]*messages.HostRecord
@@ -97,6 +101,11 @@ func (r *registry) observe(msg *nats.Msg) {
 	now := time.Now()
 	r.mu.Lock()
 	rec, ok := r.hosts[host]
+	if ok && hb.Position().Before(rec.Position()) {
+		r.mu.Unlock()
+		r.ignored(host, hb, rec.Instance)
+		return
+	}
 	if !ok {
 		rec = &messages.HostRecord{ID: host, FirstSeen: now.UnixMilli()}
 		r.hosts[host] = rec
@@ -105,6 +114,9 @@ func (r *registry) observe(msg *nats.Msg) {
 	snapshot := *rec
 	r.mu.Unlock()
 	r.transition(snapshot, now)
+	if hb.Kind == messages.KindRegister && r.onRegistered != nil {
+		r.onRegistered(host)
+	}
 }
 
 // persist is the queue group's heartbeat subscription: it writes the
@@ -118,6 +130,10 @@ func (r *registry) persist(msg *nats.Msg) {
 	r.mu.Lock()
 	rec := messages.HostRecord{ID: host, FirstSeen: now.UnixMilli()}
 	if cur, ok := r.hosts[host]; ok {
+		if hb.Position().Before(cur.Position()) {
+			r.mu.Unlock()
+			return // observe says so
+		}
 		rec = *cur
 		rec.FirstSeen = min(rec.FirstSeen, now.UnixMilli())
 	}
@@ -159,8 +175,23 @@ func (r *registry) decodeHeartbeat(msg *nats.Msg) (string, messages.Heartbeat, b
 	return host, hb, true
 }
 
-// mergeHeartbeat applies a heartbeat received at now to rec.
+// ignored logs a heartbeat said before the one the registry has: what an
+// earlier agent process said, held up by a partition until after its
+// successor registered (a goodbye that would mark a connected host
+// offline), or a late copy.
+func (r *registry) ignored(host string, hb messages.Heartbeat, current string) {
+	lvl := slog.LevelDebug
+	if hb.Kind == messages.KindGoodbye {
+		lvl = slog.LevelInfo
+	}
+	r.logger.Log(context.Background(), lvl, "ignoring a heartbeat older than the host's last", "host", host,
+		"kind", hb.Kind, "instance", hb.Instance, "seq", hb.Seq, "current_instance", current)
+}
+
+// mergeHeartbeat applies a heartbeat received at now to rec; the caller
+// has checked that it is not older than rec (messages.Position).
 func mergeHeartbeat(rec *messages.HostRecord, hb messages.Heartbeat, now time.Time) {
+	rec.Instance, rec.Started, rec.Seq = hb.Instance, hb.Started, hb.Seq
 	rec.LastSeen = now.UnixMilli()
 	rec.IntervalMs = hb.IntervalMs
 	rec.Goodbye = hb.Kind == messages.KindGoodbye

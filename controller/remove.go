@@ -100,8 +100,8 @@ func (c *Controller) uninstallAgent(ctx context.Context, req messages.HostRemove
 	case ok && r.reply.Error == nil:
 		res.AgentUninstalled = true
 		var rep messages.UninstallReply
-		if len(r.reply.Payload) > 0 && json.Unmarshal(r.reply.Payload, &rep) == nil {
-			res.AgentRemoved, res.KeyRemoved = rep.Removed, rep.KeyRemoved
+		if len(r.reply.Payload) > 0 && json.Unmarshal(r.reply.Payload, &rep) == nil && rep.Removed != nil {
+			res.AgentRemoved, res.KeyRemoved, res.AgentReported = rep.Removed, rep.KeyRemoved, true
 		}
 		res.AgentStopped = c.waitDisconnected(ctx, req.Host, stopTimeout)
 	case ok:

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,20 +44,21 @@ func TestRemoveHostRevokesOnceTheAgentStopped(t *testing.T) {
 	var (
 		mu      sync.Mutex
 		gotArgs messages.UninstallArgs
-		ta      *ct.Agent
+		running atomic.Pointer[ct.Agent] // set once the agent runs, read by its uninstall
 		stopped = make(chan struct{})
 	)
 	logs := &ct.LogBuffer{}
-	ta = ct.RunAgentWith(t, cfg, ct.AgentOptions{Logger: logs.Logger(),
+	ta := ct.RunAgentWith(t, cfg, ct.AgentOptions{Logger: logs.Logger(),
 		Uninstall: func(_ context.Context, a messages.UninstallArgs) (messages.UninstallReply, error) {
 			mu.Lock()
 			gotArgs = a
 			mu.Unlock()
 			// What systemd does on a host: stop the agent shortly after
 			// it replied (agentunit.StopDelay).
-			time.AfterFunc(300*time.Millisecond, func() { ta.Stop(); close(stopped) })
+			time.AfterFunc(300*time.Millisecond, func() { running.Load().Stop(); close(stopped) })
 			return messages.UninstallReply{Removed: []string{"/usr/local/bin/foundry-agent", "/etc/foundry"}, KeyRemoved: true}, nil
 		}})
+	running.Store(ta)
 	ct.WaitOnline(t, cl, 1)
 
 	key := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBmWc0ZQq3jFz5mS2p3bZC4pN7LwG5Q1hY8s2gkq9f0e foundry"

@@ -299,6 +299,32 @@ func TestBootstrap(t *testing.T) {
 				t.Errorf("identity of the failed host left in the fleet: %+v", h)
 			}
 		}
+
+		// A failure after enrolment (a role the agent config refuses):
+		// the rollback uninstalls over SSH and then only revokes the
+		// identity. It used to also send the gone agent an uninstall
+		// command, audited as "host.remove uninstall failed".
+		since := time.Now().UnixMilli()
+		code, _, errOut = f.cli(harness.Password+"\n", "host", "add", spare.IP, "--id", spare.Name, "--password-stdin", "--yes",
+			"--agent-binary", f.agent, "--role", "not a role!")
+		if code == 0 || !strings.Contains(errOut, `step "render config"`) {
+			t.Fatalf("exit %d\n%s", code, errOut)
+		}
+		bare(t, spare, harness.User)
+		revoked := false
+		err := f.client().Audit(context.Background(), client.AuditQuery{Since: time.Hour}, func(r messages.AuditRecord) error {
+			if r.Time < since {
+				return nil
+			}
+			if r.Verb == messages.VerbUninstall {
+				return fmt.Errorf("the rollback sent an uninstall command: %+v", r)
+			}
+			revoked = revoked || (r.Action == "host.remove" && r.Source == messages.AuditSourceAPI && r.Outcome == messages.OutcomeSucceeded)
+			return nil
+		})
+		if err != nil || !revoked {
+			t.Fatalf("rollback audit: %v; identity revoked as a plain API call: %v", err, revoked)
+		}
 	})
 
 	t.Run("agent identity is confined to its own subjects", func(t *testing.T) {

@@ -286,7 +286,7 @@ func TestClusterOnK3sStandin(t *testing.T) {
 		st := run(t, "cluster", "status", "--json")
 		var res struct {
 			Kube struct {
-				Etcd []struct{ Name string } `json:"etcd"`
+				Etcd []struct{ Name string } `json:"etcd_members"`
 			} `json:"kubernetes"`
 		}
 		if err := json.Unmarshal([]byte(st), &res); err != nil || len(res.Kube.Etcd) != 3 {

@@ -76,6 +76,16 @@ type HostRecord struct {
 	SSHPort int    `json:"ssh_port,omitempty"`
 	// TrustedKeyIDs are the signing keys the agent last said it trusts.
 	TrustedKeyIDs []string `json:"trusted_key_ids,omitempty"`
+	// Instance, Started and Seq are the position of the last heartbeat
+	// taken (see Position): anything said before it is ignored.
+	Instance string `json:"instance,omitempty"`
+	Started  int64  `json:"started,omitempty"`
+	Seq      uint64 `json:"seq,omitempty"`
+}
+
+// Position of the last heartbeat merged into the record.
+func (r HostRecord) Position() Position {
+	return Position{Instance: r.Instance, Started: r.Started, Seq: r.Seq}
 }
 
 // HostListRequest asks for the registry.
@@ -201,6 +211,9 @@ type HostRemoveResult struct {
 	// whether Foundry's SSH key left authorized_keys.
 	AgentRemoved []string `json:"agent_removed,omitempty"`
 	KeyRemoved   bool     `json:"key_removed,omitempty"`
+	// AgentReported is false for an agent from before UninstallReply,
+	// which only scheduled its removal and said nothing of what went.
+	AgentReported bool `json:"agent_reported,omitempty"`
 	// AgentStopped is true once the agent's connection closed after it
 	// confirmed: the credentials were revoked only then, so the agent
 	// never ran with refused credentials.

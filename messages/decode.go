@@ -47,6 +47,9 @@ func DecodeHeartbeat(b []byte) (Heartbeat, error) {
 	default:
 		return h, &Error{Code: CodeBadRequest, Message: fmt.Sprintf("heartbeat kind %q is unknown", h.Kind)}
 	}
+	if err := ValidInstance(h.Instance); err != nil {
+		return h, err
+	}
 	return h, nil
 }
 
@@ -54,7 +57,16 @@ func DecodeHeartbeat(b []byte) (Heartbeat, error) {
 func DecodeReply(b []byte) (Reply, error) { return decode[Reply](b, MaxReplyBytes, "reply") }
 
 // DecodeEvent parses an event.
-func DecodeEvent(b []byte) (Event, error) { return decode[Event](b, MaxEventBytes, "event") }
+func DecodeEvent(b []byte) (Event, error) {
+	e, err := decode[Event](b, MaxEventBytes, "event")
+	if err != nil {
+		return e, err
+	}
+	if err := ValidInstance(e.Instance); err != nil {
+		return e, err
+	}
+	return e, nil
+}
 
 // DecodeStatusReply parses the payload of a status reply.
 func DecodeStatusReply(b []byte) (StatusReply, error) {

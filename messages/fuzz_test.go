@@ -37,10 +37,17 @@ func FuzzDecodeEnvelope(f *testing.F) {
 }
 
 func FuzzDecodeHeartbeat(f *testing.F) {
-	b, _ := json.Marshal(Heartbeat{V: 1, Kind: KindRegister, Facts: Facts{Hostname: "h"}})
+	b, _ := json.Marshal(Heartbeat{V: 1, Kind: KindRegister, Instance: "0123456789abcdef", Started: 1, Seq: 2, Facts: Facts{Hostname: "h"}})
 	f.Add(b)
 	f.Add([]byte(`{"v":1,"kind":"goodbye","facts":{"cpus":-1}}`))
-	f.Fuzz(func(t *testing.T, data []byte) { _, _ = DecodeHeartbeat(data) })
+	f.Add([]byte(`{"v":1,"kind":"goodbye","instance":"../x","started":-1,"seq":18446744073709551615}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		h, err := DecodeHeartbeat(data)
+		if err == nil && ValidInstance(h.Instance) != nil {
+			t.Fatalf("accepted instance %q", h.Instance)
+		}
+		_ = h.Position().Before(Position{Instance: "a", Seq: 1})
+	})
 }
 
 func FuzzDecodeReply(f *testing.F) {
@@ -55,9 +62,15 @@ func FuzzDecodeReply(f *testing.F) {
 }
 
 func FuzzDecodeEvent(f *testing.F) {
-	b, _ := json.Marshal(Event{V: 1, Host: "h", Type: EventHostOnline, Fields: map[string]string{"a": "b"}})
+	b, _ := json.Marshal(Event{V: 1, Host: "h", Type: EventHostOnline, Fields: map[string]string{"a": "b"}, Instance: "00ff", Seq: 7})
 	f.Add(b)
-	f.Fuzz(func(t *testing.T, data []byte) { _, _ = DecodeEvent(data) })
+	f.Add([]byte(`{"v":1,"instance":"ZZZZ","seq":-1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, err := DecodeEvent(data)
+		if err == nil && ValidInstance(e.Instance) != nil {
+			t.Fatalf("accepted instance %q", e.Instance)
+		}
+	})
 }
 
 func FuzzDecodeAPI(f *testing.F) {

@@ -103,8 +103,12 @@ type Facts struct {
 // Heartbeat is published by an agent on its own heartbeat subject. The
 // host it is about is taken from the subject, never from the payload.
 type Heartbeat struct {
-	V          int    `json:"v"`
-	Kind       string `json:"kind"`
+	V    int    `json:"v"`
+	Kind string `json:"kind"`
+	// Instance, Started and Seq order what a host says (see Instance):
+	// the registry ignores a heartbeat older than one it already has.
+	Instance   string `json:"instance,omitempty"`
+	Started    int64  `json:"started,omitempty"` // unix ms, agent clock: when Instance started
 	Seq        uint64 `json:"seq"`
 	Time       int64  `json:"time"`        // unix ms, agent clock
 	IntervalMs int64  `json:"interval_ms"` // the agent's current heartbeat interval
@@ -185,6 +189,13 @@ type Event struct {
 	RequestID string            `json:"request_id,omitempty"`
 	Source    string            `json:"source"` // "agent" or "controller"
 	Fields    map[string]string `json:"fields,omitempty"`
+	// Instance and Seq identify an agent's event: the agent process that
+	// said it and its place in what that process said (one sequence
+	// with its heartbeats, so gaps are normal). An agent re-sends an
+	// event until the stream acknowledges it, with EventMsgID as the
+	// stream's de-duplication id. Controller events carry neither.
+	Instance string `json:"instance,omitempty"`
+	Seq      uint64 `json:"seq,omitempty"`
 }
 
 // Liveness is the payload of a liveness command.

@@ -238,6 +238,20 @@ func (v *Verifier) PersistReplays(st ReplayState, limit int, save func(ReplaySta
 	v.evict()
 }
 
+// Remember adds an id accepted before, by an earlier run of the agent,
+// to the replay cache until it expires, so a command re-sent after the
+// agent restarted is refused as a replay rather than run again. Its issue
+// time is not known; the earliest it can have been is used (only eviction
+// reads it, and the agent's replay file holds the real one).
+func (v *Verifier) Remember(id string, expiresAt int64) {
+	if expiresAt <= v.now().UnixMilli() {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.seen[id] = Seen{IssuedAt: expiresAt - MaxValidity.Milliseconds(), ExpiresAt: expiresAt}
+}
+
 // SignBytes signs an arbitrary message (an artifact's signing bytes) and
 // returns the key id with the signature.
 func (s *Signer) SignBytes(msg []byte) (kid string, sig []byte) {

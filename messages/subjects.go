@@ -215,6 +215,14 @@ func HostFromSubject(prefix, subject string) (string, error) {
 // own JetStream reads, e.g. fetching artifacts).
 func AgentInbox(host string) string { return "_INBOX_AGENT_" + host }
 
+// AgentAckSubject is where the stream's acknowledgements of an agent's
+// events come back, one token per publish after it: the agent's
+// long-lived connection may subscribe to AgentAckSubject(host)+".*" and
+// to no other inbox. A literal prefix rather than an inbox per request,
+// because the server keeps every connection's permissions, and the agent
+// holds the subscription only while it has events to deliver.
+func AgentAckSubject(host string) string { return AgentInbox(host) + ".ack" }
+
 // AgentFetchConnName names an agent's short-lived connection for artifact
 // reads. The controller gives a connection with this name the artifact
 // store's read permissions and nothing else, and the agent's long-lived

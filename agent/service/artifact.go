@@ -217,6 +217,34 @@ func FetchArtifact(ctx context.Context, src Source, v *messages.Verifier, ref me
 	if err := VerifyRef(v, ref); err != nil {
 		return err
 	}
+	// A transfer that broke off (seen under load: the object reader's
+	// "nats: timeout" with 1.5 MB of 129 MB to go) is tried again from
+	// the start, a few times; nothing else is.
+	var err error
+	for attempt := 1; attempt <= fetchAttempts; attempt++ {
+		err = fetchOnce(ctx, src, ref, dst)
+		var bt brokenTransfer
+		if !errors.As(err, &bt) {
+			return err
+		}
+		err = bt.err
+		if ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}
+
+// brokenTransfer is a fetch whose bytes stopped coming: worth a retry.
+type brokenTransfer struct{ err *messages.Error }
+
+func (b brokenTransfer) Error() string { return b.err.Message }
+func (b brokenTransfer) Unwrap() error { return b.err }
+
+// fetchAttempts bounds the tries of a transfer that broke off.
+const fetchAttempts = 3
+
+func fetchOnce(ctx context.Context, src Source, ref messages.ArtifactRef, dst string) error {
 	name := ref.ObjectName()
 	r, err := src.Open(ctx, name)
 	if errors.Is(err, ErrArtifactNotFound) {
@@ -251,8 +279,8 @@ func FetchArtifact(ctx context.Context, src Source, v *messages.Verifier, ref me
 			return &messages.Error{Code: messages.CodeBadSignature, Message: fmt.Sprintf(
 				"artifact %s: the stored bytes do not match the store's digest (%v); re-import it with %s", name, err, importHint(ref))}
 		}
-		return &messages.Error{Code: messages.CodeUnavailable, Message: fmt.Sprintf(
-			"artifact %s: fetch failed after %d bytes: %v; check the host's connection to the controller and retry", name, n, err)}
+		return brokenTransfer{err: &messages.Error{Code: messages.CodeUnavailable, Message: fmt.Sprintf(
+			"artifact %s: fetch failed after %d bytes: %v; check the host's connection to the controller and retry", name, n, err)}}
 	}
 	if n != ref.Size {
 		what := "is"

@@ -89,8 +89,9 @@ func runAgent(ctx context.Context, cfgPath string, stderr io.Writer) error {
 	opts := agent.Options{
 		Config: cfg, ConfigPath: cfgPath, Logger: logger, Version: version,
 		Facts: fc.Collect, Notify: notify, WatchdogInterval: wd,
-		// systemd sets STATE_DIRECTORY from the unit's StateDirectory=.
-		StateDir: os.Getenv("STATE_DIRECTORY"),
+		// systemd's StateDirectory= (/var/lib/foundry); a foreground run
+		// without it keeps events and accepted commands in memory.
+		StateDir: firstDir(os.Getenv("STATE_DIRECTORY")),
 	}
 	if os.Getenv("NOTIFY_SOCKET") != "" {
 		// Only an agent systemd runs was installed by foundry and may
@@ -151,6 +152,12 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// firstDir is the first of systemd's colon-separated directories.
+func firstDir(s string) string {
+	d, _, _ := strings.Cut(s, ":")
+	return d
 }
 
 func orDefault(s, d string) string {

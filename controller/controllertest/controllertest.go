@@ -183,8 +183,8 @@ type AgentOptions struct {
 	// Uninstall is the agent's self-removal (see agent.Options); nil
 	// refuses the uninstall verb, as an agent outside systemd does.
 	Uninstall func(context.Context, messages.UninstallArgs) (messages.UninstallReply, error)
-	// StateDir makes the agent keep its replay cache there (see
-	// agent.Options).
+	// StateDir gives the agent a state directory (event outbox, accepted
+	// commands, replay cache), as systemd does; empty keeps them in memory.
 	StateDir string
 }
 

@@ -102,6 +102,27 @@ func TestUnitCustomPaths(t *testing.T) {
 	}
 }
 
+func TestPackagedUnitWaitsForItsConfig(t *testing.T) {
+	plain := directives(t, Unit(Options{}))
+	if _, ok := plain["[Unit]"]["ConditionPathExists"]; ok {
+		t.Fatal("the bootstrap's unit must not change")
+	}
+	u := Unit(Options{Binary: "/usr/bin/foundry-agent", Packaged: true})
+	d := directives(t, u)
+	if got := d["[Unit]"]["ConditionPathExists"]; len(got) != 1 || got[0] != DefaultConfig {
+		t.Fatalf("ConditionPathExists = %q", got)
+	}
+	if !strings.Contains(u, "foundry-agent package") || d["[Service]"]["ExecStart"][0] != "/usr/bin/foundry-agent run --config "+DefaultConfig {
+		t.Fatalf("%s", u)
+	}
+	// everything else is the same hardened unit
+	for k, v := range plain["[Service]"] {
+		if k != "ExecStart" && strings.Join(d["[Service]"][k], "|") != strings.Join(v, "|") {
+			t.Errorf("%s differs: %q vs %q", k, d["[Service]"][k], v)
+		}
+	}
+}
+
 func TestValidate(t *testing.T) {
 	tests := []struct {
 		name string

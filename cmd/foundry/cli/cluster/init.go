@@ -62,7 +62,7 @@ type InitResult struct {
 	Changed    bool              `json:"changed"`
 	Hosts      []comp.HostResult `json:"hosts"`
 	Kubeconfig string            `json:"kubeconfig_stored_in,omitempty"`
-	Nodes      []kube.Node       `json:"nodes,omitempty"`
+	Nodes      []NodeRow         `json:"nodes,omitempty"`
 	Notes      []string          `json:"notes,omitempty"`
 	// Steps is where the time went, in order (the benchmark's breakdown).
 	Steps []Step `json:"steps,omitempty"`
@@ -170,7 +170,8 @@ func initCluster(ctx context.Context, o *InitOptions) (InitResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("the cluster is installed but not every node is Ready (%w); see foundry cluster node list", err)
 	}
-	res.Nodes, err = kcl.Nodes(ctx)
+	nodes, err := kcl.Nodes(ctx)
+	res.Nodes = nodeRows(nodes, s.hosts, nil)
 	return res, err
 }
 
@@ -213,8 +214,10 @@ func (o *InitOptions) finish(res InitResult, err error) error {
 		fmt.Fprintf(o.IO.Out, "dry run: nothing was changed; the API would be %s\n", res.API)
 		return nil
 	}
-	if err := printNodes(o.IO, res.Nodes, nil); err != nil {
-		return err
+	if len(res.Nodes) > 0 {
+		if err := printRows(o.IO, res.Nodes); err != nil {
+			return err
+		}
 	}
 	for _, st := range res.Steps {
 		fmt.Fprintf(o.IO.ErrOut, "  %-40s %6.1fs\n", st.Name, st.Seconds)

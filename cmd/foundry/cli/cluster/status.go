@@ -170,13 +170,6 @@ func printRows(io *cmdutil.IOStreams, rows []NodeRow) error {
 	return t.Render()
 }
 
-func printNodes(io *cmdutil.IOStreams, nodes []kube.Node, hosts map[string]messages.HostRecord) error {
-	if len(nodes) == 0 {
-		return nil
-	}
-	return printRows(io, nodeRows(nodes, hosts, nil))
-}
-
 func dash(s string) string {
 	if s == "" {
 		return "-"

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/foundry-fleet/foundry/controller/client"
+	"github.com/foundry-fleet/foundry/packaging/buildinfo"
 )
 
 // Factory carries what verbs depend on, as lazy funcs so a test can swap
@@ -15,6 +16,8 @@ type Factory struct {
 	IO      *IOStreams
 	Logger  *slog.Logger
 	Version string
+	// Build is the full description of this build (foundry version).
+	Build buildinfo.Info
 
 	// Home is Foundry's directory (~/.foundry, or $FOUNDRY_HOME).
 	Home func() (string, error)

@@ -195,13 +195,18 @@ func removeOne(ctx context.Context, cl *client.Client, keyStore func() (*secrets
 	var problem string
 	if res.AgentUninstalled {
 		r.Via = "nats"
-		if len(res.AgentRemoved) > 0 {
+		switch {
+		case !res.AgentReported:
+			r.step("agent accepted the uninstall (an older agent: it does not say what it removed)")
+		case len(res.AgentRemoved) > 0:
 			r.step("agent removed %s", strings.Join(res.AgentRemoved, ", "))
-		} else {
+		default:
 			r.step("agent found none of its files left to remove")
 		}
 		switch {
 		case keyLine == "":
+		case !res.AgentReported:
+			problem = fmt.Sprintf("this agent is too old to remove Foundry's SSH key; delete the line ending in \" foundry\" from %s's authorized_keys on the host", user)
 		case res.KeyRemoved:
 			r.step("Foundry's SSH key removed from %s's authorized_keys", user)
 			keyGone = true

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/foundry-fleet/foundry/agent"
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
+	"github.com/foundry-fleet/foundry/controller"
 	"github.com/foundry-fleet/foundry/controller/client"
 	ct "github.com/foundry-fleet/foundry/controller/controllertest"
 	"github.com/foundry-fleet/foundry/controller/secrets"
@@ -23,6 +25,58 @@ import (
 // done, hands the agent exactly the key line to take out of
 // authorized_keys, and deletes the private key from the store.
 func TestRemoveSaysWhatItDidAndDeletesTheKey(t *testing.T) {
+	fx := newRemoveFixture(t, func(a messages.UninstallArgs, line string) messages.UninstallReply {
+		return messages.UninstallReply{Removed: []string{"/usr/local/bin/foundry-agent", "/etc/foundry"},
+			KeyRemoved: a.SSHUser == "admin" && a.AuthorizedKey == line}
+	})
+	out, err := fx.remove()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	want := "web-1: agent removed /usr/local/bin/foundry-agent, /etc/foundry\n" +
+		"web-1: Foundry's SSH key removed from admin's authorized_keys\n" +
+		"web-1: agent stopped (its connection closed)\n" +
+		"web-1: NATS identity revoked (1 key(s))\n" +
+		"web-1: SSH private key deleted from the file key store\n" +
+		"web-1: removed (via nats)\n"
+	if out != want {
+		t.Errorf("output:\n%s\nwant:\n%s", out, want)
+	}
+	if _, err := fx.store.LoadSSHKey(context.Background(), "web-1"); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("key still in the store: %v", err)
+	}
+}
+
+// An agent from before the removal report only scheduled its removal: it
+// is not claimed to have removed the SSH key, the key stays in the store,
+// and the exit status says something is left to do.
+func TestRemoveOfAnOlderAgentKeepsTheKeyAndSaysSo(t *testing.T) {
+	fx := newRemoveFixture(t, func(messages.UninstallArgs, string) messages.UninstallReply {
+		return messages.UninstallReply{} // what an older agent's empty reply decodes to
+	})
+	out, err := fx.remove()
+	if err == nil || !strings.Contains(out, "agent accepted the uninstall (an older agent") ||
+		!strings.Contains(out, "too old to remove Foundry's SSH key") || strings.Contains(out, "removed from admin's authorized_keys") {
+		t.Fatalf("err %v, output:\n%s", err, out)
+	}
+	if _, err := fx.store.LoadSSHKey(context.Background(), "web-1"); err != nil {
+		t.Errorf("key gone from the store although the host may still accept it: %v", err)
+	}
+}
+
+type removeFixture struct {
+	t     *testing.T
+	c     *controller.Controller
+	home  string
+	store *secrets.SSHKeyStore
+}
+
+// newRemoveFixture enrolls web-1 (SSH user admin, a key in a file store)
+// and runs its agent with uninstall; the agent is stopped a moment after
+// it replies, as systemd does on a host.
+// uninstall gets the arguments and the key line the agent should have
+// been given.
+func newRemoveFixture(t *testing.T, uninstall func(a messages.UninstallArgs, line string) messages.UninstallReply) *removeFixture {
 	c := ct.StartController(t)
 	cl := ct.Client(t, c)
 	home := t.TempDir()
@@ -46,32 +100,21 @@ func TestRemoveSaysWhatItDidAndDeletesTheKey(t *testing.T) {
 	cfg := agent.Config{ID: "web-1", URLs: res.URLs, NKeyFile: nk, TrustedKeys: res.TrustedKeys, Heartbeat: 200 * time.Millisecond,
 		CAFile: filepath.Join(home, "ca.pem")}
 	os.WriteFile(cfg.CAFile, []byte(res.CAPEM), 0o644)
-	var ta *ct.Agent
-	ta = ct.RunAgentWith(t, cfg, ct.AgentOptions{Uninstall: func(_ context.Context, a messages.UninstallArgs) (messages.UninstallReply, error) {
-		time.AfterFunc(200*time.Millisecond, func() { ta.Stop() }) // systemd's stop after the reply
-		return messages.UninstallReply{Removed: []string{"/usr/local/bin/foundry-agent", "/etc/foundry"},
-			KeyRemoved: a.SSHUser == "admin" && a.AuthorizedKey == line}, nil
+	var running atomic.Pointer[ct.Agent] // set once the agent runs, read by its uninstall
+	ta := ct.RunAgentWith(t, cfg, ct.AgentOptions{Uninstall: func(_ context.Context, a messages.UninstallArgs) (messages.UninstallReply, error) {
+		time.AfterFunc(200*time.Millisecond, func() { running.Load().Stop() }) // systemd's stop after the reply
+		return uninstall(a, line), nil
 	}})
+	running.Store(ta)
 	ct.WaitOnline(t, cl, 1)
+	return &removeFixture{t: t, c: c, home: home, store: store}
+}
 
+func (fx *removeFixture) remove() (string, error) {
 	ios, _, out, _ := cmdutil.Test()
-	err = removeRun(context.Background(), &RemoveOptions{IO: ios, Connect: ct.ConnectFunc(t, c), Home: func() (string, error) { return home, nil },
-		Keys: func() (*secrets.SSHKeyStore, error) { return store, nil }, Hosts: []string{"web-1"}, Yes: true})
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	want := "web-1: agent removed /usr/local/bin/foundry-agent, /etc/foundry\n" +
-		"web-1: Foundry's SSH key removed from admin's authorized_keys\n" +
-		"web-1: agent stopped (its connection closed)\n" +
-		"web-1: NATS identity revoked (1 key(s))\n" +
-		"web-1: SSH private key deleted from the file key store\n" +
-		"web-1: removed (via nats)\n"
-	if out.String() != want {
-		t.Errorf("output:\n%s\nwant:\n%s", out, want)
-	}
-	if _, err := store.LoadSSHKey(context.Background(), "web-1"); err == nil || !strings.Contains(err.Error(), "not found") {
-		t.Errorf("key still in the store: %v", err)
-	}
+	err := removeRun(context.Background(), &RemoveOptions{IO: ios, Connect: ct.ConnectFunc(fx.t, fx.c), Home: func() (string, error) { return fx.home, nil },
+		Keys: func() (*secrets.SSHKeyStore, error) { return fx.store, nil }, Hosts: []string{"web-1"}, Yes: true})
+	return out.String(), err
 }
 
 // A read-only operator's host remove is refused by the controller, and

@@ -24,11 +24,14 @@ import (
 	hostcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/host"
 	jobcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/job"
 	rbaccmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/rbac"
+	releasecmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/release"
 	secretcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/secret"
 	stackcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/stack"
+	versioncmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/version"
 	"github.com/foundry-fleet/foundry/controller"
 	"github.com/foundry-fleet/foundry/controller/client"
 	"github.com/foundry-fleet/foundry/controller/pki"
+	"github.com/foundry-fleet/foundry/packaging/buildinfo"
 )
 
 // Exit codes.
@@ -47,7 +50,9 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		Short:         "Set up and run a self-hosted stack on a fleet of hosts",
 		SilenceErrors: true,
 		SilenceUsage:  true,
+		Version:       f.Build.String(),
 	}
+	cmd.SetVersionTemplate("foundry {{.Version}}\n")
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.Conn.URL, "controller", os.Getenv("FOUNDRY_CONTROLLER"), "controller URL (default $FOUNDRY_CONTROLLER, else the URLs the controller wrote to <home>/controller/urls, else tls://127.0.0.1:4222)")
 	pf.StringVar(&f.Conn.Creds, "creds", os.Getenv("FOUNDRY_CREDS"), "operator NKey seed file (default <home>/controller/admin.nk, or $FOUNDRY_CREDS)")
@@ -70,26 +75,16 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		componentcmd.NewCmdComponent(f),
 		stackcmd.NewCmdStack(f),
 		clustercmd.NewCmdCluster(f),
-		newCmdVersion(f),
+		releasecmd.NewCmdRelease(f),
+		versioncmd.NewCmdVersion(f),
 	)
 	return cmd
 }
 
-func newCmdVersion(f *cmdutil.Factory) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			_, err := fmt.Fprintln(f.IO.Out, "foundry", f.Version)
-			return err
-		},
-	}
-}
-
 // NewFactory wires the real dependencies.
 func NewFactory(io *cmdutil.IOStreams, logger *slog.Logger, version string) *cmdutil.Factory {
-	f := &cmdutil.Factory{IO: io, Logger: logger, Version: version, Home: cmdutil.DefaultHome}
+	f := &cmdutil.Factory{IO: io, Logger: logger, Version: version, Home: cmdutil.DefaultHome,
+		Build: buildinfo.Read(version, "")}
 	f.ConfigPath = func() string { return "" }
 	f.Connect = func(ctx context.Context) (*client.Client, error) {
 		home, err := f.Home()
@@ -117,11 +112,14 @@ func NewFactory(io *cmdutil.IOStreams, logger *slog.Logger, version string) *cmd
 	return f
 }
 
-// Main runs the CLI and returns the process exit code.
-func Main(ctx context.Context, version string, args []string) int {
+// Main runs the CLI and returns the process exit code. build says which
+// build this is (see packaging/buildinfo).
+func Main(ctx context.Context, build buildinfo.Info, args []string) int {
 	io := cmdutil.System()
 	logger := slog.New(slog.NewTextHandler(io.ErrOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return Run(ctx, NewFactory(io, logger, version), args)
+	f := NewFactory(io, logger, build.Version)
+	f.Build = build
+	return Run(ctx, f, args)
 }
 
 // Run executes one command line against f and returns the exit code; tests

@@ -2,9 +2,11 @@ package root
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -13,6 +15,7 @@ import (
 
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
 	ct "github.com/foundry-fleet/foundry/controller/controllertest"
+	"github.com/foundry-fleet/foundry/packaging/buildinfo"
 )
 
 func runCLI(t *testing.T, args ...string) (int, string, string) {
@@ -29,8 +32,30 @@ func runCLI(t *testing.T, args ...string) (int, string, string) {
 
 func TestVersion(t *testing.T) {
 	code, out, _ := runCLI(t, "version")
-	if code != 0 || out != "foundry v1.2.3\n" {
-		t.Fatalf("%d %q", code, out)
+	// The test binary carries no VCS stamp, so the commit is unknown; the
+	// Go version and platform are this test's own.
+	want := "version:    v1.2.3\ncommit:     unknown\ngo:         " + runtime.Version() + "\nplatform:   " + runtime.GOOS + "/" + runtime.GOARCH + "\n"
+	if code != 0 || out != want {
+		t.Fatalf("%d %q, want %q", code, out, want)
+	}
+}
+
+func TestVersionFlagPrintsOneLine(t *testing.T) {
+	code, out, _ := runCLI(t, "--version")
+	want := "foundry v1.2.3 (commit unknown, " + runtime.Version() + ", " + runtime.GOOS + "/" + runtime.GOARCH + ")\n"
+	if code != 0 || out != want {
+		t.Fatalf("%d %q, want %q", code, out, want)
+	}
+}
+
+func TestVersionJSON(t *testing.T) {
+	code, out, _ := runCLI(t, "version", "--json")
+	var got buildinfo.Info
+	if err := json.Unmarshal([]byte(out), &got); code != 0 || err != nil {
+		t.Fatalf("%d %v %q", code, err, out)
+	}
+	if got.Version != "v1.2.3" || got.GoVersion != runtime.Version() || got.Platform != runtime.GOOS+"/"+runtime.GOARCH {
+		t.Fatalf("%+v", got)
 	}
 }
 
