@@ -37,3 +37,22 @@ func TestReplayFileRoundTripsAndBrokenFileRefusesThePast(t *testing.T) {
 		t.Fatalf("missing file: %+v %v, want an empty cache", got, err)
 	}
 }
+
+// FuzzDecodeReplays: the replay file is read back at every start; no
+// input may panic, and whatever is accepted round-trips.
+func FuzzDecodeReplays(f *testing.F) {
+	f.Add([]byte(`{"floor_ms":5,"seen":{"abc":{"i":1,"e":2}}}`))
+	f.Add([]byte(`{"seen":null}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		st, err := decodeReplays(b)
+		if err != nil {
+			return
+		}
+		for id := range st.Seen {
+			if len(id) > 64 {
+				t.Fatalf("accepted an id of %d bytes", len(id))
+			}
+		}
+	})
+}
