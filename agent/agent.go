@@ -59,8 +59,8 @@ type Options struct {
 	// the service verbs unknown_verb and never touches the host.
 	Services func(dial service.Dialer, trust *messages.Verifier) ServiceRunner
 	// StateDir is the agent's own directory on the host (systemd's
-	// StateDirectory): its event outbox, accepted commands and start
-	// times live there, so they survive a restart. Empty (simulations,
+	// StateDirectory): its event outbox, accepted commands, replay cache
+	// and start times live there, so they survive a restart. Empty (simulations,
 	// tests): they are kept in memory.
 	StateDir string
 	// LocalAddr, when set, is the source address of the agent's
@@ -171,6 +171,7 @@ func New(opts Options) (*Agent, error) {
 	if err := a.openState(); err != nil {
 		return nil, err
 	}
+	a.persistReplays(opts.StateDir)
 	if opts.Services != nil {
 		a.services = opts.Services(a.dialFetch, a.verifier)
 	}

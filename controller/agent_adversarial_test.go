@@ -47,7 +47,10 @@ func TestAgentRefusesWriteVerbForReadOnlyOperator(t *testing.T) {
 		}
 		if tc.role == controller.RoleReadOnly && tc.verb == messages.VerbUninstall {
 			waitAudit(t, admin, "agent refusal of viewer's uninstall", func(a messages.AuditRecord) bool {
-				return a.Source == messages.AuditSourceAgent && a.Host == "web-1" && a.Operator == "viewer" &&
+				// The test signed this command itself, so the controller
+				// has no record of it: the agent's operator is its claim.
+				return a.Source == messages.AuditSourceAgent && a.Host == "web-1" &&
+					a.Operator == messages.UnknownOperator && a.OperatorClaimed == "viewer" &&
 					a.RequestID == env.ID && a.Verb == messages.VerbUninstall && a.Code == messages.CodeForbidden
 			})
 		}
@@ -104,4 +107,62 @@ func TestAgentRefusesSignedCommandAlteredInTransit(t *testing.T) {
 	waitAudit(t, admin, "bad_signature refusal", func(a messages.AuditRecord) bool {
 		return a.Source == messages.AuditSourceAgent && a.Code == messages.CodeBadSignature && a.Host != ""
 	})
+}
+
+// A captured broadcast command that a host already ran is refused as a
+// replay after the agent restarts, before the command expires: the replay
+// cache lives in the agent's state directory, not only in memory.
+func TestBroadcastReplayedToRestartedAgentIsRefused(t *testing.T) {
+	c := ct.StartController(t)
+	admin := ct.Client(t, c)
+	cfg := ct.EnrollConfig(t, admin, c, "web-1", t.TempDir())
+	state := t.TempDir()
+	first := ct.RunAgentWith(t, cfg, ct.AgentOptions{StateDir: state})
+	ct.WaitOnline(t, admin, 1)
+
+	env, _ := messages.NewEnvelope(time.Now(), 10*time.Minute, "controller", messages.VerbStatus,
+		[]string{messages.TargetAll}, messages.StatusRequest{})
+	env.Operator, env.Role = "admin", controller.RoleAdmin
+	c.Signer().Sign(env)
+	captured, _ := json.Marshal(env)
+	broadcast := func() (messages.Reply, error) {
+		nc := c.InternalConn()
+		reply := messages.ReplyPrefix + "." + messages.NewID()
+		sub, err := nc.SubscribeSync(reply + ".*")
+		if err != nil {
+			return messages.Reply{}, err
+		}
+		defer func() { _ = sub.Unsubscribe() }()
+		if err := nc.PublishRequest(messages.BroadcastSubject(), reply, captured); err != nil {
+			return messages.Reply{}, err
+		}
+		m, err := sub.NextMsg(time.Second)
+		if err != nil {
+			return messages.Reply{}, err
+		}
+		return messages.DecodeReply(m.Data)
+	}
+	if r, err := broadcast(); err != nil || r.Error != nil {
+		t.Fatalf("first delivery: %+v %v", r.Error, err)
+	}
+	if err := first.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	ct.RunAgentWith(t, cfg, ct.AgentOptions{StateDir: state})
+	var r messages.Reply
+	ct.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() (err error) {
+		r, err = broadcast() // no answer until the restarted agent subscribed
+		return err
+	})
+	if r.Error == nil || r.Error.Code != messages.CodeReplayed {
+		t.Fatalf("replay after restart: got %+v, want %s", r.Error, messages.CodeReplayed)
+	}
+	// A fresh command still runs.
+	fresh, _ := messages.NewEnvelope(time.Now(), time.Minute, "controller", messages.VerbStatus, []string{"web-1"}, messages.StatusRequest{})
+	fresh.Operator, fresh.Role = "admin", controller.RoleAdmin
+	c.Signer().Sign(fresh)
+	if r := commandTo(t, c.InternalConn(), "web-1", fresh); r.Error != nil {
+		t.Fatalf("fresh command after restart refused: %v", r.Error)
+	}
 }

@@ -181,14 +181,25 @@ func (c *Controller) handleRefusalEvent(m *nats.Msg) {
 			Code: messages.CodeBadRequest, Message: "agent sent an unreadable refusal event"})
 		return
 	}
-	op := ev.Fields["operator"]
-	if messages.ValidOperatorName(op) != nil && op != messages.SystemOperator {
-		op = messages.UnknownOperator
+	claimed := ev.Fields["operator"]
+	if messages.ValidOperatorName(claimed) != nil && claimed != messages.SystemOperator {
+		claimed = ""
 	}
-	rec := messages.AuditRecord{Source: messages.AuditSourceAgent, Host: host, Operator: op,
+	rec := messages.AuditRecord{Source: messages.AuditSourceAgent, Host: host, Operator: messages.UnknownOperator,
 		RequestID: clip(ev.RequestID, 64), Role: clip(ev.Fields["role"], 16), Verb: clip(ev.Fields["verb"], 64),
 		Action: "command", Outcome: messages.OutcomeRefused, Code: clip(ev.Fields["code"], 32),
 		Message: "refused by agent: " + clip(ev.Message, 512), Targets: []string{host}}
+	// The controller knows whom a command it signed was for; the agent
+	// only says so. Its word is kept apart (OperatorClaimed) when it
+	// cannot be checked or does not match.
+	if cmd, ok := c.issued.get(ev.RequestID); ok {
+		rec.Operator, rec.Role, rec.Verb = cmd.operator, cmd.role, cmd.verb
+		if claimed != cmd.operator {
+			rec.OperatorClaimed = claimed
+		}
+	} else {
+		rec.OperatorClaimed = claimed
+	}
 	c.audit.note("host:"+host, rec)
 }
 

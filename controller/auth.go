@@ -49,6 +49,11 @@ type Identity struct {
 	Address string `json:"address,omitempty"`
 	SSHUser string `json:"ssh_user,omitempty"`
 	SSHPort int    `json:"ssh_port,omitempty"`
+	// HostRole and HostLabels are an agent's role and labels as the
+	// operator assigned them (host add, host configure); --where uses
+	// these, never the ones the agent reports.
+	HostRole   string            `json:"host_role,omitempty"`
+	HostLabels map[string]string `json:"host_labels,omitempty"`
 }
 
 // authenticator checks NKey signatures on the server's nonce and assigns
@@ -110,6 +115,19 @@ func (a *authenticator) unindexLocked(id Identity) {
 }
 
 // agentKeys are the public keys enrolled for host, revoked ones included.
+// assignment is host's role and labels as the operator assigned them,
+// from its enrolled identity.
+func (a *authenticator) assignment(host string) (role string, labels map[string]string) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	for _, pub := range a.hosts[host] {
+		if id, ok := a.ids[pub]; ok && id.Revoked == 0 {
+			return id.HostRole, id.HostLabels
+		}
+	}
+	return "", nil
+}
+
 func (a *authenticator) agentKeys(host string) []string {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
@@ -287,6 +305,21 @@ func artifactWriteSubjects() []string {
 		"$JS.API.STREAM.PURGE."+stream)
 }
 
+// agentEventSubjects are the event subjects host may publish: its own, of
+// the agent event types only, so the type says an event is the agent's
+// (messages.EventOrigin) and each host has a fixed set of subjects in the
+// events stream, which per-subject limits then bound.
+func agentEventSubjects(host string) []string {
+	out := make([]string, 0, len(messages.AgentEventTypes))
+	for _, t := range messages.AgentEventTypes {
+		s, err := messages.EventSubject(host, t)
+		if err == nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // permissionsFor is least privilege per identity kind:
 //   - an agent hears its own command subject, the broadcast and the
 //     events stream's acknowledgements of its own events, publishes
@@ -310,7 +343,7 @@ func permissionsFor(id Identity) (*server.Permissions, error) {
 			return nil, err
 		}
 		hb, _ := messages.HeartbeatSubject(id.Name)
-		pub := []string{hb, messages.EventPrefix + "." + id.Name + ".>", messages.AgentReplyPermission(id.Name)}
+		pub := append([]string{hb, messages.AgentReplyPermission(id.Name)}, agentEventSubjects(id.Name)...)
 		return &server.Permissions{
 			Publish: &server.SubjectPermission{Allow: pub},
 			// The acknowledgement subject is the events stream's answer
@@ -329,6 +362,7 @@ func permissionsFor(id Identity) (*server.Permissions, error) {
 			pub = append(pub, artifactWriteSubjects()...)
 		case RoleReadOnly:
 			pub = append(pub, messages.ReadAPISubjects...)
+			pub = append(pub, messages.VerbCheckedAPISubjects...)
 		default:
 			return nil, fmt.Errorf("operator %s has unknown role %q", id.Name, id.Role)
 		}

@@ -51,6 +51,7 @@ func (c *Controller) runCommand(ctx context.Context, cmd command) (*messages.Env
 		signer = c.keys.current()
 	}
 	signer.Sign(env)
+	c.issued.put(env)
 	data, _ := json.Marshal(env)
 
 	rec := messages.AuditRecord{Source: messages.AuditSourceCommand, RequestID: env.ID, APIRequestID: call.apiRequestID,

@@ -61,6 +61,9 @@ type Options struct {
 	// one identity may hold; 0 means the defaults.
 	MaxConnsPerAgent    int
 	MaxConnsPerOperator int
+	// EventsMaxBytes bounds the events stream; 0 means 512 MiB. Tests
+	// shrink it to show one host cannot evict the others' history.
+	EventsMaxBytes int64
 
 	// Name is this controller's NATS server name. Every controller of a
 	// cluster needs its own, stable across restarts (JetStream knows its
@@ -121,6 +124,7 @@ type Controller struct {
 	auditing     bool
 	trustLimiter *keyedLimiter
 	denyLog      *keyedLimiter
+	issued       *issuedCommands
 }
 
 // ErrDataDir means the data directory cannot be used.
@@ -173,6 +177,7 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 		auth:   newAuthenticator(opts.MaxConnsPerAgent, opts.MaxConnsPerOperator),
 		replay: newReplayCache(), trustLimiter: newKeyedLimiter(1, time.Minute), denyLog: newKeyedLimiter(1, time.Minute),
 		audit: newAuditor(opts.Logger.With("component", "audit")), plan: plan}
+	c.issued = newIssuedCommands(maxIssuedCommands)
 	c.auth.onDeny = func(id Identity, limit int) {
 		if c.denyLog.allow(id.PublicKey) {
 			c.logger.Warn("connection refused: identity is at its connection limit", "kind", id.Kind, "name", id.Name, "limit", limit)
@@ -232,7 +237,7 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 	}
 	c.auth.alive = func(cid uint64) bool { return srv.GetClient(cid) != nil }
 	c.auth.system = srv.SystemAccount
-	c.natsLog = &natsLogger{l: opts.Logger.With("component", "nats"), violation: c.noteViolation}
+	c.natsLog = &natsLogger{l: opts.Logger.With("component", "nats"), violation: c.noteViolation, violations: newViolationLog()}
 	srv.SetLoggerV2(c.natsLog, false, false, false)
 	go srv.Start()
 	if !srv.ReadyForConnections(15 * time.Second) {
@@ -375,6 +380,7 @@ func (c *Controller) sweepLoop(ctx context.Context) {
 			return
 		case now := <-t.C:
 			online := c.reg.sweep(now)
+			c.natsLog.flushViolations(now)
 			if c.leads() {
 				c.enforceLiveness(now, online)
 			}

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,13 @@ const (
 
 	eventsMaxAge   = 7 * 24 * time.Hour
 	eventsMaxBytes = 512 << 20
+	// eventsPerSubject keeps the newest events of each host and type
+	// (subjects are foundry.evt.<host>.<type>, and an agent may publish
+	// only the agent types, AgentEventTypes), so one host, however much
+	// it says, holds at most len(AgentEventTypes) * eventsPerSubject *
+	// MaxEventBytes (16 MiB) of the stream and cannot evict the others'
+	// history. Real events are a few hundred bytes.
+	eventsPerSubject = 256
 	// eventsDuplicates is how long the stream remembers an event's
 	// Nats-Msg-Id. An agent re-sends an event until it is acknowledged,
 	// and a re-send is stored twice only when the first copy was stored,
@@ -48,15 +56,19 @@ func (c *Controller) ensureStreams(ctx context.Context) (reg, ids jetstream.KeyV
 	}{
 		{"create stream " + EventsStream, func(ctx context.Context) error {
 			_, err := c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-				Name:       EventsStream,
-				Subjects:   []string{messages.EventWildcard},
-				Retention:  jetstream.LimitsPolicy,
-				MaxAge:     eventsMaxAge,
-				MaxBytes:   eventsMaxBytes,
-				Duplicates: eventsDuplicates,
-				Discard:    jetstream.DiscardOld,
-				Storage:    jetstream.FileStorage,
-				Replicas:   replicas,
+				Name:      EventsStream,
+				Subjects:  []string{messages.EventWildcard},
+				Retention: jetstream.LimitsPolicy,
+				MaxAge:    eventsMaxAge,
+				MaxBytes:  cmp.Or(c.opts.EventsMaxBytes, eventsMaxBytes),
+				// An event is small (MaxEventBytes); anything larger is
+				// refused by the stream whoever sent it.
+				MaxMsgSize:        messages.MaxEventBytes + 1<<10, // room for subject and headers
+				MaxMsgsPerSubject: eventsPerSubject,
+				Duplicates:        eventsDuplicates,
+				Discard:           jetstream.DiscardOld,
+				Storage:           jetstream.FileStorage,
+				Replicas:          replicas,
 			})
 			return err
 		}},

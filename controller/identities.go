@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -100,6 +101,9 @@ func (c *Controller) Enroll(ctx context.Context, req messages.EnrollRequest) (me
 	if err := messages.ValidHostID(req.Host); err != nil {
 		return res, err
 	}
+	if err := messages.ValidHostLabels(req.Role, req.Labels); err != nil {
+		return res, err
+	}
 	if !nkeys.IsValidPublicUserKey(req.PublicKey) {
 		return res, &messages.Error{Code: messages.CodeBadRequest, Message: "public_key is not an NKey user public key (it starts with U)"}
 	}
@@ -107,8 +111,12 @@ func (c *Controller) Enroll(ctx context.Context, req messages.EnrollRequest) (me
 		if existing.Kind != KindAgent || existing.Name != req.Host {
 			return res, &messages.Error{Code: messages.CodeForbidden, Message: "this public key already belongs to another identity; generate a new key"}
 		}
-		if req.Address != "" && (existing.Address != req.Address || existing.SSHUser != req.SSHUser || existing.SSHPort != req.SSHPort) {
+		// host add and host configure (they send the address) assign the
+		// role and labels anew; a bare enroll leaves them alone.
+		if req.Address != "" && (existing.Address != req.Address || existing.SSHUser != req.SSHUser || existing.SSHPort != req.SSHPort ||
+			existing.HostRole != req.Role || !maps.Equal(existing.HostLabels, req.Labels)) {
 			existing.Address, existing.SSHUser, existing.SSHPort = req.Address, req.SSHUser, req.SSHPort
+			existing.HostRole, existing.HostLabels = req.Role, req.Labels
 			if err := c.putIdentity(ctx, existing); err != nil {
 				return res, err
 			}
@@ -123,7 +131,7 @@ func (c *Controller) Enroll(ctx context.Context, req messages.EnrollRequest) (me
 		}
 	}
 	id := Identity{PublicKey: req.PublicKey, Kind: KindAgent, Name: req.Host, Created: nowMs(),
-		Address: req.Address, SSHUser: req.SSHUser, SSHPort: req.SSHPort}
+		Address: req.Address, SSHUser: req.SSHUser, SSHPort: req.SSHPort, HostRole: req.Role, HostLabels: req.Labels}
 	if err := c.putIdentity(ctx, id); err != nil {
 		return res, err
 	}

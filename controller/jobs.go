@@ -68,6 +68,12 @@ func (c *Controller) RunJob(ctx context.Context, req messages.JobRunRequest) (me
 	if !slices.Contains(messages.JobVerbs, req.Verb) {
 		return rec, &messages.Error{Code: messages.CodeBadRequest, Message: fmt.Sprintf("verb %q cannot run as a job; use one of %v", req.Verb, messages.JobVerbs)}
 	}
+	// job.run is open to read-only operators for the read-only verbs
+	// (messages.VerbCheckedAPISubjects): the verb decides.
+	if call, ok := callFrom(ctx); !ok || !messages.VerbAllowed(req.Verb, call.op.Role) {
+		return rec, &messages.Error{Code: messages.CodeForbidden,
+			Message: fmt.Sprintf("a job running %s needs an admin operator; read-only operators may run %v", req.Verb, messages.ReadOnlyVerbs)}
+	}
 	if err := messages.CheckJobPayload(req.Verb, req.Payload); err != nil {
 		return rec, &messages.Error{Code: messages.CodeBadRequest, Message: fmt.Sprintf("%s payload: %s", req.Verb, messages.AsError(err).Message)}
 	}

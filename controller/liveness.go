@@ -60,6 +60,15 @@ const (
 	routePingInterval  = 20 * time.Second
 )
 
+// boundInterval caps a heartbeat's advertised interval at the longest the
+// liveness policy ever asks for. The interval is the agent's word, and
+// the stale and offline thresholds are multiples of it: uncapped, a
+// stolen credential could keep a dead host "online" for as long as it
+// liked with one heartbeat. An agent configured above the cap (its config
+// allows up to 10 minutes) looks stale between heartbeats until the
+// liveness command brings it down to the policy's interval.
+func boundInterval(ms int64) int64 { return min(ms, HeartbeatMax.Milliseconds()) }
+
 // Liveness is the interval and spread for a fleet of n hosts.
 func Liveness(n int, base time.Duration, rate float64) messages.Liveness {
 	steps := math.Ceil(float64(n) / (rate * base.Seconds()))

@@ -302,3 +302,40 @@ func TestCommandsNeedAnOperatorWithTheRole(t *testing.T) {
 		t.Fatalf("status as the controller itself: %+v %v", res, err)
 	}
 }
+
+// Stack and component status run as service_status jobs: a read-only
+// operator may run a job of a read-only verb, never one that changes a
+// host, and the refusal is audited.
+func TestReadOnlyOperatorRunsReadJobsOnly(t *testing.T) {
+	c := ct.StartController(t)
+	admin := ct.Client(t, c)
+	ct.StartAgents(t, c, admin, "web", 1)
+	ct.WaitOnline(t, admin, 1)
+	ro, err := ct.ClientAs(t, c, ct.CreateOperator(t, admin, "viewer", controller.RoleReadOnly))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	q, _ := json.Marshal(messages.ServiceQuery{Component: "hello"})
+	rec, err := ro.RunJob(ctx, messages.JobRunRequest{Verb: messages.VerbServiceStatus, Hosts: []string{"web-1"}, Payload: q})
+	if err != nil {
+		t.Fatalf("read-only service_status job: %v", err)
+	}
+	if rec.Operator != "viewer" {
+		t.Fatalf("job recorded for %q, want viewer", rec.Operator)
+	}
+	spec, _ := json.Marshal(messages.ServiceSpec{Component: "hello", Version: "1.0.0"})
+	for _, verb := range []string{messages.VerbServiceApply, messages.VerbServiceRemove, messages.VerbK3sKubeconfig} {
+		payload := q
+		if verb == messages.VerbServiceApply {
+			payload = spec
+		}
+		_, err := ro.RunJob(ctx, messages.JobRunRequest{Verb: verb, Hosts: []string{"web-1"}, Payload: payload})
+		if messages.CodeOf(err) != messages.CodeForbidden {
+			t.Errorf("read-only %s job: got %v, want forbidden", verb, err)
+		}
+	}
+	waitAudit(t, admin, "refused service_apply job", func(r messages.AuditRecord) bool {
+		return r.Operator == "viewer" && r.Action == "job.run" && r.Code == messages.CodeForbidden
+	})
+}

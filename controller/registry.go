@@ -211,6 +211,7 @@ func (r *registry) decodeHeartbeat(msg *nats.Msg) (string, messages.Heartbeat, b
 		r.logger.Warn("dropping bad heartbeat", "host", host, "err", err)
 		return "", messages.Heartbeat{}, false
 	}
+	hb.IntervalMs = boundInterval(hb.IntervalMs)
 	return host, hb, true
 }
 

@@ -22,6 +22,13 @@ var (
 // both enforce this list.
 var ReadAPISubjects = []string{APIHostList, APIFleetStatus, APIInfo, APIJobList, APIJobShow, APIArtifactList}
 
+// VerbCheckedAPISubjects are write endpoints a read-only operator may
+// still call, for the read-only verbs (ReadOnlyVerbs) only: the
+// controller checks the verb of each request, and agents check the role
+// in every envelope again. Stack and component status run as
+// service_status jobs this way.
+var VerbCheckedAPISubjects = []string{APIJobRun}
+
 // APIResponse wraps every controller API answer so a client can tell an
 // error from an empty result without guessing.
 type APIResponse[T any] struct {
@@ -53,10 +60,15 @@ type HostRecord struct {
 	Goodbye    bool   `json:"goodbye,omitempty"`
 	// Disconnected is set when the server saw the agent's command
 	// connection close, and cleared by its next heartbeat.
-	Disconnected bool              `json:"disconnected,omitempty"`
-	Facts        Facts             `json:"facts"`
-	Role         string            `json:"role,omitempty"`
-	Labels       map[string]string `json:"labels,omitempty"`
+	Disconnected bool  `json:"disconnected,omitempty"`
+	Facts        Facts `json:"facts"`
+	// Role and Labels are the operator's assignment (EnrollRequest), the
+	// only ones --where uses. ReportedRole and ReportedLabels are what
+	// the agent's heartbeat claims, shown for comparison only.
+	Role           string            `json:"role,omitempty"`
+	Labels         map[string]string `json:"labels,omitempty"`
+	ReportedRole   string            `json:"reported_role,omitempty"`
+	ReportedLabels map[string]string `json:"reported_labels,omitempty"`
 	// Where the host was bootstrapped from, for SSH fallbacks (remove,
 	// configure, ssh). Kept with the identity, not in a local file.
 	Address string `json:"address,omitempty"`
@@ -146,6 +158,12 @@ type EnrollRequest struct {
 	Address   string `json:"address,omitempty"`
 	SSHUser   string `json:"ssh_user,omitempty"`
 	SSHPort   int    `json:"ssh_port,omitempty"`
+	// Role and Labels are what the operator assigned at host add or host
+	// configure. The controller keeps them with the identity and --where
+	// selects on them, never on what the agent says about itself: an
+	// owned host cannot claim a role to receive what is meant for others.
+	Role   string            `json:"role,omitempty"`
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // EnrollResult is everything an agent needs to reach and trust the

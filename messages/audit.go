@@ -72,8 +72,13 @@ type AuditRecord struct {
 	RequestID    string `json:"request_id"`
 	APIRequestID string `json:"api_request_id,omitempty"`
 	Operator     string `json:"operator"`
-	OperatorKey  string `json:"operator_key,omitempty"`
-	Role         string `json:"role,omitempty"`
+	// OperatorClaimed is the operator an agent's refusal named when the
+	// controller cannot confirm it (it did not issue the command) or it
+	// differs from the one that did: the agent's word, bounded, never
+	// put in Operator.
+	OperatorClaimed string `json:"operator_claimed,omitempty"`
+	OperatorKey     string `json:"operator_key,omitempty"`
+	Role            string `json:"role,omitempty"`
 	// Action is the API endpoint ("host.remove"), or for server records
 	// the refused operation ("publish foundry.api.v1.host.remove").
 	Action  string      `json:"action"`

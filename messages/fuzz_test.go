@@ -271,3 +271,20 @@ func FuzzDecodeK3sKubeconfig(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEventOrigin: the CLI reads host, type and source of every event from
+// its subject; anything accepted names a valid host and type.
+func FuzzEventOrigin(f *testing.F) {
+	f.Add("foundry.evt.web-1.cmd_refused")
+	f.Add("foundry.evt.web-1.host_online")
+	f.Add("foundry.evt..x")
+	f.Fuzz(func(t *testing.T, subject string) {
+		host, typ, source, err := EventOrigin(subject)
+		if err != nil {
+			return
+		}
+		if ValidHostID(host) != nil || ValidEventType(typ) != nil || (source != EventSourceAgent && source != EventSourceController) {
+			t.Fatalf("%q accepted as %q %q %q", subject, host, typ, source)
+		}
+	})
+}

@@ -22,6 +22,29 @@ var Roles = []string{RoleAdmin, RoleReadOnly}
 // later is therefore a write until someone decides otherwise here.
 var ReadOnlyVerbs = []string{VerbStatus, VerbServicePlan, VerbServiceStatus}
 
+// hostLabelRe bounds host roles and labels: they are stored with every
+// identity and travel in every heartbeat.
+var hostLabelRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+
+// MaxHostLabels bounds a host's labels.
+const MaxHostLabels = 64
+
+// ValidHostLabels reports why a host role or label set is not valid.
+func ValidHostLabels(role string, labels map[string]string) error {
+	if role != "" && !hostLabelRe.MatchString(role) {
+		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("role %q must be letters, digits, '-', '_' or '.'", role)}
+	}
+	if len(labels) > MaxHostLabels {
+		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("labels: at most %d", MaxHostLabels)}
+	}
+	for k, v := range labels {
+		if !hostLabelRe.MatchString(k) || (v != "" && !hostLabelRe.MatchString(v)) {
+			return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("label %q=%q: keys and values must be letters, digits, '-', '_' or '.'", k, v)}
+		}
+	}
+	return nil
+}
+
 // ValidRole reports why role is not a role, or nil.
 func ValidRole(role string) error {
 	if !slices.Contains(Roles, role) {

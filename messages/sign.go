@@ -76,8 +76,28 @@ type Verifier struct {
 	now  func() time.Time
 
 	mu   sync.Mutex
-	seen map[string]int64 // id -> expiry (unix ms)
-	next int64            // next prune time (unix ms)
+	seen map[string]Seen // id -> when it was issued and expires
+	next int64           // next prune time (unix ms)
+	// floor refuses every command issued at or before it (unix ms) that
+	// is not in seen: ids evicted to keep the cache bounded, or forgotten
+	// with a lost replay file, can then never run again.
+	floor int64
+	// save, when set, persists the cache before a command is accepted;
+	// max bounds the cache (0: unbounded, memory only).
+	save func(ReplayState) error
+	max  int
+}
+
+// Seen is one remembered command id: its issue and expiry times (unix ms).
+type Seen struct {
+	IssuedAt  int64 `json:"i"`
+	ExpiresAt int64 `json:"e"`
+}
+
+// ReplayState is the replay cache as an agent persists it across restarts.
+type ReplayState struct {
+	Floor int64           `json:"floor_ms"`
+	Seen  map[string]Seen `json:"seen"`
 }
 
 // NewVerifier trusts exactly the given keys. now may be nil for time.Now.
@@ -85,7 +105,7 @@ func NewVerifier(keys []ed25519.PublicKey, now func() time.Time) *Verifier {
 	if now == nil {
 		now = time.Now
 	}
-	v := &Verifier{now: now, seen: make(map[string]int64)}
+	v := &Verifier{now: now, seen: make(map[string]Seen)}
 	v.SetKeys(keys)
 	return v
 }
@@ -147,31 +167,89 @@ func (v *Verifier) Verify(e *Envelope, self string) error {
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if now >= v.next {
-		for id, exp := range v.seen {
-			if exp <= now {
-				delete(v.seen, id)
-			}
-		}
+	if now >= v.next || (v.max > 0 && len(v.seen) >= v.max) {
+		v.prune(now)
 		v.next = now + time.Minute.Milliseconds()
 	}
 	if _, dup := v.seen[e.ID]; dup {
 		return &Error{Code: CodeReplayed, Message: fmt.Sprintf("command %s was already received", e.ID)}
 	}
-	v.seen[e.ID] = e.ExpiresAt
+	if e.IssuedAt <= v.floor {
+		return &Error{Code: CodeReplayed, Message: fmt.Sprintf("command %s was issued before this host's replay floor and may already have run; send a new one", e.ID)}
+	}
+	v.seen[e.ID] = Seen{IssuedAt: e.IssuedAt, ExpiresAt: e.ExpiresAt}
+	v.evict()
+	if v.save != nil {
+		if err := v.save(v.stateLocked()); err != nil {
+			// Fail closed: a command whose id could not be made durable
+			// could run again after a restart. It stays in memory, so it
+			// is refused as a replay until then too.
+			return &Error{Code: CodeUnavailable, Message: fmt.Sprintf("command %s not run: the replay record could not be saved (%v); free the agent's state directory", e.ID, err)}
+		}
+	}
 	return nil
+}
+
+// prune forgets expired ids. Must hold v.mu.
+func (v *Verifier) prune(now int64) {
+	for id, s := range v.seen {
+		if s.ExpiresAt <= now {
+			delete(v.seen, id)
+		}
+	}
+}
+
+// evict keeps the cache within max by forgetting the oldest-issued ids and
+// raising the floor over them, so they stay refused. Must hold v.mu.
+func (v *Verifier) evict() {
+	for v.max > 0 && len(v.seen) > v.max {
+		oldest, at := "", int64(0)
+		for id, s := range v.seen {
+			if oldest == "" || s.IssuedAt < at {
+				oldest, at = id, s.IssuedAt
+			}
+		}
+		delete(v.seen, oldest)
+		v.floor = max(v.floor, at)
+	}
+}
+
+func (v *Verifier) stateLocked() ReplayState {
+	m := make(map[string]Seen, len(v.seen))
+	for id, s := range v.seen {
+		m[id] = s
+	}
+	return ReplayState{Floor: v.floor, Seen: m}
+}
+
+// PersistReplays restores a replay cache saved by an earlier run and makes
+// every accepted id durable through save before Verify accepts it, with at
+// most max ids kept (older ones are covered by the floor). An agent calls
+// it once, before it receives commands.
+func (v *Verifier) PersistReplays(st ReplayState, limit int, save func(ReplayState) error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.floor = max(v.floor, st.Floor)
+	for id, s := range st.Seen {
+		v.seen[id] = s
+	}
+	v.max, v.save = limit, save
+	v.prune(v.now().UnixMilli())
+	v.evict()
 }
 
 // Remember adds an id accepted before, by an earlier run of the agent,
 // to the replay cache until it expires, so a command re-sent after the
-// agent restarted is refused as a replay rather than run again.
+// agent restarted is refused as a replay rather than run again. Its issue
+// time is not known; the earliest it can have been is used (only eviction
+// reads it, and the agent's replay file holds the real one).
 func (v *Verifier) Remember(id string, expiresAt int64) {
 	if expiresAt <= v.now().UnixMilli() {
 		return
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.seen[id] = expiresAt
+	v.seen[id] = Seen{IssuedAt: expiresAt - MaxValidity.Milliseconds(), ExpiresAt: expiresAt}
 }
 
 // SignBytes signs an arbitrary message (an artifact's signing bytes) and

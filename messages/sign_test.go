@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 )
@@ -139,5 +140,42 @@ func BenchmarkVerify(b *testing.B) {
 		if err := v.Verify(e, "h"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A bounded, persisted replay cache: ids evicted for room stay refused
+// through the floor, a restored state refuses what it holds, and a save
+// that fails refuses the command rather than running it undurably.
+func TestPersistedReplayCacheIsBoundedAndFailsClosed(t *testing.T) {
+	key := newKey(t)
+	pub := []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { return now }
+	var saved ReplayState
+	v := NewVerifier(pub, clock)
+	v.PersistReplays(ReplayState{}, 2, func(s ReplayState) error { saved = s; return nil })
+	var sent []*Envelope
+	for i := range 3 {
+		e, _ := NewEnvelope(now.Add(time.Duration(i)*time.Second), time.Minute, "controller", VerbStatus, []string{"h"}, nil)
+		NewSigner(key).Sign(e)
+		if err := v.Verify(e, "h"); err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, e)
+	}
+	if len(saved.Seen) != 2 || saved.Floor != sent[0].IssuedAt {
+		t.Fatalf("saved %+v, want 2 ids and the floor at the evicted one", saved)
+	}
+	restarted := NewVerifier(pub, clock)
+	restarted.PersistReplays(saved, 2, func(ReplayState) error { return errors.New("disk full") })
+	for i, e := range sent {
+		if got := CodeOf(restarted.Verify(e, "h")); got != CodeReplayed {
+			t.Errorf("command %d after restart: code %q, want %s", i, got, CodeReplayed)
+		}
+	}
+	e, _ := NewEnvelope(now.Add(5*time.Second), time.Minute, "controller", VerbStatus, []string{"h"}, nil)
+	NewSigner(key).Sign(e)
+	if got := CodeOf(restarted.Verify(e, "h")); got != CodeUnavailable {
+		t.Fatalf("command whose id could not be saved: code %q, want %s", got, CodeUnavailable)
 	}
 }

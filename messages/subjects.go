@@ -3,6 +3,7 @@ package messages
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -121,6 +122,40 @@ func EventSubject(host, typ string) (string, error) {
 		return "", err
 	}
 	return EventPrefix + "." + host + "." + typ, nil
+}
+
+// AgentEventTypes are the only event types an agent may publish (its NATS
+// permissions list them one by one); every other type is the
+// controller's. So the subject alone says both who an event is about and
+// who said it, and a stolen agent credential can neither speak for
+// another host nor pass its words off as the controller's.
+var AgentEventTypes = []string{EventAgentStarted, EventAgentStopping, EventCmdRefused, EventTrustUpdated}
+
+// Event sources, as EventOrigin derives them.
+const (
+	EventSourceAgent      = "agent"
+	EventSourceController = "controller"
+)
+
+// EventOrigin reads the host, type and source of an event from the
+// subject it was stored under, the only part of it NATS permissions vouch
+// for.
+func EventOrigin(subject string) (host, typ, source string, err error) {
+	rest, ok := strings.CutPrefix(subject, EventPrefix+".")
+	if !ok {
+		return "", "", "", &Error{Code: CodeBadRequest, Message: fmt.Sprintf("subject %q is not under %q", subject, EventPrefix)}
+	}
+	host, typ, _ = strings.Cut(rest, ".")
+	if err := ValidHostID(host); err != nil {
+		return "", "", "", err
+	}
+	if err := ValidEventType(typ); err != nil {
+		return "", "", "", err
+	}
+	if slices.Contains(AgentEventTypes, typ) {
+		return host, typ, EventSourceAgent, nil
+	}
+	return host, typ, EventSourceController, nil
 }
 
 // EventFilter builds a stream filter subject for events; empty arguments

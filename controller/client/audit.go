@@ -24,5 +24,5 @@ func (c *Client) Audit(ctx context.Context, q AuditQuery, fn func(messages.Audit
 		return err
 	}
 	return readStream(ctx, c, streamQuery{stream: messages.AuditStream, filter: filter, since: q.Since, follow: q.Follow, what: "audit records"},
-		messages.DecodeAuditRecord, fn)
+		func(_ string, b []byte) (messages.AuditRecord, error) { return messages.DecodeAuditRecord(b) }, fn)
 }

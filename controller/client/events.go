@@ -28,5 +28,21 @@ func (c *Client) Events(ctx context.Context, q EventQuery, fn func(messages.Even
 		return err
 	}
 	return readStream(ctx, c, streamQuery{stream: eventsStream, filter: filter, since: q.Since, follow: q.Follow, what: "events"},
-		messages.DecodeEvent, fn)
+		decodeEvent, fn)
+}
+
+// decodeEvent takes an event's host, type and source from the subject it was
+// stored under (NATS permissions tie it to the publisher), never from the
+// body, which is the publisher's word.
+func decodeEvent(subject string, data []byte) (messages.Event, error) {
+	host, typ, source, err := messages.EventOrigin(subject)
+	if err != nil {
+		return messages.Event{}, err
+	}
+	ev, err := messages.DecodeEvent(data)
+	if err != nil {
+		return ev, err
+	}
+	ev.Host, ev.Type, ev.Source = host, typ, source
+	return ev, nil
 }

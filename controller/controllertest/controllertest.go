@@ -117,6 +117,16 @@ func Facts(id string) func(context.Context) messages.Facts {
 // returns a ready config whose seed file lives in dir.
 func EnrollConfig(t testing.TB, cl *client.Client, c *controller.Controller, id, dir string) agent.Config {
 	t.Helper()
+	return EnrollConfigWith(t, cl, c, messages.EnrollRequest{Host: id}, dir)
+}
+
+// EnrollConfigWith is EnrollConfig with the rest of the request (the
+// operator-assigned role and labels, as host add sends them); the
+// returned config carries the same role and labels, as host add writes
+// them.
+func EnrollConfigWith(t testing.TB, cl *client.Client, c *controller.Controller, req messages.EnrollRequest, dir string) agent.Config {
+	t.Helper()
+	id := req.Host
 	kp, err := nkeys.CreateUser()
 	if err != nil {
 		t.Fatal(err)
@@ -127,11 +137,13 @@ func EnrollConfig(t testing.TB, cl *client.Client, c *controller.Controller, id,
 	if err := os.WriteFile(nk, seed, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	res, err := cl.Enroll(context.Background(), messages.EnrollRequest{Host: id, PublicKey: pub})
+	req.PublicKey = pub
+	res, err := cl.Enroll(context.Background(), req)
 	if err != nil {
 		t.Fatalf("enroll %s: %v", id, err)
 	}
-	cfg := agent.Config{ID: id, URLs: res.URLs, NKeyFile: nk, TrustedKeys: res.TrustedKeys, Heartbeat: 200 * time.Millisecond}
+	cfg := agent.Config{ID: id, URLs: res.URLs, NKeyFile: nk, TrustedKeys: res.TrustedKeys, Heartbeat: 200 * time.Millisecond,
+		Role: req.Role, Labels: req.Labels}
 	if res.CAPEM != "" {
 		cfg.CAFile = filepath.Join(dir, id+"-ca.pem")
 		if err := os.WriteFile(cfg.CAFile, []byte(res.CAPEM), 0o644); err != nil {
@@ -172,7 +184,7 @@ type AgentOptions struct {
 	// refuses the uninstall verb, as an agent outside systemd does.
 	Uninstall func(context.Context, messages.UninstallArgs) (messages.UninstallReply, error)
 	// StateDir gives the agent a state directory (event outbox, accepted
-	// commands), as systemd does; empty keeps them in memory.
+	// commands, replay cache), as systemd does; empty keeps them in memory.
 	StateDir string
 }
 

@@ -286,7 +286,7 @@ func (rn *run) install(ctx context.Context) error {
 
 	rn.step("enroll")
 	enr, err := rn.o.Controller.Enroll(ctx, messages.EnrollRequest{Host: rn.o.ID, PublicKey: pub,
-		Address: rn.o.Address, SSHUser: rn.o.User, SSHPort: rn.o.Port})
+		Address: rn.o.Address, SSHUser: rn.o.User, SSHPort: rn.o.Port, Role: rn.o.Role, Labels: rn.o.Labels})
 	if err != nil {
 		sess.finish("")
 		return rn.fail("enroll", err)

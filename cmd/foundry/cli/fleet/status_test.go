@@ -12,6 +12,7 @@ import (
 
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
 	ct "github.com/foundry-fleet/foundry/controller/controllertest"
+	"github.com/foundry-fleet/foundry/messages"
 )
 
 func TestStatusFlags(t *testing.T) {
@@ -144,8 +145,8 @@ func TestStatusWhereSelectsByRoleLabelsAndFacts(t *testing.T) {
 	cl := ct.Client(t, c)
 	dir := t.TempDir()
 	for i, role := range []string{"worker", "worker", "db"} {
-		cfg := ct.EnrollConfig(t, cl, c, fmt.Sprintf("n-%d", i+1), dir)
-		cfg.Role, cfg.Labels = role, map[string]string{"zone": []string{"eu1", "us1", "eu1"}[i]}
+		cfg := ct.EnrollConfigWith(t, cl, c, messages.EnrollRequest{Host: fmt.Sprintf("n-%d", i+1), Role: role,
+			Labels: map[string]string{"zone": []string{"eu1", "us1", "eu1"}[i]}}, dir)
 		ct.RunAgent(t, cfg)
 	}
 	ct.WaitOnline(t, cl, 3)

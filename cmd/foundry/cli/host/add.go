@@ -92,8 +92,8 @@ func addFlags(cmd *cobra.Command, opts *AddOptions) {
 	cmd.Flags().DurationVar(&opts.Heartbeat, "heartbeat", 0, "agent heartbeat interval (default 10s)")
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "upper bound for the whole run")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the per-host results as JSON")
-	cmd.Flags().StringVar(&opts.Role, "role", "", "host role written to the agent config, for --where (e.g. worker)")
-	cmd.Flags().StringToStringVar(&opts.Labels, "label", nil, "host label key=value for --where (repeatable)")
+	cmd.Flags().StringVar(&opts.Role, "role", "", "host role for --where (e.g. worker), kept by the controller; configure without it clears it")
+	cmd.Flags().StringToStringVar(&opts.Labels, "label", nil, "host label key=value for --where (repeatable), kept by the controller")
 }
 
 func validateAdd(o *AddOptions) error {

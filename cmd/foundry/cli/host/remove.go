@@ -68,6 +68,9 @@ type removeResult struct {
 	Steps  []string `json:"steps"`         // what was done, in order
 	Result string   `json:"result"`
 	Error  string   `json:"error,omitempty"`
+	// Revoked is set once the controller took the removal, which
+	// revokes the host's NATS identity whatever happens next.
+	Revoked bool `json:"revoked"`
 }
 
 func (r *removeResult) step(format string, a ...any) {
@@ -120,11 +123,14 @@ func removeRun(ctx context.Context, o *RemoveOptions) error {
 		return err
 	}
 	var results []removeResult
-	failed := 0
+	failed, kept := 0, 0
 	for _, h := range o.Hosts {
 		r := removeOne(ctx, cl, o.Keys, home, h, password)
 		if r.Error != "" {
 			failed++
+		}
+		if !r.Revoked {
+			kept++
 		}
 		results = append(results, r)
 		if !o.JSON {
@@ -136,7 +142,13 @@ func removeRun(ctx context.Context, o *RemoveOptions) error {
 			return err
 		}
 	}
-	if failed > 0 {
+	switch {
+	case kept > 0:
+		// Refused (a read-only operator) or failed before the controller
+		// acted: nothing was revoked, and saying otherwise would leave a
+		// compromised host's credentials live under a false belief.
+		return &cmdutil.ExitCodeError{Code: 1, Err: fmt.Errorf("%d of %d host(s) were not removed (see above) and keep their NATS credentials", kept, len(o.Hosts))}
+	case failed > 0:
 		return &cmdutil.ExitCodeError{Code: 1, Err: errors.New("some hosts were not fully cleaned up (see above); their NATS credentials are revoked either way")}
 	}
 	return nil
@@ -177,6 +189,7 @@ func removeOne(ctx context.Context, cl *client.Client, keyStore func() (*secrets
 	if err != nil {
 		return r.fail(err.Error())
 	}
+	r.Revoked = true
 	user := orDash(res.SSHUser)
 	keyGone := keyLine == "" // nothing of ours known to be there
 	var problem string

@@ -14,6 +14,7 @@ import (
 	"github.com/foundry-fleet/foundry/agent"
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
 	"github.com/foundry-fleet/foundry/controller"
+	"github.com/foundry-fleet/foundry/controller/client"
 	ct "github.com/foundry-fleet/foundry/controller/controllertest"
 	"github.com/foundry-fleet/foundry/controller/secrets"
 	"github.com/foundry-fleet/foundry/installer/ssh"
@@ -114,4 +115,29 @@ func (fx *removeFixture) remove() (string, error) {
 	err := removeRun(context.Background(), &RemoveOptions{IO: ios, Connect: ct.ConnectFunc(fx.t, fx.c), Home: func() (string, error) { return fx.home, nil },
 		Keys: func() (*secrets.SSHKeyStore, error) { return fx.store, nil }, Hosts: []string{"web-1"}, Yes: true})
 	return out.String(), err
+}
+
+// A read-only operator's host remove is refused by the controller, and
+// the CLI does not claim the host's credentials were revoked.
+func TestRemoveRefusedForReadOnlyOperatorRevokesNothing(t *testing.T) {
+	c := ct.StartController(t)
+	admin := ct.Client(t, c)
+	ct.EnrollConfig(t, admin, c, "web-1", t.TempDir())
+	creds := ct.CreateOperator(t, admin, "viewer", messages.RoleReadOnly)
+	home := t.TempDir()
+	store, _ := secrets.NewSSHKeyStore(secrets.SSHKeysFile, nil, home)
+	ios, _, out, _ := cmdutil.Test()
+	err := removeRun(context.Background(), &RemoveOptions{IO: ios, Home: func() (string, error) { return home, nil },
+		Connect: func(context.Context) (*client.Client, error) { return ct.ClientAs(t, c, creds) },
+		Keys:    func() (*secrets.SSHKeyStore, error) { return store, nil }, Hosts: []string{"web-1"}, Yes: true})
+	if err == nil {
+		t.Fatalf("read-only remove succeeded:\n%s", out)
+	}
+	if strings.Contains(err.Error()+out.String(), "revoked") || !strings.Contains(err.Error(), "keep their NATS credentials") {
+		t.Fatalf("refused remove says: %v\n%s", err, out)
+	}
+	hl, err := admin.HostList(context.Background())
+	if err != nil || len(hl.Hosts) != 1 || hl.Hosts[0].ID != "web-1" {
+		t.Fatalf("host gone after a refused remove: %+v %v", hl, err)
+	}
 }
