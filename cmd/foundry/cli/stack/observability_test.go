@@ -86,3 +86,19 @@ func TestValidateAcceptsObservabilityFromTheSeed(t *testing.T) {
 		t.Fatalf("order = %s; want prometheus and loki in it, prometheus before grafana", got)
 	}
 }
+
+func TestValidateRefusesAHostServiceWithNoHosts(t *testing.T) {
+	home := t.TempDir()
+	path := filepath.Join(home, "stack.yaml")
+	noHosts := strings.Replace(seedStack, "    hosts: [node1.example.com]\n", "", 1)
+	if err := os.WriteFile(path, []byte(noHosts), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ios, _, _, _ := cmdutil.Test()
+	o := &Options{Env: clicomp.Env{IO: ios, Home: func() (string, error) { return home, nil },
+		ConfigPath: func() string { return path }, Getenv: func(string) string { return "" }}}
+	err := validateRun(context.Background(), o)
+	if err == nil || !strings.Contains(err.Error(), "zot has no hosts") || !strings.Contains(err.Error(), "components.zot.hosts") {
+		t.Fatalf("err = %v, want zot refused for having no hosts", err)
+	}
+}
