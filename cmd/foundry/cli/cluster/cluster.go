@@ -71,7 +71,7 @@ func openStore(e clicomp.Env, cfg *stackconfig.Config) (*kube.Store, error) {
 		}
 		tok = t
 	}
-	bao, err := secrets.NewBaoClient(secrets.BaoOptions{Address: addr, Mount: cfg.OpenBAOMount(), Token: tok})
+	bao, err := secrets.NewBaoClient(secrets.BaoOptions{Address: addr, Mount: cfg.OpenBAOMount(), Token: tok, CACert: clicomp.OpenBAOCAFile(e)})
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,9 @@ type Env struct {
 	Home       func() (string, error)
 	ConfigPath func() string
 	Getenv     func(string) string
+	// CAFile is Foundry's CA as this CLI knows it ("" when only the
+	// controller can say), for services whose certificates it signs.
+	CAFile func() string
 }
 
 // NewEnv takes the factory's dependencies.
@@ -26,7 +29,7 @@ func NewEnv(f *cmdutil.Factory) Env {
 	if cp == nil {
 		cp = func() string { return "" }
 	}
-	return Env{IO: f.IO, Connect: f.Connect, Home: f.Home, ConfigPath: cp, Getenv: os.Getenv}
+	return Env{IO: f.IO, Connect: f.Connect, Home: f.Home, ConfigPath: cp, Getenv: os.Getenv, CAFile: f.FoundryCA}
 }
 
 // Stack loads the selected stack config and refuses one with errors: a
@@ -48,4 +51,11 @@ func (e Env) Stack() (*stackconfig.Config, error) {
 		return nil, fmt.Errorf("stack config %s has %d error(s), first: %s; run foundry config validate", sel.Path, len(errs), errs[0].Message)
 	}
 	return &f.Config, nil
+}
+
+func (e Env) caFile() string {
+	if e.CAFile == nil {
+		return ""
+	}
+	return e.CAFile()
 }

@@ -43,7 +43,8 @@ func initOpenBAO(ctx context.Context, e Env, cl *client.Client, t comp.Target, o
 	keys := secrets.UnsealKeys{Dir: home}
 	var notes []string
 	for _, h := range t.Desired.Hosts {
-		bao, err := secrets.NewBaoClient(secrets.BaoOptions{Address: "http://" + net.JoinHostPort(addrs[h], strconv.Itoa(comp.OpenBAOPort))})
+		bao, err := secrets.NewBaoClient(secrets.BaoOptions{Address: "https://" + net.JoinHostPort(addrs[h], strconv.Itoa(comp.OpenBAOPort)),
+			CACert: openbaoCA(e, home)})
 		if err != nil {
 			return notes, err
 		}

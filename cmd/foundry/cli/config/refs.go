@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
+	clicomp "github.com/foundry-fleet/foundry/cmd/foundry/cli/component"
 	stackconfig "github.com/foundry-fleet/foundry/controller/config"
 	"github.com/foundry-fleet/foundry/controller/secrets"
 )
@@ -64,7 +65,7 @@ func defaultResolver(f *cmdutil.Factory) func(context.Context, *stackconfig.Conf
 				}
 				tok = t
 			}
-			c, err := secrets.NewBaoClient(secrets.BaoOptions{Address: addr, Mount: cfg.OpenBAOMount(), Token: tok, CACert: f.FoundryCA()})
+			c, err := secrets.NewBaoClient(secrets.BaoOptions{Address: addr, Mount: cfg.OpenBAOMount(), Token: tok, CACert: clicomp.OpenBAOCAFile(clicomp.NewEnv(f))})
 			if err != nil {
 				return nil, err
 			}
