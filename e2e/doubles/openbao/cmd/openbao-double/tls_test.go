@@ -77,12 +77,12 @@ func TestBinaryServesTLS(t *testing.T) {
 	if h := waitHealthy(t, p, c); h.Version != "2.2.0" {
 		t.Fatalf("health over https: %+v", h)
 	}
-	if !strings.Contains(p.stderr.String(), "TEST DOUBLE") || !strings.Contains(p.stderr.String(), "https://") {
-		t.Fatalf("stderr: %s", p.stderr)
-	}
 	if resp, err := http.Get("http://" + addr + "/v1/sys/health"); err == nil && resp.StatusCode == http.StatusOK {
 		resp.Body.Close()
 		t.Fatal("plain http answered on a TLS listener")
 	}
-	p.stop(t)
+	p.stop(t) // stderr is the process's until it exits
+	if !strings.Contains(p.stderr.String(), "TEST DOUBLE") || !strings.Contains(p.stderr.String(), "https://") {
+		t.Fatalf("stderr: %s", p.stderr)
+	}
 }
