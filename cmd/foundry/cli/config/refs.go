@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
 	clicomp "github.com/foundry-fleet/foundry/cmd/foundry/cli/component"
@@ -65,7 +66,9 @@ func defaultResolver(f *cmdutil.Factory) func(context.Context, *stackconfig.Conf
 				}
 				tok = t
 			}
-			c, err := secrets.NewBaoClient(secrets.BaoOptions{Address: addr, Mount: cfg.OpenBAOMount(), Token: tok, CACert: clicomp.OpenBAOCAFile(clicomp.NewEnv(f))})
+			// A short timeout: validate must stay quick when OpenBAO is away.
+			c, err := secrets.NewBaoClient(secrets.BaoOptions{Address: addr, Mount: cfg.OpenBAOMount(), Token: tok, Timeout: 3 * time.Second,
+				CACert: clicomp.OpenBAOCAFile(clicomp.NewEnv(f))})
 			if err != nil {
 				return nil, err
 			}
