@@ -294,7 +294,7 @@ foundry:
 		if code != 0 {
 			t.Fatalf("secret set: exit %d\n%s\n%s", code, out, errOut)
 		}
-		got := s.must(t, "secret", "get", "foundry/e2e", "--key", "probe", "--yes")
+		got := s.must(t, "secret", "get", "foundry/e2e:probe", "--yes")
 		if !strings.Contains(got, "e2e-value-42") {
 			t.Fatalf("secret get: %s", got)
 		}
