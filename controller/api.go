@@ -49,6 +49,7 @@ func (c *Controller) startAPI() error {
 		{"operator-revoke", messages.APIOperatorRevoke, handle(c, messages.APIOperatorRevoke, c.RevokeOperator)},
 		{"rotate-signing-key", messages.APIRotateSigningKey, async(handle(c, messages.APIRotateSigningKey, c.RotateSigningKey))},
 		{"rotate-certs", messages.APIRotateCerts, handle(c, messages.APIRotateCerts, c.RotateCerts)},
+		{"cert-sign", messages.APICertSign, handle(c, messages.APICertSign, c.SignCert)},
 		{"job-run", messages.APIJobRun, handle(c, messages.APIJobRun, c.RunJob)},
 		{"job-list", messages.APIJobList, handle(c, messages.APIJobList, c.ListJobs)},
 		{"job-show", messages.APIJobShow, handle(c, messages.APIJobShow, c.ShowJob)},

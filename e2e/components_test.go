@@ -203,7 +203,9 @@ components:
     hosts: [%[2]s, %[3]s]
 foundry:
   ssh_keys: file
-`, bao.Name, reg[0].Name, reg[1].Name)
+  openbao:
+    address: https://%[4]s:8200
+`, bao.Name, reg[0].Name, reg[1].Name, bao.IP)
 	if err := os.WriteFile(filepath.Join(home, "stack.yaml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -270,6 +272,9 @@ foundry:
 				resp.Body.Close()
 			}
 		}
+		if !strings.Contains(out, "KV v2 secrets engine enabled at secret/") {
+			t.Errorf("no KV engine note:\n%s", out)
+		}
 		keys, err := os.Stat(filepath.Join(home, "openbao", "unseal-"+bao.Name+".json"))
 		if err != nil || keys.Mode().Perm() != 0o600 {
 			t.Errorf("unseal keys file: %v %v", keys, err)
@@ -279,6 +284,60 @@ foundry:
 			if !strings.Contains(st, want) {
 				t.Errorf("stack status lacks %q:\n%s", want, st)
 			}
+		}
+	})
+
+	t.Run("OpenBAO speaks TLS from Foundry's CA and secret set works with no manual step", func(t *testing.T) {
+		// The double starts with no secrets engine, as OpenBAO does:
+		// this write works only because install enabled KV v2.
+		code, out, errOut := s.cli("e2e-value-42\n", "secret", "set", "foundry/e2e", "--key", "probe")
+		if code != 0 {
+			t.Fatalf("secret set: exit %d\n%s\n%s", code, out, errOut)
+		}
+		got := s.must(t, "secret", "get", "foundry/e2e:probe", "--yes")
+		if !strings.Contains(got, "e2e-value-42") {
+			t.Fatalf("secret get: %s", got)
+		}
+		// Plain http is refused, and the certificate verifies against
+		// Foundry's CA only (the system roots do not know it).
+		if resp, err := http.Get("http://" + bao.IP + ":8200/v1/sys/health"); err == nil && resp.StatusCode == http.StatusOK {
+			resp.Body.Close()
+			t.Error("OpenBAO answers plain http")
+		}
+		if resp, err := http.Get("https://" + bao.IP + ":8200/v1/sys/health"); err == nil {
+			resp.Body.Close()
+			t.Error("OpenBAO's certificate verified without Foundry's CA")
+		}
+		// The key is root's 0600 file on the host, handed over by
+		// LoadCredential=, and nowhere in the job records.
+		if st := inside(t, bao, "stat -c '%a %U' /etc/foundry/components/openbao/tls.key"); st != "600 root" {
+			t.Errorf("tls.key on the host: %s", st)
+		}
+		if u := inside(t, bao, "grep -c '^LoadCredential=tls.key:' /etc/systemd/system/foundry-openbao.service"); u != "1" {
+			t.Errorf("unit does not load the key as a credential: %s", u)
+		}
+		key, err := os.ReadFile(filepath.Join(home, "openbao", "tls", "tls.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret := string(key[40:80]) // a stretch of the base64 body
+		cl := s.client(t)
+		list, err := cl.Jobs(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, j := range list.Jobs {
+			rec, err := cl.Job(ctx, j.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := json.Marshal(rec)
+			if strings.Contains(string(b), "PRIVATE KEY") || strings.Contains(string(b), secret) {
+				t.Errorf("job %s holds the OpenBAO key", j.ID)
+			}
+		}
+		if strings.Contains(s.ctl.log.String(), "PRIVATE KEY") || strings.Contains(s.ctl.log.String(), secret) {
+			t.Error("the OpenBAO key is in the controller log")
 		}
 	})
 

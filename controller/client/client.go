@@ -280,6 +280,12 @@ func (c *Client) RotateCerts(ctx context.Context) (messages.RotateCertsResult, e
 	return call[messages.RotateCertsRequest, messages.RotateCertsResult](ctx, c, messages.APIRotateCerts, messages.RotateCertsRequest{})
 }
 
+// SignCert has the controller sign a service's server certificate with
+// Foundry's CA (admin only).
+func (c *Client) SignCert(ctx context.Context, req messages.CertSignRequest) (messages.CertSignResult, error) {
+	return call[messages.CertSignRequest, messages.CertSignResult](ctx, c, messages.APICertSign, req)
+}
+
 func orDefault(s, d string) string {
 	if s == "" {
 		return d

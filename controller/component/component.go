@@ -62,7 +62,7 @@ func (c Component) Installable() bool {
 
 // Catalog is every component Foundry knows, host and cluster.
 func Catalog() []Component {
-	return append([]Component{OpenBAO(), K3s(), Registry()}, clusterComponents()...)
+	return withObservability(append([]Component{OpenBAO(), K3s(), Registry()}, clusterComponents()...))
 }
 
 // Find returns the named component of cs.

@@ -3,6 +3,8 @@ package component
 import (
 	"strings"
 	"testing"
+
+	"github.com/foundry-fleet/foundry/messages"
 )
 
 func names(cs []Component) []string {
@@ -89,6 +91,16 @@ func TestMissingRequirements(t *testing.T) {
 	}
 }
 
+func TestNewestSkipsPreReleaseOverRelease(t *testing.T) {
+	var arts []messages.Artifact
+	for _, v := range []string{"2.1.0-rc1", "2.1.0", "2.0.5"} {
+		arts = append(arts, messages.Artifact{ArtifactRef: messages.ArtifactRef{Component: "openbao", Version: v, File: "bao"}, Verified: true})
+	}
+	if got := Newest(arts, "openbao", "bao"); got != "2.1.0" {
+		t.Fatalf("Newest = %s, want the release 2.1.0 over its candidate", got)
+	}
+}
+
 func TestCompareVersions(t *testing.T) {
 	for _, c := range []struct {
 		a, b string
@@ -96,6 +108,15 @@ func TestCompareVersions(t *testing.T) {
 	}{
 		{"2.1.0", "2.10.0", -1}, {"2.2.0", "2.1.9", 1}, {"2.1.0", "2.1.0", 0},
 		{"v1.28.5+k3s1", "v1.28.5+k3s2", -1}, {"1.0", "1.0.1", -1}, {"2.8.2", "2.8.10", -1},
+		// Pre-releases come before their release, whatever their text says.
+		{"2.1.0-rc1", "2.1.0", -1}, {"2.1.0", "2.1.0-rc1", 1}, {"2.1.0-rc1", "2.1.0-rc2", -1},
+		{"2.1.0-alpha", "2.1.0-beta", -1}, {"2.1.0-rc1", "2.0.9", 1}, {"2.1.0-rc2", "2.1.0-rc10", -1},
+		// k3s releases: the +k3sN suffix orders releases of one Kubernetes version.
+		{"v1.35.4+k3s1", "v1.35.4+k3s2", -1}, {"v1.35.4+k3s2", "v1.35.4+k3s10", -1},
+		{"v1.35.4+k3s1", "v1.35.10+k3s1", -1}, {"v1.35.4-rc1+k3s1", "v1.35.4+k3s1", -1},
+		{"v1.35.4+k3s1", "v1.35.4+k3s1", 0},
+		// Labels semver cannot read still order by their numeric runs.
+		{"2024.01.15-build7", "2024.01.15-build12", -1}, {"nightly-9", "nightly-10", -1},
 	} {
 		got := CompareVersions(c.a, c.b)
 		if (got < 0) != (c.want < 0) || (got > 0) != (c.want > 0) {

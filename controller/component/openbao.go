@@ -7,11 +7,25 @@ import (
 	"strings"
 
 	"github.com/foundry-fleet/foundry/controller/config"
+	"github.com/foundry-fleet/foundry/installer/agentunit"
 	"github.com/foundry-fleet/foundry/messages"
 )
 
 // OpenBAOPort is where OpenBAO listens on its hosts.
 const OpenBAOPort = 8200
+
+// OpenBAO's TLS files. The certificate is public and sits in the config
+// directory; the key is a Secret file, handed to the sandboxed service by
+// LoadCredential=, so its config names the credential's fixed path.
+const (
+	OpenBAOCertFile = "tls.crt"
+	OpenBAOKeyFile  = "tls.key"
+)
+
+// HostCAFile is Foundry's CA on every host, where host add puts it for
+// the agent to pin the controller with; services whose certificates
+// Foundry's CA signs are checked against it too.
+const HostCAFile = agentunit.CAPath
 
 // OpenBAO runs on its own hosts, outside Kubernetes, because everything
 // else needs its secrets first. Foundry installs the service; initialising
@@ -34,7 +48,8 @@ func OpenBAO() Component {
 		Health: func(Desired) messages.ServiceHealth {
 			// Sealed and uninitialised still mean "the service runs";
 			// the CLI initialises and unseals after.
-			return messages.ServiceHealth{URL: fmt.Sprintf("http://127.0.0.1:%d/v1/sys/health?standbyok=true&sealedcode=200&uninitcode=200", OpenBAOPort)}
+			return messages.ServiceHealth{URL: fmt.Sprintf("https://127.0.0.1:%d/v1/sys/health?standbyok=true&sealedcode=200&uninitcode=200", OpenBAOPort),
+				CAFile: HostCAFile}
 		},
 		Report: openbaoReport,
 	}
@@ -58,7 +73,32 @@ func openbaoService(cfg *config.Config, d Desired, art messages.ArtifactRef) (me
 	}, nil
 }
 
-// OpenBAOConfig renders the server configuration. It holds no secret.
+// WithOpenBAOTLS adds the listener's certificate and key to an OpenBAO
+// target. They are made by the CLI (the key never leaves it except inside
+// this signed spec), so Resolve, which is pure, renders the config that
+// names them and this adds them. The key is a Secret file: 0600 on the
+// host, never in a reply, a plan, a job record or a log.
+func WithOpenBAOTLS(t Target, certPEM, keyPEM string) (Target, error) {
+	if t.Component.Name != "openbao" {
+		return t, fmt.Errorf("component %s takes no OpenBAO TLS files", t.Component.Name)
+	}
+	files := make([]messages.ServiceFile, 0, len(t.Spec.Files)+2)
+	for _, f := range t.Spec.Files {
+		if f.Name != OpenBAOCertFile && f.Name != OpenBAOKeyFile {
+			files = append(files, f)
+		}
+	}
+	t.Spec.Files = append(files, messages.ServiceFile{Name: OpenBAOCertFile, Content: certPEM},
+		messages.ServiceFile{Name: OpenBAOKeyFile, Content: keyPEM, Secret: true})
+	if err := t.Spec.Validate(); err != nil {
+		return t, fmt.Errorf("component openbao: %w", err)
+	}
+	return t, nil
+}
+
+// OpenBAOConfig renders the server configuration. It holds no secret:
+// TLS is on, with the certificate from the config directory and the key
+// from the service's credentials (see WithOpenBAOTLS).
 // File storage suits one host; raft (the default) clusters several and
 // finds each host's own address with OpenBAO's address templates, so the
 // same file serves every host.
@@ -71,12 +111,13 @@ func OpenBAOConfig(storage string) (string, error) {
 	case "file":
 		fmt.Fprintf(&b, "storage \"file\" {\n  path = %q\n}\n", path.Join(data, "data"))
 	case "", "raft":
-		fmt.Fprintf(&b, "api_addr     = \"http://{{ GetPrivateIP }}:%d\"\ncluster_addr = \"http://{{ GetPrivateIP }}:%d\"\n", OpenBAOPort, OpenBAOPort+1)
+		fmt.Fprintf(&b, "api_addr     = \"https://{{ GetPrivateIP }}:%d\"\ncluster_addr = \"https://{{ GetPrivateIP }}:%d\"\n", OpenBAOPort, OpenBAOPort+1)
 		fmt.Fprintf(&b, "storage \"raft\" {\n  path = %q\n}\n", path.Join(data, "raft"))
 	default:
 		return "", fmt.Errorf("OpenBAO storage %q cannot be installed by Foundry yet; use raft or file in components.openbao.storage", storage)
 	}
-	fmt.Fprintf(&b, "listener \"tcp\" {\n  address     = \"0.0.0.0:%d\"\n  tls_disable = true\n}\n", OpenBAOPort)
+	fmt.Fprintf(&b, "listener \"tcp\" {\n  address       = \"0.0.0.0:%d\"\n  tls_cert_file = %q\n  tls_key_file  = %q\n}\n",
+		OpenBAOPort, path.Join(messages.ServiceConfigDir("openbao"), OpenBAOCertFile), messages.ServiceCredential("openbao", OpenBAOKeyFile))
 	return b.String(), nil
 }
 

@@ -244,8 +244,12 @@ func withDependencies(chosen []string, deps Dependencies) (map[string]bool, []st
 func buildConfig(o InitOptions, comps map[string]bool) Config {
 	c := Config{Version: SchemaVersion, Cluster: Cluster{Name: o.Name, Domain: o.Domain}}
 	var firstCP string
+	var cps []string
 	for _, h := range o.Hosts {
 		c.Cluster.Nodes = append(c.Cluster.Nodes, Node{Hostname: h.Hostname, Address: h.Address, Role: h.Role})
+		if h.Role == RoleControlPlane {
+			cps = append(cps, h.Hostname)
+		}
 		if firstCP == "" && h.Role == RoleControlPlane {
 			firstCP = h.Hostname
 		}
@@ -264,7 +268,12 @@ func buildConfig(o InitOptions, comps map[string]bool) Config {
 		}
 	}
 	if comps["zot"] {
-		cs.Zot = &Zot{Flavor: FlavorZot}
+		// The registry runs natively on the control planes until an
+		// in-cluster flavour exists; with no hosts nothing could install it.
+		cs.Zot = &Zot{Flavor: FlavorZot, Hosts: cps}
+		if len(cps) == 0 {
+			cs.Zot.Hosts = []string{firstCP}
+		}
 	}
 	if comps["prometheus"] {
 		cs.Prometheus = &Prometheus{Retention: "30d"}

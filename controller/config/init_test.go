@@ -58,6 +58,26 @@ func TestInitWritesAValidPrivateFile(t *testing.T) {
 	}
 }
 
+func TestInitPutsTheRegistryOnTheControlPlanes(t *testing.T) {
+	o := initOpts()
+	o.Hosts = []HostSpec{{Hostname: "cp1.example.com", Role: RoleControlPlane}, {Hostname: "w1.example.com", Role: RoleWorker},
+		{Hostname: "cp2.example.com", Role: RoleControlPlane}}
+	p := filepath.Join(t.TempDir(), "prod.yaml")
+	if _, err := Init(p, o, false); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(f.Config.Components.Zot.Hosts, ","); got != "cp1.example.com,cp2.example.com" {
+		t.Fatalf("zot hosts = %q, want the control planes", got)
+	}
+	if ps := f.Validate(); len(ps) != 0 {
+		t.Fatalf("generated config has problems:\n%s", ps)
+	}
+}
+
 func TestInitRefusesToOverwriteWithoutForce(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "prod.yaml")
 	if err := os.WriteFile(p, []byte("mine"), 0o600); err != nil {

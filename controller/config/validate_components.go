@@ -151,6 +151,9 @@ func (v *validator) zot(c *Zot) {
 	if c.Flavor != "" && !oneOf(c.Flavor, FlavorZot, FlavorDistribution) {
 		v.errAt(base+".flavor", fmt.Sprintf("registry flavor %q is not supported", c.Flavor), "use zot (the default) or distribution")
 	}
+	if len(c.Hosts) == 0 {
+		v.report(SeverityWarning, v.f.keyAt(base), base, "zot has no hosts, so Foundry cannot install the registry (stack validate refuses it)", "list the host(s) the registry runs on under components.zot.hosts, such as your control-plane nodes")
+	}
 	v.hostList(base, "registry", c.Hosts)
 	if c.Auth != "" && !oneOf(c.Auth, "openbao", "htpasswd", "none") {
 		v.errAt(base+".auth", fmt.Sprintf("registry auth %q is not supported", c.Auth), "use openbao (OIDC), htpasswd or none")

@@ -136,3 +136,18 @@ func (b *BaoClient) Unseal(ctx context.Context, keys []string) (*SealStatus, err
 	}
 	return &SealStatus{Initialized: s.Initialized, Sealed: s.Sealed, T: s.T, N: s.N, Progress: s.Progress, Version: s.Version}, nil
 }
+
+// EnableKV mounts a KV version 2 engine at mount, which a freshly
+// initialised OpenBAO lacks (only `bao server -dev` has secret/). It
+// needs a token allowed to manage mounts, such as the root token.
+func (b *BaoClient) EnableKV(ctx context.Context, mount string) error {
+	if err := b.needToken("enable the KV engine"); err != nil {
+		return err
+	}
+	err := b.c.Sys().MountWithContext(ctx, mount, &api.MountInput{Type: "kv", Options: map[string]string{"version": "2"},
+		Description: "Foundry's secrets (KV v2), enabled by foundry component install"})
+	if err != nil {
+		return b.classify(ctx, "enable the KV v2 engine at "+mount+"/", err)
+	}
+	return nil
+}

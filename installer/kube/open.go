@@ -10,8 +10,9 @@ import (
 // OpenStore keeps the cluster's secrets in OpenBAO when the stack
 // configures it (Foundry's token from BAO_TOKEN/VAULT_TOKEN or `secret
 // login`), else in 0600 files under home. It also returns the OpenBAO
-// client (nil without OpenBAO) for the secret resolver chain.
-func OpenStore(home string, cfg *stackconfig.Config, getenv func(string) string) (*Store, *secrets.BaoClient, error) {
+// client (nil without OpenBAO) for the secret resolver chain. caFile is
+// the CA OpenBAO's certificate chains to (Foundry's), "" for the system's.
+func OpenStore(home string, cfg *stackconfig.Config, getenv func(string) string, caFile string) (*Store, *secrets.BaoClient, error) {
 	addr := cfg.OpenBAOAddress()
 	if addr == "" {
 		return NewStore(home, nil), nil, nil
@@ -27,7 +28,7 @@ func OpenStore(home string, cfg *stackconfig.Config, getenv func(string) string)
 		}
 		tok = t
 	}
-	bao, err := secrets.NewBaoClient(secrets.BaoOptions{Address: addr, Mount: cfg.OpenBAOMount(), Token: tok})
+	bao, err := secrets.NewBaoClient(secrets.BaoOptions{Address: addr, Mount: cfg.OpenBAOMount(), Token: tok, CACert: caFile})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -17,6 +17,10 @@ type Config struct {
 	Address      string // listener "tcp" address; 127.0.0.1:8200 if unset, as in OpenBAO
 	StorageType  string // "file" or "inmem"
 	StoragePath  string // storage "file" path
+	// TLSCertFile and TLSKeyFile are the listener's PEM certificate and
+	// key; both set means the double serves https, as OpenBAO does.
+	TLSCertFile string
+	TLSKeyFile  string
 }
 
 // LoadConfig reads and parses the file at path.
@@ -36,8 +40,8 @@ func LoadConfig(path string) (Config, error) {
 //
 //	ui = false                  # top level: ui, disable_mlock
 //	disable_mlock = true
-//	listener "tcp" {            # exactly one: address, tls_disable (must be true)
-//	  address     = "0.0.0.0:8200"
+//	listener "tcp" {            # exactly one: address, and either tls_disable = true
+//	  address     = "0.0.0.0:8200" # or tls_cert_file and tls_key_file (https)
 //	  tls_disable = true
 //	}
 //	storage "file" {            # exactly one, "file" (path required) or "inmem"
@@ -66,8 +70,12 @@ func ParseConfig(src string) (Config, error) {
 	if p.cfg.StorageType == "file" && p.cfg.StoragePath == "" {
 		return Config{}, fmt.Errorf(`line %d: storage "file" needs a path`, p.seen["storage"])
 	}
-	if !p.tlsDisabled {
-		return Config{}, fmt.Errorf("line %d: the OpenBAO test double does not do TLS; set tls_disable = true", p.seen["listener"])
+	hasTLS := p.cfg.TLSCertFile != "" || p.cfg.TLSKeyFile != ""
+	switch {
+	case p.tlsDisabled && hasTLS:
+		return Config{}, fmt.Errorf("line %d: tls_disable = true with tls_cert_file or tls_key_file; choose one", p.seen["listener"])
+	case !p.tlsDisabled && (p.cfg.TLSCertFile == "" || p.cfg.TLSKeyFile == ""):
+		return Config{}, fmt.Errorf("line %d: TLS is on (as in OpenBAO, unless tls_disable = true) but tls_cert_file and tls_key_file are not both set", p.seen["listener"])
 	}
 	return p.cfg, nil
 }
@@ -147,6 +155,10 @@ func (p *configParser) set(n int, key string, v hclToken) error {
 		p.cfg.Address, err = hclString(v)
 	case "listener.tls_disable":
 		p.tlsDisabled, err = hclBool(v)
+	case "listener.tls_cert_file":
+		p.cfg.TLSCertFile, err = hclString(v)
+	case "listener.tls_key_file":
+		p.cfg.TLSKeyFile, err = hclString(v)
 	case "storage.path":
 		if p.cfg.StorageType != "file" {
 			return fmt.Errorf(`path is only for storage "file"`)

@@ -50,14 +50,35 @@ ui = 1
 	}
 }
 
+// Foundry's OpenBAO config turns TLS on with a certificate in the config
+// directory and the key handed over by systemd's LoadCredential=.
+func TestParseConfigTLSListener(t *testing.T) {
+	cfg, err := ParseConfig(`listener "tcp" {
+  address       = "0.0.0.0:8200"
+  tls_cert_file = "/etc/foundry/components/openbao/tls.crt"
+  tls_key_file  = "/run/credentials/foundry-openbao.service/tls.key"
+}
+storage "file" {
+  path = "/d"
+}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.TLSCertFile != "/etc/foundry/components/openbao/tls.crt" || cfg.TLSKeyFile != "/run/credentials/foundry-openbao.service/tls.key" {
+		t.Fatalf("%+v", cfg)
+	}
+}
+
 func TestParseConfigErrorsNameTheLine(t *testing.T) {
 	const listener = "listener \"tcp\" {\n  tls_disable = true\n}\n"
 	const storage = "storage \"file\" {\n  path = \"/d\"\n}\n"
 	cases := []struct{ src, want string }{
 		{"ui = false\nlog_level = \"info\"\n" + listener + storage, "line 2: unsupported setting log_level at the top level"},
 		{listener + storage + "seal \"transit\" {\n}\n", `line 7: unsupported block seal "transit"`},
-		{"listener \"tcp\" {\n  tls_disable = true\n  tls_cert_file = \"/c\"\n}\n" + storage, "line 3: unsupported setting tls_cert_file in the listener block"},
-		{"listener \"tcp\" {\n  address = \"x:1\"\n}\n" + storage, "line 1: the OpenBAO test double does not do TLS"},
+		{"listener \"tcp\" {\n  tls_disable = true\n  tls_cert_file = \"/c\"\n}\n" + storage, "line 1: tls_disable = true with tls_cert_file or tls_key_file; choose one"},
+		{"listener \"tcp\" {\n  tls_cert_file = \"/c\"\n}\n" + storage, "line 1: TLS is on (as in OpenBAO, unless tls_disable = true) but tls_cert_file and tls_key_file are not both set"},
+		{"listener \"tcp\" {\n  address = \"x:1\"\n}\n" + storage, "line 1: TLS is on"},
 		{listener + "storage \"raft\" {\n}\n", `line 4: unsupported block storage "raft"`},
 		{listener + "storage \"file\" {\n}\n", `line 4: storage "file" needs a path`},
 		{listener + storage + listener, "line 7: second listener block (the first is on line 1)"},

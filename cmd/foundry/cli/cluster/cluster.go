@@ -53,7 +53,7 @@ func openStore(e clicomp.Env, cfg *stackconfig.Config) (*kube.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, _, err := kube.OpenStore(home, cfg, e.Getenv)
+	st, _, err := kube.OpenStore(home, cfg, e.Getenv, clicomp.OpenBAOCAFile(e))
 	return st, err
 }
 

@@ -52,6 +52,12 @@ func Apply(ctx context.Context, e Env, cl *client.Client, t comp.Target, o Apply
 			return out, nil
 		}
 	}
+	if prep, ok := beforeApply[t.Component.Name]; ok {
+		var err error
+		if t, err = prep(ctx, e, cl, t); err != nil {
+			return out, err
+		}
+	}
 	verb := messages.VerbServiceApply
 	if o.DryRun {
 		verb = messages.VerbServicePlan
@@ -87,6 +93,12 @@ func Apply(ctx context.Context, e Env, cl *client.Client, t comp.Target, o Apply
 			t.Component.Name, failed, len(out.Hosts), rec.ID, errFailed)
 	}
 	return out, nil
+}
+
+// beforeApply completes a target with what only the CLI can make: for
+// OpenBAO, its TLS certificate and key.
+var beforeApply = map[string]func(context.Context, Env, *client.Client, comp.Target) (comp.Target, error){
+	"openbao": prepareOpenBAO,
 }
 
 // afterApply holds per-component work the CLI does once the service

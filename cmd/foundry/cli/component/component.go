@@ -209,7 +209,7 @@ func statusRun(ctx context.Context, o *Options) error {
 	}
 	d, ok := c.Desired(cfg)
 	if !ok || len(d.Hosts) == 0 {
-		return fmt.Errorf("component %s has no hosts in the stack config; add components.%s.hosts", c.Name, c.Name)
+		return comp.NoHosts(c, ok)
 	}
 	cl, err := o.Connect(ctx)
 	if err != nil {
@@ -248,9 +248,9 @@ func uninstallRun(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	d, _ := c.Desired(cfg)
+	d, ok := c.Desired(cfg)
 	if len(d.Hosts) == 0 {
-		return fmt.Errorf("component %s has no hosts in the stack config; add components.%s.hosts", c.Name, c.Name)
+		return comp.NoHosts(c, ok)
 	}
 	what := "stop and remove " + c.Name + " (unit, binary, config) on " + strings.Join(d.Hosts, ", ")
 	if o.Purge {

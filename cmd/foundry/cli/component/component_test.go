@@ -3,12 +3,15 @@ package component
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
+	stackconfig "github.com/foundry-fleet/foundry/controller/config"
 )
 
 func testEnv(t *testing.T, config string) (Env, func() string) {
@@ -88,5 +91,34 @@ func TestABrokenConfigIsRefusedWithTheFix(t *testing.T) {
 	_, err := env.Stack()
 	if err == nil || !strings.Contains(err.Error(), "foundry config validate") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// Every key a no-hosts message suggests must be one the schema takes:
+// grafana's used to name components.grafana.hosts, which validate refuses.
+func TestNoHostsMessagesSuggestValidKeys(t *testing.T) {
+	cfg := strings.Replace(stackYAML, "foundry:\n", "  k3s: {}\n  prometheus: {}\n  grafana: {}\nfoundry:\n", 1)
+	for _, tc := range []struct {
+		cfg, name, want string
+	}{
+		// Helm installs grafana: the answer is about the cluster.
+		{cfg, "grafana", "cluster"},
+		{stackYAML, "grafana", "add components.grafana"},
+		{strings.Replace(stackYAML, "    hosts: [reg1.t.example.com]\n", "", 1), "zot", "components.zot.hosts"},
+	} {
+		env, _ := testEnv(t, tc.cfg)
+		for _, run := range []func(context.Context, *Options) error{statusRun, uninstallRun} {
+			err := run(context.Background(), &Options{Env: env, Name: tc.name, ApplyOptions: ApplyOptions{Yes: true}})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("%s: err = %v, want it to say %q", tc.name, err, tc.want)
+			}
+			for _, key := range regexp.MustCompile(`components\.([a-z-]+)\.([a-z-]+)`).FindAllStringSubmatch(err.Error(), -1) {
+				y := fmt.Sprintf("version: \"1.0\"\ncluster: {name: t, domain: t.example.com}\ncomponents:\n  %s:\n    %s: [x.example.com]\n", key[1], key[2])
+				f, perr := stackconfig.Parse("s.yaml", []byte(y))
+				if perr != nil || strings.Contains(f.Validate().Error(), "unknown key") {
+					t.Fatalf("%s: message suggests %s, which the schema refuses: %v %v", tc.name, key[0], perr, f.Validate())
+				}
+			}
+		}
 	}
 }

@@ -20,6 +20,9 @@ type Env struct {
 	Getenv     func(string) string
 	// Cluster serves the components Helm installs; see ClusterEnv.
 	Cluster ClusterEnv
+	// CAFile is Foundry's CA as this CLI knows it ("" when only the
+	// controller can say), for services whose certificates it signs.
+	CAFile func() string
 }
 
 // NewEnv takes the factory's dependencies.
@@ -28,7 +31,7 @@ func NewEnv(f *cmdutil.Factory) Env {
 	if cp == nil {
 		cp = func() string { return "" }
 	}
-	return Env{IO: f.IO, Connect: f.Connect, Home: f.Home, ConfigPath: cp, Getenv: os.Getenv}
+	return Env{IO: f.IO, Connect: f.Connect, Home: f.Home, ConfigPath: cp, Getenv: os.Getenv, CAFile: f.FoundryCA}
 }
 
 // Stack loads the selected stack config and refuses one with errors: a
@@ -50,4 +53,11 @@ func (e Env) Stack() (*stackconfig.Config, error) {
 		return nil, fmt.Errorf("stack config %s has %d error(s), first: %s; run foundry config validate", sel.Path, len(errs), errs[0].Message)
 	}
 	return &f.Config, nil
+}
+
+func (e Env) caFile() string {
+	if e.CAFile == nil {
+		return ""
+	}
+	return e.CAFile()
 }

@@ -32,6 +32,10 @@ func initOpenBAO(ctx context.Context, e Env, cl *client.Client, t comp.Target, o
 	if err != nil {
 		return nil, err
 	}
+	cfg, err := e.Stack()
+	if err != nil {
+		return nil, err
+	}
 	addrs, err := hostAddresses(ctx, cl, t.Desired.Hosts)
 	if err != nil {
 		return nil, err
@@ -39,47 +43,73 @@ func initOpenBAO(ctx context.Context, e Env, cl *client.Client, t comp.Target, o
 	keys := secrets.UnsealKeys{Dir: home}
 	var notes []string
 	for _, h := range t.Desired.Hosts {
-		bao, err := secrets.NewBaoClient(secrets.BaoOptions{Address: "http://" + net.JoinHostPort(addrs[h], strconv.Itoa(comp.OpenBAOPort))})
+		bao, err := secrets.NewBaoClient(secrets.BaoOptions{Address: "https://" + net.JoinHostPort(addrs[h], strconv.Itoa(comp.OpenBAOPort)),
+			CACert: openbaoCA(e, home)})
 		if err != nil {
 			return notes, err
 		}
-		health, err := waitHealth(ctx, bao)
-		if err != nil {
-			return notes, fmt.Errorf("OpenBAO on %s does not answer at %s: %w", h, bao.Address(), err)
-		}
-		if !health.Initialized {
-			note, err := initialise(ctx, e, bao, keys, h, o)
-			if err != nil {
-				return notes, err
-			}
-			notes = append(notes, note)
-		}
-		st, err := bao.SealStatus(ctx)
+		more, err := readyOpenBAO(ctx, e, bao, keys, h, cfg.OpenBAOMount(), o)
+		notes = append(notes, more...)
 		if err != nil {
 			return notes, err
-		}
-		if st.Sealed {
-			if err := unseal(ctx, e, bao, keys, h); err != nil {
-				return notes, err
-			}
-			notes = append(notes, fmt.Sprintf("openbao on %s: unsealed with the keys in %s", h, keys.Path(h)))
 		}
 	}
 	return notes, nil
 }
 
-func initialise(ctx context.Context, e Env, bao *secrets.BaoClient, keys secrets.UnsealKeys, host string, o ApplyOptions) (string, error) {
+// readyOpenBAO brings one host's OpenBAO from "service runs" to usable:
+// initialised, unsealed and, on first init, with the KV v2 engine at
+// mount, since a fresh server has no secrets engine and `foundry secret
+// set` (and the SSH-key store) would fail on it.
+func readyOpenBAO(ctx context.Context, e Env, bao *secrets.BaoClient, keys secrets.UnsealKeys, h, mount string, o ApplyOptions) ([]string, error) {
+	var notes []string
+	health, err := waitHealth(ctx, bao)
+	if err != nil {
+		return notes, fmt.Errorf("OpenBAO on %s does not answer at %s: %w", h, bao.Address(), err)
+	}
+	root := ""
+	if !health.Initialized {
+		note, tok, err := initialise(ctx, e, bao, keys, h, o)
+		if err != nil {
+			return notes, err
+		}
+		notes, root = append(notes, note), tok
+	}
+	st, err := bao.SealStatus(ctx)
+	if err != nil {
+		return notes, err
+	}
+	if st.Sealed {
+		if err := unseal(ctx, e, bao, keys, h); err != nil {
+			return notes, err
+		}
+		notes = append(notes, fmt.Sprintf("openbao on %s: unsealed with the keys in %s", h, keys.Path(h)))
+	}
+	if root == "" {
+		return notes, nil
+	}
+	withRoot, err := bao.WithToken(root)
+	if err != nil {
+		return notes, err
+	}
+	if err := withRoot.EnableKV(ctx, mount); err != nil {
+		return notes, fmt.Errorf("OpenBAO on %s is initialised and unsealed, but %w; enable it with bao secrets enable -path=%s kv-v2", h, err, mount)
+	}
+	return append(notes, fmt.Sprintf("openbao on %s: KV v2 secrets engine enabled at %s/", h, mount)), nil
+}
+
+func initialise(ctx context.Context, e Env, bao *secrets.BaoClient, keys secrets.UnsealKeys, host string, o ApplyOptions) (string, string, error) {
 	res, err := bao.Init(ctx, unsealShares, unsealThreshold)
 	if err != nil {
-		return "", fmt.Errorf("initialise OpenBAO on %s: %w", host, err)
+		return "", "", fmt.Errorf("initialise OpenBAO on %s: %w", host, err)
 	}
 	if err := keys.Save(host, res.Keys); err != nil {
-		return "", fmt.Errorf("OpenBAO on %s is initialised but its unseal keys could not be saved (%w); they are lost unless shown now, re-run with --show-unseal-keys is not possible, so reinstall OpenBAO with a clean data directory", host, err)
+		return "", "", fmt.Errorf("OpenBAO on %s is initialised but its unseal keys could not be saved (%w); they are lost unless shown now, re-run with --show-unseal-keys is not possible, so reinstall OpenBAO with a clean data directory", host, err)
 	}
 	home, _ := e.Home()
 	where, err := (&secrets.TokenStore{Dir: home, Keyring: secrets.SystemKeyring()}).Save(res.RootToken)
 	if err != nil {
-		return "", fmt.Errorf("OpenBAO on %s is initialised but its root token could not be stored: %w", host, err)
+		return "", "", fmt.Errorf("OpenBAO on %s is initialised but its root token could not be stored: %w", host, err)
 	}
 	if e.IO.IsStdoutTTY() && e.IO.IsStdinTTY() {
 		fmt.Fprintf(e.IO.ErrOut, "\nOpenBAO on %s is initialised. Its root token, shown once — put it in your password manager now:\n\n    %s\n\n", host, res.RootToken)
@@ -90,7 +120,7 @@ func initialise(ctx context.Context, e Env, bao *secrets.BaoClient, keys secrets
 		fmt.Fprintf(e.IO.ErrOut, "Unseal keys for %s (%d of %d unseal it):\n  %s\n", host, unsealThreshold, unsealShares, strings.Join(res.Keys, "\n  "))
 	}
 	return fmt.Sprintf("openbao on %s: initialised; root token kept in the %s (%s), unseal keys in %s (0600)",
-		host, where.Kind, where.Location, keys.Path(host)), nil
+		host, where.Kind, where.Location, keys.Path(host)), res.RootToken, nil
 }
 
 func unseal(ctx context.Context, e Env, bao *secrets.BaoClient, keys secrets.UnsealKeys, host string) error {

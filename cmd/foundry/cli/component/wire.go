@@ -67,5 +67,5 @@ func (e Env) stores() (*kube.Store, *secrets.BaoClient, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return kube.OpenStore(home, cfg, e.Getenv)
+	return kube.OpenStore(home, cfg, e.Getenv, OpenBAOCAFile(e))
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
+	clicomp "github.com/foundry-fleet/foundry/cmd/foundry/cli/component"
 	stackconfig "github.com/foundry-fleet/foundry/controller/config"
 	"github.com/foundry-fleet/foundry/controller/secrets"
 )
@@ -50,6 +51,9 @@ type deps struct {
 	getenv     func(string) string
 	lookupEnv  func(string) (string, bool)
 	keyring    secrets.Keyring
+	// caFile is the CA OpenBAO's certificate is checked with (Foundry's
+	// own, for the OpenBAO Foundry installs); "" uses the system roots.
+	caFile func() string
 }
 
 func newDeps(f *cmdutil.Factory) *deps {
@@ -57,7 +61,9 @@ func newDeps(f *cmdutil.Factory) *deps {
 	if cp == nil {
 		cp = func() string { return "" }
 	}
-	return &deps{io: f.IO, home: f.Home, configPath: cp, getenv: os.Getenv, lookupEnv: os.LookupEnv, keyring: secrets.SystemKeyring()}
+	d := &deps{io: f.IO, home: f.Home, configPath: cp, getenv: os.Getenv, lookupEnv: os.LookupEnv, keyring: secrets.SystemKeyring()}
+	d.caFile = func() string { return clicomp.OpenBAOCAFile(clicomp.NewEnv(f)) }
+	return d
 }
 
 // address finds OpenBAO: the stack config's foundry.openbao.address (or
@@ -108,7 +114,11 @@ func (d *deps) anon() (*secrets.BaoClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	return secrets.NewBaoClient(secrets.BaoOptions{Address: addr, Mount: mount})
+	ca := ""
+	if d.caFile != nil {
+		ca = d.caFile()
+	}
+	return secrets.NewBaoClient(secrets.BaoOptions{Address: addr, Mount: mount, CACert: ca})
 }
 
 // bao is a client with the token from BAO_TOKEN / VAULT_TOKEN or the

@@ -97,6 +97,11 @@ func planned(cfg *stackconfig.Config) ([]comp.Component, error) {
 		if m := comp.Missing(c, configured); len(m) > 0 {
 			return nil, fmt.Errorf("component %s requires %s, which the stack config does not configure; add components.%s", c.Name, strings.Join(m, ", "), m[0])
 		}
+		// A host service with nowhere to run would pass here and fail
+		// only when install reaches it, after the components before it.
+		if d, _ := c.Desired(cfg); c.Placement == comp.Host && c.Installable() && len(d.Hosts) == 0 {
+			return nil, fmt.Errorf("component %s has no hosts, so stack install cannot place it; list them under components.%s.hosts", c.Name, c.Name)
+		}
 	}
 	return ordered, nil
 }

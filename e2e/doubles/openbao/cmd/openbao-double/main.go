@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"net"
@@ -67,7 +68,17 @@ func server(args []string) error {
 		}
 		storage = "in " + cfg.StoragePath
 	}
-	return serve(s, cfg.Address, storage)
+	var tlsCfg *tls.Config
+	if cfg.TLSCertFile != "" {
+		// Read once at start, as OpenBAO does (it reloads on SIGHUP,
+		// which the double ignores).
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("listener TLS: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	return serve(s, cfg.Address, storage, tlsCfg)
 }
 
 // flagMode is the original interface, kept for the tests that use it.
@@ -81,14 +92,15 @@ func flagMode(args []string) error {
 	if *devRoot != "" {
 		s = openbao.NewDev(*devRoot)
 	}
-	return serve(s, *addr, "in memory")
+	return serve(s, *addr, "in memory", nil)
 }
 
 // serve runs s on addr until SIGTERM or SIGINT, then shuts down cleanly
 // and returns nil, so systemd sees a clean stop. Under a Type=notify unit
 // (as OpenBAO's own unit is) it reports READY=1 once the port is open;
 // SIGHUP, which OpenBAO takes as "reload", is ignored rather than fatal.
-func serve(s *openbao.Server, addr, storage string) error {
+// With tlsCfg it serves https only, as OpenBAO's TLS listener does.
+func serve(s *openbao.Server, addr, storage string, tlsCfg *tls.Config) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	signal.Ignore(syscall.SIGHUP)
@@ -97,7 +109,11 @@ func serve(s *openbao.Server, addr, storage string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	fmt.Fprintf(os.Stderr, "openbao-double: TEST DOUBLE, not OpenBAO, claiming version %s, listening on http://%s, state %s\n", version, ln.Addr(), storage)
+	scheme := "http"
+	if tlsCfg != nil {
+		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
+	}
+	fmt.Fprintf(os.Stderr, "openbao-double: TEST DOUBLE, not OpenBAO, claiming version %s, listening on %s://%s, state %s\n", version, scheme, ln.Addr(), storage)
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
 	return s.ServeListener(ctx, ln)
 }
