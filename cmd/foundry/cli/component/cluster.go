@@ -99,8 +99,8 @@ func (o *Options) clusterPlan(ctx context.Context, c helm.Component) (clusterPla
 	if err != nil {
 		return clusterPlan{}, err
 	}
-	if !cfg.Configured()[c.Name] {
-		return clusterPlan{}, fmt.Errorf("%s is not in the stack config; add components.%s (see foundry config init)", c.Name, c.Name)
+	if err := configured(cfg, c); err != nil {
+		return clusterPlan{}, err
 	}
 	if c.Name == "minio" && !cfg.MinIOWanted() {
 		return clusterPlan{}, fmt.Errorf("minio is not deployed: TrueNAS S3 is configured (or deploy: false); set components.minio.deploy: true to install it anyway")
@@ -236,6 +236,9 @@ func clusterStatus(ctx context.Context, o *Options, c helm.Component) error {
 	if err != nil {
 		return err
 	}
+	if err := configured(cfg, c); err != nil {
+		return err
+	}
 	hc, err := o.helmClient(ctx, cfg)
 	if err != nil {
 		return err
@@ -258,6 +261,9 @@ func clusterStatus(ctx context.Context, o *Options, c helm.Component) error {
 func clusterUninstall(ctx context.Context, o *Options, c helm.Component) error {
 	cfg, err := o.Stack()
 	if err != nil {
+		return err
+	}
+	if err := configured(cfg, c); err != nil {
 		return err
 	}
 	what := fmt.Sprintf("uninstall the %s release from namespace %s (the namespace and its volumes stay)", c.Name, c.Namespace)
@@ -325,4 +331,13 @@ func Run(ctx context.Context, verb string, o *Options) error {
 		return uninstallRun(ctx, o)
 	}
 	return fmt.Errorf("component has no verb %q", verb)
+}
+
+// configured refuses a component the stack config does not name: what
+// Foundry installs, reports and removes is what the config says.
+func configured(cfg *stackconfig.Config, c helm.Component) error {
+	if !cfg.Configured()[c.Name] {
+		return fmt.Errorf("%s is not in the stack config; add components.%s (see foundry config init)", c.Name, c.Name)
+	}
+	return nil
 }
