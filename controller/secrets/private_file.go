@@ -17,8 +17,10 @@ var ErrInsecureFile = errors.New("secret file readable by group or others")
 const maxPrivateFile = 1 << 20
 
 // writePrivate writes data to path with mode 0600, creating its directory
-// with 0700. It writes a temporary file and renames it, so a crash never
-// leaves a half-written key and the file is never briefly world-readable.
+// with 0700. It writes a temporary file, syncs and renames it, so a crash
+// never leaves a half-written key and the file is never briefly
+// world-readable; the directory is synced so the rename survives a power
+// loss.
 func writePrivate(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -48,8 +50,20 @@ func writePrivate(path string, data []byte) error {
 	if err := os.Rename(name, path); err != nil {
 		return fmt.Errorf("rename %s to %s: %w", name, path, err)
 	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync() // best effort: some file systems cannot sync a directory
+		d.Close()
+	}
 	return nil
 }
+
+// WritePrivateFile and ReadPrivateFile are writePrivate and readPrivate
+// for the other stores of operator secrets (the cluster's kubeconfig and
+// join token).
+func WritePrivateFile(path string, data []byte) error { return writePrivate(path, data) }
+
+// ReadPrivateFile: see WritePrivateFile.
+func ReadPrivateFile(path string) ([]byte, error) { return readPrivate(path) }
 
 // readPrivate reads a secret file, refusing one that group or others can
 // read. The mode is checked on the opened file, not the name, so the check

@@ -86,7 +86,7 @@ func (s *Store) save(ctx context.Context, cluster, what, path, key, file string,
 		return "OpenBAO " + path + ":" + key, nil
 	}
 	name := s.file(cluster, file)
-	if err := writePrivate(name, data); err != nil {
+	if err := secrets.WritePrivateFile(name, data); err != nil {
 		return "", fmt.Errorf("store %s of cluster %s: %w", what, cluster, err)
 	}
 	return name, nil
@@ -111,7 +111,7 @@ func (s *Store) load(ctx context.Context, cluster, what, path, key, file string)
 		return []byte(v), nil
 	}
 	name := s.file(cluster, file)
-	b, err := readPrivate(name)
+	b, err := secrets.ReadPrivateFile(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no %s for cluster %s (%s does not exist): run foundry cluster init: %w", what, cluster, name, err)
 	}
