@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/foundry-fleet/foundry/messages"
 )
 
@@ -68,7 +66,7 @@ func unmountUnder(dir string) ([]string, error) {
 	sort.Slice(under, func(i, j int) bool { return len(under[i]) > len(under[j]) })
 	var done []string
 	for _, mp := range under {
-		if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		if err := detach(mp); err != nil {
 			return done, fmt.Errorf("unmount %s: %w", mp, err)
 		}
 		done = append(done, mp)

@@ -23,7 +23,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/foundry-fleet/foundry/messages"
@@ -199,10 +198,7 @@ func readConfigDir(dir string, owns func(string) bool) (bool, map[string]onDisk,
 		if err != nil {
 			return true, nil, err
 		}
-		d := onDisk{content: string(b), mode: st.Mode().Perm()}
-		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-			d.foreign = int(sys.Uid) != os.Geteuid()
-		}
+		d := onDisk{content: string(b), mode: st.Mode().Perm(), foreign: foreignOwner(st)}
 		out[e.Name()] = d
 	}
 	return true, out, nil
