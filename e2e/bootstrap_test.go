@@ -300,19 +300,28 @@ func TestBootstrap(t *testing.T) {
 			}
 		}
 
-		// A failure after enrolment (a role the agent config refuses):
-		// the rollback uninstalls over SSH and then only revokes the
-		// identity. It used to also send the gone agent an uninstall
-		// command, audited as "host.remove uninstall failed".
+		// A failure after enrolment (an agent that makes its key but
+		// will not start): the rollback uninstalls over SSH and then
+		// only revokes the identity. It used to also send the gone agent
+		// an uninstall command, audited as "host.remove uninstall failed".
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed, _ := kp.Seed()
+		pub, _ := kp.PublicKey()
+		wontStart := filepath.Join(t.TempDir(), "foundry-agent")
+		os.WriteFile(wontStart, []byte("#!/bin/sh\nif [ \"$1\" = keygen ]; then umask 077; echo '"+string(seed)+
+			"' > \"$3\"; echo "+pub+"; exit 0; fi\nexit 3\n"), 0o755)
 		since := time.Now().UnixMilli()
 		code, _, errOut = f.cli(harness.Password+"\n", "host", "add", spare.IP, "--id", spare.Name, "--password-stdin", "--yes",
-			"--agent-binary", f.agent, "--role", "not a role!")
-		if code == 0 || !strings.Contains(errOut, `step "render config"`) {
+			"--agent-binary", wontStart)
+		if code == 0 || !strings.Contains(errOut, `step "start agent"`) {
 			t.Fatalf("exit %d\n%s", code, errOut)
 		}
 		bare(t, spare, harness.User)
 		revoked := false
-		err := f.client().Audit(context.Background(), client.AuditQuery{Since: time.Hour}, func(r messages.AuditRecord) error {
+		err = f.client().Audit(context.Background(), client.AuditQuery{Since: time.Hour}, func(r messages.AuditRecord) error {
 			if r.Time < since {
 				return nil
 			}

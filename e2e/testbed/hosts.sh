@@ -183,6 +183,9 @@ start_host() {
   local i=$1 name=fe-$1 d=$RUN/$1 ip r k
   ip=$(ip_of "$i"); r=$d/root
   [ -n "$(nspawn_pid "$i")" ] && return 0
+  # A host that is not running starts bare: state left by a run that was
+  # killed before its 'down' would otherwise come back as the new host.
+  [ -d "$d" ] && stop_hosts "$i"
   mkdir -p "$d/upper" "$d/work" "$r"
   mountpoint -q "$r" || mount -t overlay overlay -o "lowerdir=$BASE,upperdir=$d/upper,workdir=$d/work" "$r"
   if [ ! -e "$d/seeded" ]; then              # per-host identity, written through the overlay
