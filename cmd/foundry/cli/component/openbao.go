@@ -49,7 +49,7 @@ func initOpenBAO(ctx context.Context, e Env, cl *client.Client, t comp.Target, o
 		}
 		nodes = append(nodes, baoNode{host: h, bao: bao})
 	}
-	return readyNodes(ctx, e, nodes, secrets.UnsealKeys{Dir: home}, raftCluster(cfg, t.Desired.Hosts), cfg.OpenBAOMount(), o)
+	return readyNodes(ctx, e, nodes, secrets.UnsealKeys{Dir: home}, raftFirst(cfg), cfg.OpenBAOMount(), o)
 }
 
 // readyOpenBAO brings one host's OpenBAO from "service runs" to usable:

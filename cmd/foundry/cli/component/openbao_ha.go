@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
+	comp "github.com/foundry-fleet/foundry/controller/component"
 	stackconfig "github.com/foundry-fleet/foundry/controller/config"
 	"github.com/foundry-fleet/foundry/controller/secrets"
 )
@@ -24,18 +25,40 @@ func raftCluster(cfg *stackconfig.Config, hosts []string) bool {
 	return b != nil && (b.Storage == "" || b.Storage == "raft") && len(hosts) > 1
 }
 
-// readyNodes brings every node to usable. Alone, or without raft, each
-// node is its own server: initialised (once) and unsealed. As a raft
-// cluster, only the first node is initialised; every other node joins it
-// through its retry_join blocks when unsealed with the first node's keys,
-// so there is one cluster with one set of keys and one root token.
-func readyNodes(ctx context.Context, e Env, nodes []baoNode, keys secrets.UnsealKeys, ha bool, mount string, o ApplyOptions) ([]string, error) {
+// raftFirst is the configured OpenBAO host that is initialised when the
+// hosts form a raft cluster (the first in the config), or "" when they do
+// not. It is taken from the config, not from the hosts an install
+// targets, so `component install openbao --host <new host>` joins the new
+// host to the cluster instead of initialising a second one.
+func raftFirst(cfg *stackconfig.Config) string {
+	d, ok := comp.OpenBAO().Desired(cfg)
+	if !ok || !raftCluster(cfg, d.Hosts) {
+		return ""
+	}
+	return d.Hosts[0]
+}
+
+// readyNodes brings every node to usable. Alone, or without raft (first
+// is ""), each node is its own server: initialised (once) and unsealed.
+// In a raft cluster only the node first is initialised; every other node
+// joins it through its retry_join blocks when unsealed with first's keys,
+// so there is one cluster with one set of keys and one root token. first
+// comes before the others whatever the order of nodes.
+func readyNodes(ctx context.Context, e Env, nodes []baoNode, keys secrets.UnsealKeys, first, mount string, o ApplyOptions) ([]string, error) {
+	ordered := make([]baoNode, 0, len(nodes))
+	for _, n := range nodes {
+		if n.host == first {
+			ordered = append([]baoNode{n}, ordered...)
+		} else {
+			ordered = append(ordered, n)
+		}
+	}
 	var notes []string
-	for i, n := range nodes {
+	for _, n := range ordered {
 		var more []string
 		var err error
-		if ha && i > 0 {
-			more, err = joinOpenBAO(ctx, e, n.bao, keys, n.host, nodes[0].host)
+		if first != "" && n.host != first {
+			more, err = joinOpenBAO(ctx, e, n.bao, keys, n.host, first)
 		} else {
 			more, err = readyOpenBAO(ctx, e, n.bao, keys, n.host, mount, o)
 		}

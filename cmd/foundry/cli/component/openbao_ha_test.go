@@ -46,7 +46,7 @@ func TestRaftClusterInitialisesTheFirstAndUnsealsEveryNodeAgainstTheOpenBAODoubl
 	home, _ := env.Home()
 	keys := secrets.UnsealKeys{Dir: home}
 	ctx := context.Background()
-	notes, err := readyNodes(ctx, env, nodes, keys, true, "secret", ApplyOptions{})
+	notes, err := readyNodes(ctx, env, nodes, keys, "bao1", "secret", ApplyOptions{})
 	if err != nil {
 		t.Fatalf("%v (notes %v)", err, notes)
 	}
@@ -71,7 +71,7 @@ func TestRaftClusterInitialisesTheFirstAndUnsealsEveryNodeAgainstTheOpenBAODoubl
 		t.Fatal("keys were saved for a follower")
 	}
 	// A re-run finds every node ready and changes nothing.
-	notes, err = readyNodes(ctx, env, nodes, keys, true, "secret", ApplyOptions{})
+	notes, err = readyNodes(ctx, env, nodes, keys, "bao1", "secret", ApplyOptions{})
 	if err != nil || len(notes) != 0 {
 		t.Fatalf("re-run: %v %v", notes, err)
 	}
@@ -115,7 +115,7 @@ func raftStatusEnv(t *testing.T, joined int) (Env, *stackconfig.Config, func() s
 	env.IO.SetTTY(false, false)
 	home, _ := env.Home()
 	ctx := context.Background()
-	if _, err := readyNodes(ctx, env, nodes[:1+joined], secrets.UnsealKeys{Dir: home}, true, "secret", ApplyOptions{}); err != nil {
+	if _, err := readyNodes(ctx, env, nodes[:1+joined], secrets.UnsealKeys{Dir: home}, "bao1", "secret", ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	tok, _, err := (&secrets.TokenStore{Dir: home, Keyring: secrets.SystemKeyring()}).Load()
@@ -181,5 +181,36 @@ func TestStatusSkipsRaftForOneHostOrFileStorage(t *testing.T) {
 	cfg.Components.OpenBAO.Storage = "raft"
 	if rs := openbaoRaft(context.Background(), env, cfg, []string{"bao1"}); rs != nil {
 		t.Fatalf("one raft host: %+v", rs)
+	}
+}
+
+// `component install openbao --host bao3` targets one host of a raft
+// cluster; it must join it, not initialise a second cluster on it.
+func TestRaftFirstComesFromTheConfigNotTheTargetedHosts(t *testing.T) {
+	env, _ := testEnv(t, fmt.Sprintf(raftStackYAML, "https://bao1.t.example.com:8200"))
+	cfg, err := env.Stack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := raftFirst(cfg); got != "bao1-t-example-com" {
+		t.Fatalf("raftFirst = %q", got)
+	}
+	cfg.Components.OpenBAO.Storage = "file"
+	if got := raftFirst(cfg); got != "" {
+		t.Fatalf("file storage: raftFirst = %q", got)
+	}
+
+	_, nodes, _ := raftDoubles(t, 2)
+	home, _ := env.Home()
+	keys := secrets.UnsealKeys{Dir: home}
+	ctx := context.Background()
+	env.IO.SetTTY(false, false)
+	if _, err := readyNodes(ctx, env, nodes[:1], keys, "bao1", "secret", ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Later, only the second host is targeted.
+	notes, err := readyNodes(ctx, env, nodes[1:], keys, "bao1", "secret", ApplyOptions{})
+	if err != nil || len(notes) != 1 || !strings.Contains(notes[0], "joined the raft cluster of bao1") {
+		t.Fatalf("notes %v, err %v", notes, err)
 	}
 }
