@@ -23,8 +23,8 @@ import (
 	"github.com/foundry-fleet/foundry/agent/facts"
 	"github.com/foundry-fleet/foundry/agent/selfupdate"
 	"github.com/foundry-fleet/foundry/agent/service"
-	"github.com/foundry-fleet/foundry/messages"
 	"github.com/foundry-fleet/foundry/installer/agentunit"
+	"github.com/foundry-fleet/foundry/messages"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
