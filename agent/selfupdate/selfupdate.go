@@ -154,11 +154,11 @@ func (u *Updater) Upgrade(ctx context.Context, current, id string, req messages.
 	syncDir(filepath.Dir(bin))
 	// From here the rollback step owns the way back: even if this process
 	// dies now, the next start counts against the marker.
-	if err := u.o.SystemdRun(ctx, agentunit.GuardRunArgs(req.Deadline()/1000)); err != nil {
+	if err := u.o.SystemdRun(ctx, agentunit.GuardRunArgs(id, req.Deadline()/1000)); err != nil {
 		undo()
 		return rep, hostError("schedule the upgrade's deadline", err)
 	}
-	if err := u.o.SystemdRun(ctx, agentunit.RestartRunArgs()); err != nil {
+	if err := u.o.SystemdRun(ctx, agentunit.RestartRunArgs(id)); err != nil {
 		undo()
 		return rep, hostError("schedule the restart onto the new agent", err)
 	}

@@ -162,19 +162,28 @@ func PrestartLine(o Options) string {
 	return "ExecStartPre=+/bin/sh -c " + systemdQuote(PrestartScript(o.Binary, UpgradeMarker, UpgradeFailedRecord))
 }
 
+// upgradeUnit names one upgrade's transient unit: unique per upgrade,
+// since a finished upgrade's guard timer stays loaded until it fires.
+func upgradeUnit(base, id string) string {
+	if len(id) > 12 {
+		id = id[:12]
+	}
+	return base + "-" + id
+}
+
 // RestartRunArgs are the systemd-run arguments that restart the agent
-// shortly after it replied to the upgrade command, onto the new binary.
-func RestartRunArgs() []string {
-	return []string{"--unit=" + RestartUnit, "--collect", "--quiet", "--on-active=" + StopDelay,
+// shortly after it replied to upgrade id, onto the new binary.
+func RestartRunArgs(id string) []string {
+	return []string{"--unit=" + upgradeUnit(RestartUnit, id), "--collect", "--quiet", "--on-active=" + StopDelay,
 		"--timer-property=AccuracySec=100ms", "/bin/systemctl", "restart", UnitName}
 }
 
-// GuardRunArgs are the systemd-run arguments of the guard: after
+// GuardRunArgs are the systemd-run arguments of upgrade id's guard: after
 // deadlineSec (+GuardSlack), if the marker is still there, restart the
 // agent, so that PrestartScript finds the deadline passed and rolls back.
 // A new agent that runs but never connects is thereby replaced too.
-func GuardRunArgs(deadlineSec int64) []string {
-	return []string{"--unit=" + GuardUnit, "--collect", "--quiet", "--on-active=" + strconv.FormatInt(deadlineSec+GuardSlack, 10) + "s",
+func GuardRunArgs(id string, deadlineSec int64) []string {
+	return []string{"--unit=" + upgradeUnit(GuardUnit, id), "--collect", "--quiet", "--on-active=" + strconv.FormatInt(deadlineSec+GuardSlack, 10) + "s",
 		"--timer-property=AccuracySec=1s", "/bin/sh", "-c",
 		"if [ -f " + quote(UpgradeMarker) + " ]; then /bin/systemctl restart " + UnitName + "; fi"}
 }

@@ -191,8 +191,8 @@ func TestPrestartLineCarriesTheScriptUnchanged(t *testing.T) {
 }
 
 func TestGuardRestartsOnlyWithAMarker(t *testing.T) {
-	args := GuardRunArgs(60)
-	if !strings.Contains(strings.Join(args, " "), "--on-active=65s") || args[len(args)-1] != "if [ -f '"+UpgradeMarker+"' ]; then /bin/systemctl restart "+UnitName+"; fi" {
+	args := GuardRunArgs("0123456789abcdef", 60)
+	if !strings.Contains(strings.Join(args, " "), "--on-active=65s") || args[0] != "--unit="+GuardUnit+"-0123456789ab" || args[len(args)-1] != "if [ -f '"+UpgradeMarker+"' ]; then /bin/systemctl restart "+UnitName+"; fi" {
 		t.Errorf("guard %q", args)
 	}
 }
