@@ -104,12 +104,17 @@ func TestAgentUpgradeRollsForwardAndBackByItself(t *testing.T) {
 		}
 	})
 	bin := t.TempDir()
-	const A, B, Broken = "1.0.0", "1.1.0", "1.2.0"
+	const A, B, Broken, Hangs = "1.0.0", "1.1.0", "1.2.0", "1.2.1"
 	began := time.Now()
 	agentA, agentB := buildAgentVersion(t, bin, A), buildAgentVersion(t, bin, B)
 	// B' passes the self-check (it says its version) and exits at start.
 	broken := filepath.Join(bin, "foundry-agent_"+Broken+"_linux_amd64")
 	if err := os.WriteFile(broken, []byte("#!/bin/sh\nif [ \"$1\" = version ]; then echo "+Broken+"; exit 0; fi\necho 'broken build' >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// B'' passes the self-check and then hangs: it never connects.
+	hangs := filepath.Join(bin, "foundry-agent_"+Hangs+"_linux_amd64")
+	if err := os.WriteFile(hangs, []byte("#!/bin/sh\nif [ \"$1\" = version ]; then echo "+Hangs+"; exit 0; fi\nexec sleep 600\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("agents %s and %s built in %s", A, B, time.Since(began).Round(time.Millisecond))
@@ -121,7 +126,7 @@ func TestAgentUpgradeRollsForwardAndBackByItself(t *testing.T) {
 		t.Fatalf("host add: exit %d\n%s\n%s", code, out, errOut)
 	}
 	allReport(t, f, hs, A)
-	for v, p := range map[string]string{A: agentA, B: agentB, Broken: broken} {
+	for v, p := range map[string]string{A: agentA, B: agentB, Broken: broken, Hangs: hangs} {
 		if code, out, errOut := f.cli("", "artifact", "import", messages.AgentComponent, v, p); code != 0 {
 			t.Fatalf("import %s: %d %s %s", v, code, out, errOut)
 		}
@@ -204,6 +209,20 @@ func TestAgentUpgradeRollsForwardAndBackByItself(t *testing.T) {
 			if (r.ID == hs[0].Name || r.ID == hs[1].Name) && (r.Facts.LastUpgradeFailed == nil || r.Facts.LastUpgradeFailed.To != Broken) {
 				t.Errorf("%s facts: %+v", r.ID, r.Facts.LastUpgradeFailed)
 			}
+		}
+	})
+
+	t.Run("a build that never connects: its host returns to A at the deadline", func(t *testing.T) {
+		h := hs[3]
+		began := time.Now()
+		code, out, errOut := f.cli("", "agent", "upgrade", "--version", Hangs, "--host", h.Name, "--deadline", "5s", "--yes")
+		t.Logf("rollout of a hanging build in %s: exit %d\n%s%s", time.Since(began).Round(time.Millisecond), code, out, errOut)
+		if code == 0 || !strings.Contains(out, "  "+h.Name+" rolled_back: rolled back to "+A+" by itself: agent "+Hangs+" did not connect and report its version before the deadline") {
+			t.Fatalf("exit %d, output:\n%s", code, out)
+		}
+		allReport(t, f, hs, A)
+		if v := inside(t, h, "/usr/local/bin/foundry-agent version; pgrep -c -f 'sleep 600' || true"); v != A+"\n0" {
+			t.Errorf("%s after the rollback: %q", h.Name, v)
 		}
 	})
 
