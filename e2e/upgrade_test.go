@@ -114,7 +114,8 @@ func TestAgentUpgradeRollsForwardAndBackByItself(t *testing.T) {
 	}
 	// B'' passes the self-check and then hangs: it never connects.
 	hangs := filepath.Join(bin, "foundry-agent_"+Hangs+"_linux_amd64")
-	if err := os.WriteFile(hangs, []byte("#!/bin/sh\nif [ \"$1\" = version ]; then echo "+Hangs+"; exit 0; fi\nexec sleep 600\n"), 0o755); err != nil {
+	if err := os.WriteFile(hangs, []byte("#!/bin/sh\nif [ \"$1\" = version ]; then echo "+Hangs+"; exit 0; fi\n"+
+		"echo \"started $(date +%s)\" >> /var/lib/foundry/hang.log\nsleep 600\necho \"sleep ended $?\" >> /var/lib/foundry/hang.log\nexit 1\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("agents %s and %s built in %s", A, B, time.Since(began).Round(time.Millisecond))
@@ -221,8 +222,14 @@ func TestAgentUpgradeRollsForwardAndBackByItself(t *testing.T) {
 			t.Fatalf("exit %d, output:\n%s", code, out)
 		}
 		allReport(t, f, hs, A)
-		if v := inside(t, h, "/usr/local/bin/foundry-agent version; pgrep -c -f 'sleep 600' || true"); v != A+"\n0" {
+		if v := inside(t, h, "/usr/local/bin/foundry-agent version; pgrep -c -f '[s]leep 600' || true"); v != A+"\n0" {
 			t.Errorf("%s after the rollback: %q", h.Name, v)
+		}
+		// Started once and never crashed: what replaced it is the deadline.
+		starts := inside(t, h, "cat /var/lib/foundry/hang.log; systemctl show -p TimeoutStartUSec foundry-agent")
+		t.Logf("the hanging build on %s:\n%s", h.Name, starts)
+		if strings.Contains(starts, "sleep ended") {
+			t.Errorf("the hanging build did not hang:\n%s", starts)
 		}
 	})
 
