@@ -29,7 +29,11 @@ func TestAgentUpgradeOutcomeReadsTheHostsOwnWord(t *testing.T) {
 		{"rolled back from this step", online("1.0.0", &messages.AgentUpgradeAttempt{ID: "step", From: "1.0.0", To: "1.1.0", Reason: "agent 1.1.0 did not stay up after 3 starts"}),
 			messages.HostRolledBack, "rolled back to 1.0.0 by itself: agent 1.1.0 did not stay up", true},
 		{"an older rollback is not this one", online("1.0.0", &messages.AgentUpgradeAttempt{ID: "older", From: "1.0.0", To: "1.1.0"}), "", "", false},
-		{"silent for long", func() *messages.HostRecord { r := online("1.1.0", nil); r.LastSeen = now.Add(-time.Hour).UnixMilli(); return r }(), "", "", false},
+		{"silent for long", func() *messages.HostRecord {
+			r := online("1.1.0", nil)
+			r.LastSeen = now.Add(-time.Hour).UnixMilli()
+			return r
+		}(), "", "", false},
 	} {
 		reg := newRegistry(nil, slog.New(slog.DiscardHandler), nil)
 		if tt.rec != nil {
