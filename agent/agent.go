@@ -58,6 +58,10 @@ type Options struct {
 	// one. Nil: the agent (tests, simulations, a foreground run) answers
 	// the service verbs unknown_verb and never touches the host.
 	Services func(dial service.Dialer, trust *messages.Verifier) ServiceRunner
+	// SelfUpdate makes the executor of agent_upgrade from the artifact
+	// dialer and the trusted keys (agent/selfupdate); nil: the agent
+	// answers agent_upgrade unknown_verb.
+	SelfUpdate func(dial service.Dialer, trust *messages.Verifier) SelfUpdater
 	// StateDir is the agent's own directory on the host (systemd's
 	// StateDirectory): its event outbox, accepted commands, replay cache
 	// and start times live there, so they survive a restart. Empty (simulations,
@@ -124,6 +128,12 @@ type Agent struct {
 	// (see dialFetch).
 	fetchSlot chan struct{}
 
+	// selfUpdate runs agent_upgrade; lastUpgradeFailed is the failed
+	// attempt this host rolled back from, reported in every heartbeat's
+	// facts until an upgrade succeeds.
+	selfUpdate        SelfUpdater
+	lastUpgradeFailed atomic.Pointer[messages.AgentUpgradeAttempt]
+
 	mu    sync.Mutex
 	nc    *nats.Conn
 	abort chan struct{}
@@ -183,6 +193,14 @@ func New(opts Options) (*Agent, error) {
 		a.handlers[messages.VerbServiceRemove] = a.handleServiceRemove
 		a.handlers[messages.VerbK3sKubeconfig] = a.handleK3sKubeconfig
 	}
+	if opts.SelfUpdate != nil {
+		a.selfUpdate = opts.SelfUpdate(a.dialFetch, a.verifier)
+		a.lastUpgradeFailed.Store(a.selfUpdate.LastFailure())
+		if a.slots == nil {
+			a.slots = make(chan struct{}, maxServiceOps)
+		}
+		a.handlers[messages.VerbAgentUpgrade] = a.handleAgentUpgrade
+	}
 	hb := opts.Config.Heartbeat
 	if hb == 0 {
 		hb = DefaultHeartbeat
@@ -219,6 +237,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.opts.Notify("READY=1")
 	a.logger.Info("agent started", "urls", a.cfg.URLs, "version", a.opts.Version, "instance", a.instance)
 	a.publishEvent(messages.EventAgentStarted, messages.SeverityInfo, "agent started", "", nil)
+	if a.selfUpdate != nil {
+		go a.settleUpgrade(ctx, nc)
+	}
 	stopSender, senderDone := make(chan struct{}), make(chan struct{})
 	go func() { defer close(senderDone); a.sendEvents(nc, stopSender) }()
 	stopSending := func() { close(stopSender); <-senderDone }
@@ -386,6 +407,7 @@ func (a *Agent) conn() *nats.Conn {
 func (a *Agent) heartbeat(nc *nats.Conn, kind string) {
 	hb := messages.Heartbeat{V: messages.Version, Kind: kind, Instance: a.instance, Started: a.startedMs, Seq: a.seq.Add(1), Time: time.Now().UnixMilli(),
 		IntervalMs: a.heartbeatInterval().Milliseconds(), Role: a.cfg.Role, Labels: a.cfg.Labels, Facts: a.opts.Facts(context.Background()), Trust: a.verifier.KeyIDs()}
+	hb.Facts.LastUpgradeFailed = a.lastUpgradeFailed.Load()
 	b, _ := json.Marshal(hb)
 	subj, _ := messages.HeartbeatSubject(a.cfg.ID)
 	if err := nc.Publish(subj, b); err != nil {

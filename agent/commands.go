@@ -104,9 +104,11 @@ type ServiceRunner interface {
 	K3sKubeconfig(ctx context.Context, host string, req messages.K3sKubeconfigRequest) (messages.K3sKubeconfigReply, error)
 }
 
+// isServiceVerb says verb takes long (fetches, restarts) and runs beside
+// the subscription; an agent upgrade is one.
 func isServiceVerb(verb string) bool {
 	switch verb {
-	case messages.VerbServiceApply, messages.VerbServicePlan, messages.VerbServiceStatus, messages.VerbServiceRemove:
+	case messages.VerbAgentUpgrade, messages.VerbServiceApply, messages.VerbServicePlan, messages.VerbServiceStatus, messages.VerbServiceRemove:
 		return true
 	}
 	return false

@@ -32,7 +32,7 @@ const (
 // jobStepDefault is the per-batch timeout when the request sets none.
 func jobStepDefault(verb string) time.Duration {
 	switch verb {
-	case messages.VerbServiceApply, messages.VerbServiceRemove:
+	case messages.VerbServiceApply, messages.VerbServiceRemove, messages.VerbAgentUpgrade:
 		return defaultServiceJobStep
 	}
 	return defaultJobStep
@@ -260,6 +260,12 @@ func (c *Controller) jobStep(ctx context.Context, jobID, verb string, payload an
 			r.state, r.msg = messages.HostNotReached, fr.missing[h]
 		}
 		out[h] = r
+	}
+	if verb == messages.VerbAgentUpgrade {
+		c.awaitAgentUpgrades(ctx, payload, out)
+	}
+	for _, h := range batch {
+		r := out[h]
 		typ, sev := messages.EventJobStepFinished, messages.SeverityInfo
 		if r.state != messages.HostOK {
 			typ, sev = messages.EventJobStepFailed, messages.SeverityWarning

@@ -274,7 +274,7 @@ func persistDue(prev writeMark, written bool, rec messages.HostRecord, kind stri
 func persistentKey(rec messages.HostRecord) uint64 {
 	f := rec.Facts
 	b, _ := json.Marshal([]any{rec.IntervalMs, rec.Role, rec.Labels, rec.TrustedKeyIDs,
-		f.Hostname, f.MachineID, f.OS, f.OSVersion, f.Kernel, f.Arch, f.CPUs, f.MemTotal, f.DiskTotal, f.AgentVersion})
+		f.Hostname, f.MachineID, f.OS, f.OSVersion, f.Kernel, f.Arch, f.CPUs, f.MemTotal, f.DiskTotal, f.AgentVersion, f.LastUpgradeFailed})
 	h := fnv.New64a()
 	h.Write(b)
 	return h.Sum64()

@@ -10,7 +10,7 @@ var (
 )
 
 // JobVerbs are the command verbs that may run as a rolling job.
-var JobVerbs = []string{VerbStatus, VerbServiceApply, VerbServicePlan, VerbServiceStatus, VerbServiceRemove, VerbK3sKubeconfig}
+var JobVerbs = []string{VerbStatus, VerbServiceApply, VerbServicePlan, VerbServiceStatus, VerbServiceRemove, VerbK3sKubeconfig, VerbAgentUpgrade}
 
 // Job states.
 const (
@@ -125,6 +125,9 @@ func CheckJobPayload(verb string, b []byte) error {
 		return err
 	case VerbK3sKubeconfig:
 		_, err := DecodeK3sKubeconfigRequest(b)
+		return err
+	case VerbAgentUpgrade:
+		_, err := DecodeAgentUpgrade(b)
 		return err
 	}
 	if len(b) > 0 && string(b) != "{}" && string(b) != "null" {

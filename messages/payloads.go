@@ -98,6 +98,10 @@ type Facts struct {
 	Load15       float64 `json:"load15"`
 	Uptime       uint64  `json:"uptime_s"`
 	AgentVersion string  `json:"agent_version"`
+	// LastUpgradeFailed is the agent's last self-update that did not
+	// take (the host went back to this version by itself); it is
+	// reported until an upgrade succeeds.
+	LastUpgradeFailed *AgentUpgradeAttempt `json:"last_upgrade_failed,omitempty"`
 }
 
 // Heartbeat is published by an agent on its own heartbeat subject. The
@@ -176,6 +180,11 @@ const (
 	EventHostEnrolled     = "host_enrolled"
 	EventHostRemoved      = "host_removed"
 	EventTrustUpdated     = "trust_updated"
+	// EventAgentUpgraded: a new agent connected and confirmed its
+	// upgrade; EventAgentRolledBack: the host went back to its previous
+	// agent because the new one did not come up.
+	EventAgentUpgraded   = "agent_upgraded"
+	EventAgentRolledBack = "agent_rolled_back"
 )
 
 // Event is something that happened, kept in the events stream.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -20,7 +21,10 @@ import (
 
 	"github.com/foundry-fleet/foundry/agent"
 	"github.com/foundry-fleet/foundry/agent/facts"
+	"github.com/foundry-fleet/foundry/agent/selfupdate"
+	"github.com/foundry-fleet/foundry/agent/service"
 	"github.com/foundry-fleet/foundry/installer/agentunit"
+	"github.com/foundry-fleet/foundry/messages"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -101,12 +105,31 @@ func runAgent(ctx context.Context, cfgPath string, stderr io.Writer) error {
 			RemovedPrefix: agentunit.Removed, KeyPrefix: agentunit.KeyRemoved})
 		// ...and only such an agent installs host services.
 		opts.Services = agent.HostServices(logger)
+		// ...and replaces its own binary (foundry agent upgrade).
+		opts.SelfUpdate = selfUpdate(logger)
 	}
 	a, err := agent.New(opts)
 	if err != nil {
 		return err
 	}
 	return a.Run(ctx)
+}
+
+// selfUpdate is the real self-updater: the running executable, the
+// unit files the bootstrap and the package install, the host's artifact
+// store and trusted keys.
+func selfUpdate(logger *slog.Logger) func(service.Dialer, *messages.Verifier) agent.SelfUpdater {
+	return func(dial service.Dialer, trust *messages.Verifier) agent.SelfUpdater {
+		bin, err := os.Executable()
+		if err == nil {
+			bin, err = filepath.EvalSymlinks(bin)
+		}
+		if err != nil {
+			bin = agentunit.DefaultBinary
+		}
+		return selfupdate.New(selfupdate.Options{Logger: logger, Binary: bin, Source: service.ObjectStore{Dial: dial}, Verifier: trust,
+			Arch: runtime.GOARCH, UnitFiles: []string{agentunit.UnitPath, "/lib/systemd/system/" + agentunit.UnitName}})
+	}
 }
 
 // keygen creates the NATS identity seed if it does not exist and prints the

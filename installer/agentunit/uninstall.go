@@ -53,7 +53,7 @@ func RemovalScript(user, keyLine string) string {
 	b.WriteString("gone() { echo " + quote(Removed) + "\"$1\"; }\n")
 	b.WriteString("fail() { echo \"could not remove $1\" >&2; rc=1; }\n")
 	b.WriteString("if systemctl is-enabled --quiet " + UnitName + " 2>/dev/null; then systemctl disable " + UnitName + " >/dev/null 2>&1 || fail 'the unit from boot'; fi\n")
-	for _, f := range []string{UnitPath, DefaultBinary} {
+	for _, f := range []string{UnitPath, DefaultBinary, DefaultBinary + PrevSuffix, DefaultBinary + NewSuffix} {
 		q := quote(f)
 		b.WriteString("if [ -e " + q + " ]; then rm -f " + q + " && gone " + q + " || fail " + q + "; fi\n")
 	}

@@ -190,6 +190,9 @@ func summary(w io.Writer, j messages.JobRecord) {
 	fmt.Fprintf(w, "job %s %s: %d ok, %d failed, %d not reached, %d not started (batch %s, max failures %s)\n",
 		j.ID, j.State, j.Count(messages.HostOK), j.Count(messages.HostFailed), j.Count(messages.HostNotReached),
 		j.Count(messages.HostNotStarted), j.Batch, j.MaxFailures)
+	if n := j.Count(messages.HostRolledBack); n > 0 {
+		fmt.Fprintf(w, "%d rolled back to their previous agent by themselves (agent upgrade)\n", n)
+	}
 	if j.Stopped != "" {
 		fmt.Fprintf(w, "stopped: %s\n", j.Stopped)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	agentcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/agent"
 	artifactcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/artifact"
 	auditcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/audit"
 	clustercmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/cluster"
@@ -65,6 +66,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 	cmd.AddCommand(
 		controllercmd.NewCmdController(f),
 		hostcmd.NewCmdHost(f),
+		agentcmd.NewCmdAgent(f),
 		fleetcmd.NewCmdFleet(f),
 		eventscmd.NewCmdEvents(f),
 		configcmd.NewCmdConfig(f),
