@@ -1,0 +1,85 @@
+package access
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParsePermissions(t *testing.T) {
+	cases := []struct {
+		in      []string
+		want    []Permission
+		wantErr string
+	}{
+		{[]string{"get,list:pods,deployments"}, []Permission{{Verbs: []string{"get", "list"}, Resources: []string{"pods", "deployments"}}}, ""},
+		{[]string{"get:pods;create,delete:deployments.apps"}, []Permission{
+			{Verbs: []string{"get"}, Resources: []string{"pods"}},
+			{Verbs: []string{"create", "delete"}, Resources: []string{"deployments.apps"}}}, ""},
+		{[]string{"get:pods", "watch:services"}, []Permission{
+			{Verbs: []string{"get"}, Resources: []string{"pods"}},
+			{Verbs: []string{"watch"}, Resources: []string{"services"}}}, ""},
+		{[]string{"*:*"}, []Permission{{Verbs: []string{"*"}, Resources: []string{"*"}}}, ""},
+		{[]string{"get:pods/log"}, []Permission{{Verbs: []string{"get"}, Resources: []string{"pods/log"}}}, ""},
+		{nil, nil, "no permissions given"},
+		{[]string{"get,list"}, nil, "no ':' between verbs and resources"},
+		{[]string{"fly:pods"}, nil, `unknown verb "fly"`},
+		{[]string{"get,,list:pods"}, nil, "an empty verb"},
+		{[]string{"get,get:pods"}, nil, `verb "get" twice`},
+		{[]string{"get:"}, nil, "an empty resource"},
+		{[]string{"get:Pods"}, nil, `resource "Pods" is not a lowercase resource name`},
+		{[]string{"get:pods,pods"}, nil, `resource "pods" twice`},
+		{[]string{"get:pods:x"}, nil, `resource "pods:x"`},
+		{[]string{"get:pods;"}, nil, "no ':'"},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.in, "|"), func(t *testing.T) {
+			got, err := ParsePermissions(tc.in)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("got %v, %v; want error %q", got, err, tc.wantErr)
+				}
+				if strings.Contains(err.Error(), "\n") {
+					t.Fatalf("error is more than one line: %q", err)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestValidNamesAndRoles(t *testing.T) {
+	for _, n := range []string{"alice", "a", "team-a-bot", "x9"} {
+		if err := ValidName("user", n); err != nil {
+			t.Errorf("%s: %v", n, err)
+		}
+	}
+	for _, n := range []string{"", "Alice", "9a", "a_b", "a-", "system:admin", strings.Repeat("a", 41)} {
+		if err := ValidName("user", n); err == nil {
+			t.Errorf("%q accepted", n)
+		}
+	}
+	for _, r := range []string{"cluster-admin", "admin", "edit", "view"} {
+		if err := ValidRole(r); err != nil {
+			t.Errorf("%s: %v", r, err)
+		}
+	}
+	if err := ValidRole("root"); err == nil || !strings.Contains(err.Error(), "unknown role") {
+		t.Errorf("root: %v", err)
+	}
+}
+
+func TestUserPolicyCoversOnlyTheUsersPaths(t *testing.T) {
+	p := UserPolicy("secret", "alice")
+	for _, want := range []string{`path "secret/data/users/alice/*"`, `path "secret/metadata/users/alice/*"`} {
+		if !strings.Contains(p, want) {
+			t.Errorf("policy lacks %s:\n%s", want, p)
+		}
+	}
+	if strings.Count(p, "path ") != 2 {
+		t.Errorf("policy has other paths:\n%s", p)
+	}
+}
