@@ -148,7 +148,9 @@ func (m *Manager) CreateUser(ctx context.Context, r UserCreate) (res UserCreated
 	if _, err = m.Bao.Write(ctx, "write policy "+pol, "sys/policies/acl/"+pol, map[string]any{"policy": UserPolicy(m.Bao.Mount(), r.Name)}); err != nil {
 		return res, err
 	}
-	u.add(func(ctx context.Context) error { return m.Bao.Delete(ctx, "delete policy "+pol, "sys/policies/acl/"+pol) })
+	u.add(func(ctx context.Context) error {
+		return m.Bao.Delete(ctx, "delete policy "+pol, "sys/policies/acl/"+pol)
+	})
 
 	password := r.Password
 	if password == nil {

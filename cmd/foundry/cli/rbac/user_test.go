@@ -112,7 +112,10 @@ func TestRequireAdminRefusesReadOnlyOperator(t *testing.T) {
 	ios, _, _, _ := cmdutil.Test()
 	opened := false
 	d := Deps{RequireAdmin: func(ctx context.Context) error { return RequireAdmin(ctx, viewer) },
-		Access: func(context.Context) (*access.Manager, error) { opened = true; return nil, errors.New("not for this operator") }}
+		Access: func(context.Context) (*access.Manager, error) {
+			opened = true
+			return nil, errors.New("not for this operator")
+		}}
 	o := &UserCreateOptions{IO: ios, Deps: d, Name: "alice", Role: "view", Yes: true}
 	if err := userCreateRun(ctx, o); err == nil || !strings.Contains(err.Error(), "only an admin operator") {
 		t.Fatalf("user create as read-only: %v", err)
