@@ -216,6 +216,10 @@ func TestRbacUsersAgainstStandin(t *testing.T) {
 		if strings.Contains(out, string(sec.Data[corev1.ServiceAccountTokenKey])) {
 			t.Fatal("the token was printed")
 		}
+		kv, err := e.bao.KVGet(ctx, "serviceaccounts/team-a/ci-bot")
+		if err != nil || kv.Data["token"] != string(sec.Data[corev1.ServiceAccountTokenKey]) {
+			t.Fatalf("OpenBAO's copy of the token: %v (same: %v)", err, kv != nil && kv.Data["token"] == string(sec.Data[corev1.ServiceAccountTokenKey]))
+		}
 		out, err = rbacCLI(ctx, e.deps, "", "sa", "create", "ci-bot", "--namespace", "team-a", "--role", "edit", "--yes")
 		if err != nil || !strings.Contains(out, "nothing changed") {
 			t.Fatalf("a repeated serviceaccount create: %v %q", err, out)
@@ -241,7 +245,7 @@ func TestRbacUsersAgainstStandin(t *testing.T) {
 		}
 		want := []string{
 			"user /alice bao=true userpass=true kube-system:Role/foundry-user-alice,team-a:edit",
-			"serviceaccount team-a/ci-bot bao=false userpass=false team-a:edit",
+			"serviceaccount team-a/ci-bot bao=true userpass=false team-a:edit",
 		}
 		if !slices.Equal(got, want) {
 			t.Fatalf("rbac list:\n got %q\nwant %q", got, want)
@@ -324,6 +328,23 @@ func TestRbacUsersAgainstStandin(t *testing.T) {
 		cred, err := e.bao.KVGet(ctx, "users/dave/credentials")
 		if err != nil || cred.Data["password"] == "" {
 			t.Fatalf("a generated password is kept for the admin to hand over: %v", err)
+		}
+
+		// The same for a service account whose token OpenBAO refuses.
+		failing.Access = func(context.Context) (*access.Manager, error) {
+			return &access.Manager{Kube: e.admin.Kube, REST: e.admin.REST, Cluster: "standin", Bao: failOn{Vault: e.bao, path: "secret/data/serviceaccounts/"}}, nil
+		}
+		if _, err := rbacCLI(ctx, failing, "", "sa", "create", "bot4", "--namespace", "team-a", "--yes"); err == nil || !strings.Contains(err.Error(), "nothing of it was kept") {
+			t.Fatalf("a failing serviceaccount create: %v", err)
+		}
+		if _, err := e.admin.Kube.CoreV1().ServiceAccounts("team-a").Get(ctx, "bot4", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("the failed create left its ServiceAccount: %v", err)
+		}
+		if _, err := e.admin.Kube.CoreV1().Secrets("team-a").Get(ctx, "bot4-token", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("the failed create left its token Secret: %v", err)
+		}
+		if _, err := e.admin.Kube.RbacV1().RoleBindings("team-a").Get(ctx, "foundry-sa-bot4-view", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("the failed create left its RoleBinding: %v", err)
 		}
 	})
 }

@@ -14,8 +14,10 @@ type Subject struct {
 	Kind      string `json:"kind"` // "user" or "serviceaccount"
 	Name      string `json:"name"`
 	Namespace string `json:"namespace,omitempty"` // service accounts only
-	// OpenBAO's side (users only).
+	// OpenBAO's side: the entity of a user, the stored token of a
+	// service account.
 	InOpenBAO bool     `json:"in_openbao"`
+	Foundry   bool     `json:"foundry"` // made by Foundry
 	Userpass  bool     `json:"userpass"`
 	Policies  []string `json:"policies,omitempty"`
 	// Kubernetes' side: every binding naming the subject.
@@ -70,7 +72,7 @@ func (m *Manager) List(ctx context.Context, namespace string) ([]Subject, error)
 			continue
 		}
 		s := user(n)
-		s.InOpenBAO, s.Policies = true, e.Policies
+		s.InOpenBAO, s.Policies, s.Foundry = true, e.Policies, e.Foundry
 		for _, a := range e.Aliases {
 			s.Userpass = s.Userpass || a == "auth/"+UserpassPath+"/"
 		}
@@ -82,7 +84,11 @@ func (m *Manager) List(ctx context.Context, namespace string) ([]Subject, error)
 		return nil, m.apiErr("list service accounts", err)
 	}
 	for _, sa := range saList.Items {
-		sas[sa.Namespace+"/"+sa.Name] = &Subject{Kind: "serviceaccount", Name: sa.Name, Namespace: sa.Namespace, Grants: []Grant{}}
+		stored, err := m.kvExists(ctx, ServiceAccountSecretPath(sa.Namespace, sa.Name))
+		if err != nil {
+			return nil, err
+		}
+		sas[sa.Namespace+"/"+sa.Name] = &Subject{Kind: "serviceaccount", Name: sa.Name, Namespace: sa.Namespace, Grants: []Grant{}, InOpenBAO: stored, Foundry: true}
 	}
 
 	add := func(ns, binding string, ref rbacv1.RoleRef, subjects []rbacv1.Subject, lbl map[string]string) {
@@ -122,12 +128,15 @@ func (m *Manager) List(ctx context.Context, namespace string) ([]Subject, error)
 		switch {
 		case !s.InOpenBAO:
 			s.Problem = "bound in Kubernetes but unknown to OpenBAO"
-		case !s.Userpass:
+		case s.Foundry && !s.Userpass:
 			s.Problem = "no userpass alias in OpenBAO"
 		}
 		out = append(out, *s)
 	}
 	for _, s := range sas {
+		if !s.InOpenBAO {
+			s.Problem = "token not stored in OpenBAO; re-run foundry rbac serviceaccount create"
+		}
 		out = append(out, *s)
 	}
 	for i := range out {

@@ -30,7 +30,11 @@ type ServiceAccountCreated struct {
 	Created     []string `json:"created"`
 	Unchanged   bool     `json:"unchanged"`
 	TokenReady  bool     `json:"token_ready"`
-	DryRun      bool     `json:"dry_run,omitempty"`
+	// SecretPath is where OpenBAO keeps a copy of the token (under the
+	// KV mount), for applications that read it through ${secret:...}.
+	SecretPath string `json:"secret_path"`
+	Stored     bool   `json:"stored_in_openbao"`
+	DryRun     bool   `json:"dry_run,omitempty"`
 }
 
 // CreateServiceAccount makes a ServiceAccount, a token Secret bound to it
@@ -73,7 +77,13 @@ func (m *Manager) CreateServiceAccount(ctx context.Context, r ServiceAccountCrea
 	if err != nil {
 		return res, err
 	}
-	res.Unchanged = haveSA && haveSecret && haveBinding
+	res.SecretPath = ServiceAccountSecretPath(r.Namespace, r.Name)
+	stored, err := m.kvExists(ctx, res.SecretPath)
+	if err != nil {
+		return res, err
+	}
+	res.Unchanged = haveSA && haveSecret && haveBinding && stored
+	res.Stored = stored
 	if !haveSA {
 		res.Created = append(res.Created, "ServiceAccount "+r.Namespace+"/"+r.Name)
 	}
@@ -82,6 +92,9 @@ func (m *Manager) CreateServiceAccount(ctx context.Context, r ServiceAccountCrea
 	}
 	if !haveBinding {
 		res.Created = append(res.Created, "binding "+res.Binding+" of ClusterRole "+r.Role)
+	}
+	if !stored {
+		res.Created = append(res.Created, "a copy of the token in OpenBAO at "+res.SecretPath)
 	}
 	if r.DryRun {
 		return res, nil
@@ -111,9 +124,38 @@ func (m *Manager) CreateServiceAccount(ctx context.Context, r ServiceAccountCrea
 		if err = m.bindServiceAccount(ctx, r, res.Binding); err != nil {
 			return res, err
 		}
+		u.add(func(ctx context.Context) error { return m.unbindServiceAccount(ctx, r) })
 	}
-	res.TokenReady = m.waitToken(ctx, r.Namespace, res.TokenSecret)
+	var token []byte
+	token, res.TokenReady = m.waitToken(ctx, r.Namespace, res.TokenSecret)
+	if !stored && res.TokenReady {
+		if _, err = m.Bao.Write(ctx, "store the token of service account "+r.Name, m.kvDataPath(res.SecretPath),
+			map[string]any{"data": map[string]any{"token": string(token), "namespace": r.Namespace}}); err != nil {
+			return res, err
+		}
+		res.Stored = true
+	}
 	return res, nil
+}
+
+// ServiceAccountSecretPath is where (under the KV mount) OpenBAO keeps a
+// service account's token.
+func ServiceAccountSecretPath(ns, name string) string { return "serviceaccounts/" + ns + "/" + name }
+
+func (m *Manager) kvExists(ctx context.Context, path string) (bool, error) {
+	_, err := m.Bao.Read(ctx, "read "+path, m.kvMetaPath(path))
+	if notFound(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (m *Manager) unbindServiceAccount(ctx context.Context, r ServiceAccountCreate) error {
+	ns := r.Namespace
+	if r.Role == RoleClusterAdmin {
+		ns = ""
+	}
+	return m.unbind(ctx, ns, saBindingName(r.Name, r.Role))
 }
 
 func (m *Manager) bindingExists(ctx context.Context, r ServiceAccountCreate) (bool, error) {
@@ -152,8 +194,8 @@ func (m *Manager) bindServiceAccount(ctx context.Context, r ServiceAccountCreate
 
 // waitToken polls briefly for the cluster's token controller to fill the
 // Secret; a slow controller is reported, not an error (the Secret fills
-// later on its own).
-func (m *Manager) waitToken(ctx context.Context, ns, name string) bool {
+// later on its own, and a re-run stores it in OpenBAO).
+func (m *Manager) waitToken(ctx context.Context, ns, name string) ([]byte, bool) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	t := time.NewTicker(250 * time.Millisecond)
@@ -161,11 +203,11 @@ func (m *Manager) waitToken(ctx context.Context, ns, name string) bool {
 	for {
 		s, err := m.Kube.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
 		if err == nil && len(s.Data[corev1.ServiceAccountTokenKey]) > 0 {
-			return true
+			return s.Data[corev1.ServiceAccountTokenKey], true
 		}
 		select {
 		case <-ctx.Done():
-			return false
+			return nil, false
 		case <-t.C:
 		}
 	}

@@ -39,8 +39,10 @@ func NewCmdServiceAccountCreate(f *cmdutil.Factory, d Deps, runF func(context.Co
 		Long: `Create a ServiceAccount in --namespace, a Secret <name>-token of type
 kubernetes.io/service-account-token that the cluster fills with a token
 bound to it, and a RoleBinding of --role in the namespace (cluster-admin:
-a ClusterRoleBinding). A re-run makes only what is missing. The token is
-never printed; read it with kubectl get secret <name>-token.`,
+a ClusterRoleBinding). Once the cluster has filled the token, a copy goes
+to OpenBAO at serviceaccounts/<namespace>/<name> (key token), where an
+application's config can reference it as ${secret:...}. A re-run makes
+only what is missing. The token is never printed.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
@@ -105,8 +107,8 @@ func serviceAccountCreateRun(ctx context.Context, o *ServiceAccountCreateOptions
 		return cmdutil.WriteJSON(o.IO.Out, res)
 	}
 	fmt.Fprintf(o.IO.Out, "Created %s.\n", strings.Join(res.Created, ", "))
-	if !res.TokenReady {
-		fmt.Fprintf(o.IO.ErrOut, "note: the cluster has not filled Secret %s/%s with a token yet; it does so on its own (is kube-controller-manager running?)\n", o.Namespace, res.TokenSecret)
+	if !res.Stored {
+		fmt.Fprintf(o.IO.ErrOut, "note: the cluster has not filled Secret %s/%s with a token yet, so OpenBAO has no copy; re-run this command once it has (is kube-controller-manager running?)\n", o.Namespace, res.TokenSecret)
 	}
 	return nil
 }

@@ -28,7 +28,8 @@ func NewCmdUsersList(f *cmdutil.Factory, d Deps, runF func(context.Context, *Use
 		Use:   "list [--namespace NS]",
 		Short: "List users and service accounts: what OpenBAO knows and what Kubernetes grants",
 		Long: `List users (OpenBAO entities, with their userpass alias and policies) and
-Foundry's service accounts, each with every Kubernetes binding that names
+Foundry's service accounts (with their token's copy in OpenBAO), each
+with every Kubernetes binding that names
 it: NS:ROLE for a ClusterRole bound in a namespace, *:ROLE cluster-wide,
 NS:Role/NAME for a namespaced Role. A user that one side knows and the
 other does not is flagged, and the exit code is then 1. Foundry's own
@@ -75,9 +76,13 @@ func usersListRun(ctx context.Context, o *UsersListOptions) error {
 	t := cmdutil.NewTable(o.IO, "KIND", "NAME", "OPENBAO", "KUBERNETES", "PROBLEM")
 	for _, s := range subs {
 		name := s.Name
-		bao := "-"
+		var bao string
 		if s.Kind == "serviceaccount" {
 			name = s.Namespace + "/" + s.Name
+			bao = "missing"
+			if s.InOpenBAO {
+				bao = "token"
+			}
 		} else {
 			bao = "missing"
 			if s.InOpenBAO {
