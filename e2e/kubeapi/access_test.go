@@ -78,9 +78,19 @@ func newAccessEnv(ctx context.Context, t *testing.T) *accessEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(ctx, t, "the API server to serve namespaces", s.procs, func() error {
-		_, err := admin.Kube.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{})
-		return err
+	// A fresh cluster's edit, admin and view roles are empty until the
+	// controller-manager's aggregation controller has filled them.
+	waitFor(ctx, t, "the aggregated ClusterRoles edit and view to have rules", s.procs, func() error {
+		for _, r := range []string{"edit", "view"} {
+			cr, err := admin.Kube.RbacV1().ClusterRoles().Get(ctx, r, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if len(cr.Rules) == 0 {
+				return fmt.Errorf("ClusterRole %s has no rules yet", r)
+			}
+		}
+		return nil
 	})
 
 	const root = "root-token-of-the-double"
@@ -169,9 +179,7 @@ func TestRbacUsersAgainstStandin(t *testing.T) {
 	}
 
 	t.Run("AliceCreatesInTeamAAndIsRefusedInKubeSystem", func(t *testing.T) {
-		if err := createDeployment(ctx, alice, "team-a", "web"); err != nil {
-			t.Fatalf("alice in team-a: %v", err)
-		}
+		untilAllowed(t, "alice creates a Deployment in team-a", func() error { return createDeployment(ctx, alice, "team-a", "web") })
 		if err := createDeployment(ctx, alice, "kube-system", "web"); !apierrors.IsForbidden(err) {
 			t.Fatalf("alice in kube-system: want 403 Forbidden, got %v", err)
 		}
@@ -189,9 +197,10 @@ func TestRbacUsersAgainstStandin(t *testing.T) {
 		if err != nil || !strings.Contains(out, "Granted alice 2 more rule(s) in kube-system") {
 			t.Fatalf("grant: %v %q", err, out)
 		}
-		if _, err := alice.Kube.AppsV1().Deployments("kube-system").List(ctx, metav1.ListOptions{}); err != nil {
-			t.Fatalf("alice lists deployments in kube-system after the grant: %v", err)
-		}
+		untilAllowed(t, "alice lists deployments in kube-system after the grant", func() error {
+			_, err := alice.Kube.AppsV1().Deployments("kube-system").List(ctx, metav1.ListOptions{})
+			return err
+		})
 		if _, err := alice.Kube.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{}); err != nil {
 			t.Fatalf("alice lists pods in kube-system after the grant: %v", err)
 		}
@@ -347,6 +356,22 @@ func TestRbacUsersAgainstStandin(t *testing.T) {
 			t.Fatalf("the failed create left its RoleBinding: %v", err)
 		}
 	})
+}
+
+// untilAllowed retries a call the API server forbids until its
+// authorizer has seen a new binding (it learns of them through an
+// informer), for at most 30 seconds.
+func untilAllowed(t *testing.T, what string, call func() error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	err := call()
+	for apierrors.IsForbidden(err) && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		err = call()
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
 }
 
 // failOn is an OpenBAO whose writes under path fail, as a full disk or a

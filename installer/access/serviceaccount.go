@@ -55,6 +55,9 @@ func (m *Manager) CreateServiceAccount(ctx context.Context, r ServiceAccountCrea
 	if err := m.namespaceExists(ctx, r.Namespace); err != nil {
 		return res, err
 	}
+	if err := m.clusterRoleExists(ctx, r.Role); err != nil {
+		return res, err
+	}
 	sas := m.Kube.CoreV1().ServiceAccounts(r.Namespace)
 	secrets := m.Kube.CoreV1().Secrets(r.Namespace)
 	sa, err := sas.Get(ctx, r.Name, metav1.GetOptions{})

@@ -57,6 +57,11 @@ func (m *Manager) validateUser(ctx context.Context, r UserCreate) error {
 			return err
 		}
 	}
+	if r.Role != "" {
+		if err := m.clusterRoleExists(ctx, r.Role); err != nil {
+			return err
+		}
+	}
 	if r.Namespace != "" {
 		if r.Role == RoleClusterAdmin {
 			return fmt.Errorf("cluster-admin is cluster-wide: leave out --namespace, or use --role admin for full control of %s", r.Namespace)
@@ -82,6 +87,17 @@ func (m *Manager) validateUser(ctx context.Context, r UserCreate) error {
 		} else if ok {
 			return fmt.Errorf("%w: OpenBAO's userpass already has a user %s; choose another name or remove it (bao delete auth/userpass/users/%s)", ErrUserExists, r.Name, r.Name)
 		}
+	}
+	return nil
+}
+
+func (m *Manager) clusterRoleExists(ctx context.Context, role string) error {
+	_, err := m.Kube.RbacV1().ClusterRoles().Get(ctx, role, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("the cluster has no ClusterRole %s (Kubernetes ships it; was it deleted?)", role)
+	}
+	if err != nil {
+		return m.apiErr("read ClusterRole "+role, err)
 	}
 	return nil
 }
