@@ -83,3 +83,39 @@ func TestUserPolicyCoversOnlyTheUsersPaths(t *testing.T) {
 		t.Errorf("policy has other paths:\n%s", p)
 	}
 }
+
+func TestResourceGroupFromDiscovery(t *testing.T) {
+	served := map[string][]string{
+		"pods":        {""},
+		"deployments": {"apps"},
+		"events":      {"", "events.k8s.io"},
+		"widgets":     {"a.example", "b.example"},
+	}
+	cases := []struct {
+		in, name, group, wantErr string
+	}{
+		{"pods", "pods", "", ""},
+		{"pods/log", "pods/log", "", ""},
+		{"deployments", "deployments", "apps", ""},
+		{"deployments.apps", "deployments", "apps", ""},
+		{"events", "events", "", ""},
+		{"events.events.k8s.io", "events", "events.k8s.io", ""},
+		{"*", "*", "*", ""},
+		{"widgets", "", "", "served by several API groups"},
+		{"widgets.b.example", "widgets", "b.example", ""},
+		{"deployments.extensions", "", "", "no resource deployments in API group extensions"},
+		{"gadgets", "", "", `no resource "gadgets"`},
+	}
+	for _, tc := range cases {
+		name, group, err := resourceGroup(tc.in, served)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%s: got %v, want %q", tc.in, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || name != tc.name || group != tc.group {
+			t.Errorf("%s: got %q %q %v, want %q %q", tc.in, name, group, err, tc.name, tc.group)
+		}
+	}
+}
