@@ -3,6 +3,7 @@ package access
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -89,4 +90,19 @@ func (u *undo) run() {
 			u.log.Warn("could not undo a step of a failed change; remove it by hand", "err", err)
 		}
 	}
+}
+
+// lineErr keeps an error's chain but prints it on one line: the OpenBAO
+// client's errors span several ("Error making API request.\n\nURL: ...").
+type lineErr struct{ err error }
+
+func (e lineErr) Error() string { return strings.Join(strings.Fields(e.err.Error()), " ") }
+func (e lineErr) Unwrap() error { return e.err }
+
+// OneLine returns err printed on one line, still matching errors.Is/As.
+func OneLine(err error) error {
+	if err == nil || !strings.ContainsAny(err.Error(), "\r\n") {
+		return err
+	}
+	return lineErr{err}
 }

@@ -1,6 +1,8 @@
 package access
 
 import (
+	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -117,5 +119,19 @@ func TestResourceGroupFromDiscovery(t *testing.T) {
 		if err != nil || name != tc.name || group != tc.group {
 			t.Errorf("%s: got %q %q %v, want %q %q", tc.in, name, group, err, tc.name, tc.group)
 		}
+	}
+}
+
+func TestOneLineKeepsTheChain(t *testing.T) {
+	base := errors.New("Error making API request.\n\nURL: PUT http://x/v1/sys/auth/userpass\nCode: 400. Errors:\n\n* path is already in use")
+	err := fmt.Errorf("create user alice: %w", OneLine(base))
+	if strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "Code: 400. Errors: * path is already in use") {
+		t.Fatalf("%q", err)
+	}
+	if !errors.Is(err, base) {
+		t.Fatal("the chain was lost")
+	}
+	if OneLine(nil) != nil {
+		t.Fatal("nil became an error")
 	}
 }

@@ -83,7 +83,7 @@ func serviceAccountCreateRun(ctx context.Context, o *ServiceAccountCreateOptions
 	req := access.ServiceAccountCreate{Name: o.Name, Namespace: o.Namespace, Role: o.Role, DryRun: true}
 	plan, err := m.CreateServiceAccount(ctx, req)
 	if err != nil {
-		return fmt.Errorf("create service account %s: %w", o.Name, err)
+		return fmt.Errorf("create service account %s: %w", o.Name, access.OneLine(err))
 	}
 	if o.DryRun || plan.Unchanged {
 		if o.JSON {
@@ -101,7 +101,7 @@ func serviceAccountCreateRun(ctx context.Context, o *ServiceAccountCreateOptions
 	req.DryRun = false
 	res, err := m.CreateServiceAccount(ctx, req)
 	if err != nil {
-		return fmt.Errorf("create service account %s (nothing of it was kept): %w", o.Name, err)
+		return fmt.Errorf("create service account %s (nothing of it was kept): %w", o.Name, access.OneLine(err))
 	}
 	if o.JSON {
 		return cmdutil.WriteJSON(o.IO.Out, res)

@@ -100,7 +100,7 @@ func userCreateRun(ctx context.Context, o *UserCreateOptions) error {
 	req := access.UserCreate{Name: o.Name, Namespace: o.Namespace, Role: o.Role, DryRun: true}
 	plan, err := m.CreateUser(ctx, req)
 	if err != nil {
-		return fmt.Errorf("create user %s: %w", o.Name, err)
+		return fmt.Errorf("create user %s: %w", o.Name, access.OneLine(err))
 	}
 	if o.DryRun {
 		return printPlan(o.IO, o.JSON, plan, plan.Steps)
@@ -118,7 +118,7 @@ func userCreateRun(ctx context.Context, o *UserCreateOptions) error {
 	req.DryRun = false
 	res, err := m.CreateUser(ctx, req)
 	if err != nil {
-		return fmt.Errorf("create user %s (nothing of it was kept): %w", o.Name, err)
+		return fmt.Errorf("create user %s (nothing of it was kept): %w", o.Name, access.OneLine(err))
 	}
 	creds := access.UserCredentialsPath(o.Name)
 	switch {
@@ -231,7 +231,7 @@ func userGrantRun(ctx context.Context, o *UserGrantOptions) error {
 	req := access.UserGrant{Name: o.Name, Namespace: o.Namespace, Permissions: o.Permissions, DryRun: true}
 	plan, err := m.Grant(ctx, req)
 	if err != nil {
-		return fmt.Errorf("grant %s: %w", o.Name, err)
+		return fmt.Errorf("grant %s: %w", o.Name, access.OneLine(err))
 	}
 	if o.DryRun || plan.Unchanged {
 		if o.JSON {
@@ -250,7 +250,7 @@ func userGrantRun(ctx context.Context, o *UserGrantOptions) error {
 	req.DryRun = false
 	res, err := m.Grant(ctx, req)
 	if err != nil {
-		return fmt.Errorf("grant %s: %w", o.Name, err)
+		return fmt.Errorf("grant %s: %w", o.Name, access.OneLine(err))
 	}
 	if o.JSON {
 		return cmdutil.WriteJSON(o.IO.Out, res)

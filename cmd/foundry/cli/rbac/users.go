@@ -62,7 +62,7 @@ func usersListRun(ctx context.Context, o *UsersListOptions) error {
 	}
 	subs, err := m.List(ctx, o.Namespace)
 	if err != nil {
-		return fmt.Errorf("list users: %w", err)
+		return fmt.Errorf("list users: %w", access.OneLine(err))
 	}
 	if subs == nil {
 		subs = []access.Subject{}
