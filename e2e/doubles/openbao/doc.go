@@ -26,6 +26,16 @@
 //     GET and DELETE /v1/<mount>/metadata/<path>.
 //   - POST /v1/sys/mounts/<path> with type kv and options.version 2.
 //   - GET /v1/auth/token/lookup-self.
+//   - Users and identities (identity.go), kept in memory only (never in
+//     the state file): GET /v1/sys/auth and POST /v1/sys/auth/userpass
+//     (userpass at that path only); GET/POST/DELETE and LIST
+//     /v1/auth/userpass/users[/<name>]; POST /v1/auth/userpass/login/<name>
+//     (a token carrying the user's and its entity's named policies);
+//     POST /v1/identity/entity (create, or update by name with 204),
+//     GET/DELETE /v1/identity/entity/name/<name> and /id/<id>, LIST
+//     /v1/identity/entity/name; POST /v1/identity/entity-alias; and
+//     GET/PUT/DELETE and LIST /v1/sys/policies/acl[/<name>], whose HCL is
+//     read only as path "..." { capabilities = [...] } blocks.
 //   - GET/HEAD /v1/sys/health with the documented status codes (200
 //     active, 501 not initialised, 503 sealed) and their *code overrides.
 //   - GET /v1/sys/seal-status, GET/PUT /v1/sys/init, PUT /v1/sys/unseal.

@@ -40,6 +40,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErrors(w, http.StatusServiceUnavailable, msgSealed)
 		return
 	}
+	if strings.HasPrefix(path, "auth/userpass/login/") {
+		s.routeIdentity(w, r, nil, path)
+		return
+	}
 	tok, ok := s.tokens[requestToken(r)]
 	if !ok {
 		writeErrors(w, http.StatusForbidden, msgDenied)
@@ -60,6 +64,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.raftConfiguration(w, r)
+		return
+	}
+	if s.routeIdentity(w, r, tok, path) {
 		return
 	}
 	if strings.HasPrefix(path, "sys/mounts/") {

@@ -37,6 +37,9 @@ type Server struct {
 
 	tokens map[string]*token
 	mounts map[string]*kvMount
+	// identity is userpass, entities and named policies (identity.go);
+	// made on first use, never persisted.
+	identity *identityState
 
 	version string
 	dir     string // storage "file" path; empty keeps everything in memory

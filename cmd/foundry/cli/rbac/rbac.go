@@ -1,5 +1,12 @@
-// Package rbac holds the `foundry rbac` verbs: operators, their roles and
-// their credentials.
+// Package rbac holds the `foundry rbac` verbs: Foundry's operators (who
+// may drive the controller), and the stack's users and service accounts
+// (who may use the cluster and OpenBAO).
+//
+// `rbac operator create|list|revoke` manage operators, as before.
+// `rbac user create|grant`, `rbac serviceaccount create` and `rbac list`
+// manage users and service accounts through installer/access; `rbac list`
+// lists those (joined from OpenBAO and Kubernetes), not operators. Only
+// an admin operator may run them.
 //
 // An operator is an NKey identity with a role (admin or read-only). The
 // key pair is made by the CLI on the machine that runs `rbac operator
@@ -17,9 +24,15 @@ import (
 
 // NewCmdRbac is the `rbac` noun.
 func NewCmdRbac(f *cmdutil.Factory) *cobra.Command {
-	cmd := &cobra.Command{Use: "rbac <noun> <verb>", Short: "Manage operators and their roles"}
+	return NewCmdRbacWith(f, NewDeps(f))
+}
+
+// NewCmdRbacWith is the `rbac` noun with the user verbs' dependencies
+// given, for tests that point them at a test cluster and OpenBAO.
+func NewCmdRbacWith(f *cmdutil.Factory, d Deps) *cobra.Command {
+	cmd := &cobra.Command{Use: "rbac <noun> <verb>", Short: "Manage operators, users and service accounts"}
 	op := &cobra.Command{Use: "operator <verb>", Short: "Create, list and revoke operators"}
 	op.AddCommand(NewCmdCreate(f, nil), NewCmdList(f, nil), NewCmdRevoke(f, nil))
-	cmd.AddCommand(op)
+	cmd.AddCommand(op, NewCmdUser(f, d), NewCmdServiceAccount(f, d), NewCmdUsersList(f, d, nil))
 	return cmd
 }
