@@ -288,3 +288,45 @@ func FuzzEventOrigin(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeRekeyArgs(f *testing.F) {
+	kp, _ := nkeys.CreateUser()
+	pub, _ := kp.PublicKey()
+	b, _ := json.Marshal(RekeyArgs{Step: RekeyCommit, PublicKey: pub})
+	f.Add(b)
+	f.Add([]byte(`{"step":"prepare"}`))
+	f.Add([]byte(`{"step":"commit","public_key":"UAAAA"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := DecodeRekeyArgs(data)
+		if err != nil {
+			return
+		}
+		if r.Step == RekeyCommit && !nkeys.IsValidPublicUserKey(r.PublicKey) {
+			t.Fatalf("accepted a commit without a valid key: %+v", r)
+		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatalf("accepted args do not re-encode: %v", err)
+		}
+		if _, err := DecodeRekeyArgs(b); err != nil {
+			t.Fatalf("re-encoded args refused: %v", err)
+		}
+	})
+}
+
+func FuzzDecodeRekeyReply(f *testing.F) {
+	kp, _ := nkeys.CreateUser()
+	pub, _ := kp.PublicKey()
+	b, _ := json.Marshal(RekeyReply{PublicKey: pub})
+	f.Add(b)
+	f.Add([]byte(`{"public_key":""}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := DecodeRekeyReply(data)
+		if err != nil {
+			return
+		}
+		if !nkeys.IsValidPublicUserKey(r.PublicKey) {
+			t.Fatalf("accepted a reply without a valid key: %+v", r)
+		}
+	})
+}

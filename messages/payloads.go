@@ -175,6 +175,7 @@ const (
 	EventHostDisconnected = "host_disconnected"
 	EventHostEnrolled     = "host_enrolled"
 	EventHostRemoved      = "host_removed"
+	EventHostRekeyed      = "host_rekeyed"
 	EventTrustUpdated     = "trust_updated"
 )
 
