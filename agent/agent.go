@@ -106,7 +106,7 @@ type Agent struct {
 	// (nats.go asks for the delay before each) and those that succeeded,
 	// for ConnectFailures.
 	attempts, retried atomic.Int64
-	trustMu sync.Mutex // serializes trust updates
+	trustMu           sync.Mutex // serializes trust updates
 	// rekeyMu serializes rekey steps; switchPending is set by a commit
 	// and turned into switchKey once its answer is sent (afterReply), and
 	// Run then moves to a connection made with the new key.
@@ -152,10 +152,10 @@ func New(opts Options) (*Agent, error) {
 	}
 	a := &Agent{
 		opts: opts, cfg: opts.Config,
-		logger:        opts.Logger.With("host", opts.Config.ID),
-		verifier:      messages.NewVerifier(keys, nil),
-		started:       time.Now(),
-		refusals:      newLimiter(10, time.Second),
+		logger:    opts.Logger.With("host", opts.Config.ID),
+		verifier:  messages.NewVerifier(keys, nil),
+		started:   time.Now(),
+		refusals:  newLimiter(10, time.Second),
 		abort:     make(chan struct{}),
 		switchKey: make(chan struct{}, 1),
 		fetchSlot: make(chan struct{}, 1),
