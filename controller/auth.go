@@ -398,13 +398,17 @@ func permissionsFor(id Identity) (*server.Permissions, error) {
 }
 
 // agentFetchPermissions are those of an agent's connection named
-// messages.AgentFetchConnName: read the artifact store, receive the
-// answers on the agent's own inbox, and nothing else (no commands, no
-// heartbeats). It is the same identity, so choosing it by name grants
-// nothing the host did not have.
+// messages.AgentFetchConnName: ask the controller for artifact bytes on
+// the host's own request subject, receive them on the agent's own inbox,
+// and nothing else (no commands, no heartbeats, and no JetStream API:
+// with it, a consumer's deliver subject or a request's reply subject
+// would have the server deliver stream data anywhere, see
+// messages.ArtifactGetPrefix). It is the same identity, so choosing it by
+// name grants nothing the host did not have.
 func agentFetchPermissions(host string) *server.Permissions {
+	get, _ := messages.ArtifactGetSubject(host)
 	return &server.Permissions{
-		Publish:   &server.SubjectPermission{Allow: artifactReadSubjects()},
+		Publish:   &server.SubjectPermission{Allow: []string{get}},
 		Subscribe: &server.SubjectPermission{Allow: []string{messages.AgentInbox(host) + ".>"}},
 	}
 }

@@ -330,3 +330,23 @@ func FuzzDecodeRekeyReply(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeArtifactChunkRequest(f *testing.F) {
+	b, _ := json.Marshal(ArtifactChunkRequest{Name: "k3s/v1.31.4/k3s", After: 7, Max: 4})
+	f.Add(b)
+	f.Add([]byte(`{"name":"a/b","max":1}`))
+	f.Add([]byte(`{"name":"../../x/y","max":99}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := DecodeArtifactChunkRequest(data)
+		if err != nil {
+			return
+		}
+		if r.Max < 1 || r.Max > MaxArtifactChunksPerRequest || strings.Count(r.Name, "/") != 2 {
+			t.Fatalf("accepted an out-of-bounds request: %+v", r)
+		}
+		b, _ := json.Marshal(r)
+		if _, err := DecodeArtifactChunkRequest(b); err != nil {
+			t.Fatalf("re-encoded request refused: %v", err)
+		}
+	})
+}
