@@ -146,4 +146,3 @@ func (c *Controller) boundArtifactConsumers(ctx context.Context) error {
 	}
 	return nil
 }
-
