@@ -197,3 +197,56 @@ func TestStolenAgentCredentialCannotDeliverArtifactsElsewhere(t *testing.T) {
 		t.Fatal("no permission violation reported to the attacker's connection")
 	}
 }
+
+// A read-only operator still reads the events and audit streams with
+// consumers it creates, whose deliver subject NATS does not check; what
+// one credential can build up is bounded: a consumer nobody reads is
+// deleted after 5 minutes (one asking for longer is refused, one asking
+// for nothing gets that), and a stream takes at most 256 consumers.
+func TestOperatorConsumersAreBoundedInCountAndLifetime(t *testing.T) {
+	c := ct.StartController(t)
+	admin := ct.Client(t, c)
+	creds := ct.CreateOperator(t, admin, "viewer", messages.RoleReadOnly)
+	kp := keyPair(t, creds)
+	pub, _ := kp.PublicKey()
+	opts := []nats.Option{nats.Nkey(pub, kp.Sign), nats.NoReconnect(), nats.CustomInboxPrefix(controller.OperatorInbox(pub))}
+	if ca := ct.WriteCA(t, c); ca != "" {
+		opts = append(opts, nats.RootCAs(ca))
+	}
+	nc, err := nats.Connect(c.URLs()[0], opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	web2cmd, _ := messages.CommandSubject("web-2")
+
+	cons, err := js.CreateConsumer(ctx, controller.EventsStream, jetstream.ConsumerConfig{Durable: "forever", DeliverSubject: web2cmd})
+	if err != nil {
+		t.Fatalf("create a consumer without a lifetime: %v", err)
+	}
+	if got := cons.CachedInfo().Config.InactiveThreshold; got != 5*time.Minute {
+		t.Fatalf("a consumer asking for no lifetime got %s, want 5m", got)
+	}
+	if _, err := js.CreateConsumer(ctx, controller.EventsStream, jetstream.ConsumerConfig{Durable: "a-day", DeliverSubject: web2cmd, InactiveThreshold: 24 * time.Hour}); err == nil {
+		t.Fatal("a consumer asking to live a day without a reader was created")
+	}
+	created := 1
+	var last error
+	for i := range 300 {
+		_, err := js.CreateConsumer(ctx, controller.EventsStream, jetstream.ConsumerConfig{Name: fmt.Sprintf("c%d", i), DeliverSubject: web2cmd})
+		if err != nil {
+			last = err
+			continue
+		}
+		created++
+	}
+	if created != 256 || last == nil {
+		t.Fatalf("%d consumers created on the events stream, want the bound 256 (last refusal: %v)", created, last)
+	}
+}

@@ -26,6 +26,20 @@ const (
 // JetStream; agents get bytes from serveArtifact.
 const artifactMaxConsumers = 64
 
+// Operators read the events and audit streams with consumers they create
+// (events list and tail, audit list), and NATS does not check a push
+// consumer's deliver subject against the creator's permissions. These
+// bound what one credential can build up: consumers per stream, and a
+// lifetime (a consumer nobody reads from is deleted after
+// readerInactive; one asking for longer is refused). Ordered consumers,
+// which the CLI uses, ask for exactly readerInactive.
+const (
+	readerMaxConsumers = 256
+	readerInactive     = 5 * time.Minute
+)
+
+var readerConsumerLimits = jetstream.StreamConsumerLimits{InactiveThreshold: readerInactive}
+
 // startArtifactServer answers agents' artifact requests
 // (messages.ArtifactGetPrefix). An agent's fetch connection may publish
 // only its own request subject and subscribe only to its own inbox, and
@@ -137,10 +151,10 @@ func (c *Controller) boundArtifactConsumers(ctx context.Context) error {
 		return fmt.Errorf("open the artifact stream: %w", err)
 	}
 	cfg := s.CachedInfo().Config
-	if cfg.MaxConsumers == artifactMaxConsumers {
+	if cfg.MaxConsumers == artifactMaxConsumers && cfg.ConsumerLimits == readerConsumerLimits {
 		return nil
 	}
-	cfg.MaxConsumers = artifactMaxConsumers
+	cfg.MaxConsumers, cfg.ConsumerLimits = artifactMaxConsumers, readerConsumerLimits
 	if _, err := c.js.UpdateStream(ctx, cfg); err != nil {
 		return fmt.Errorf("bound the artifact stream's consumers: %w", err)
 	}
