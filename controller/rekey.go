@@ -183,6 +183,9 @@ func (c *Controller) rekeyStep(ctx context.Context, host string, args messages.R
 	case !ok:
 		return messages.RekeyReply{}, &messages.Error{Code: messages.CodeUnavailable, Message: fmt.Sprintf(
 			"rekey %s: the agent of %s did not answer (%s); if it cannot be reached, run foundry host rekey %s --ssh", args.Step, host, fr.missing[host], host)}
+	case r.reply.Error != nil && r.reply.Error.Code == messages.CodeUnknownVerb:
+		return messages.RekeyReply{}, &messages.Error{Code: r.reply.Error.Code, Message: fmt.Sprintf(
+			"the agent of %s is too old to rekey itself (%s); run foundry host rekey %s --ssh", host, r.reply.Error.Message, host)}
 	case r.reply.Error != nil:
 		return messages.RekeyReply{}, &messages.Error{Code: r.reply.Error.Code, Message: fmt.Sprintf("rekey %s on %s: %s", args.Step, host, r.reply.Error.Message)}
 	}
