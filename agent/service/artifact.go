@@ -128,6 +128,7 @@ type chunkReader struct {
 	after uint64
 	buf   []byte
 	eof   bool
+	asked bool // the next batch was asked for
 }
 
 func (r *chunkReader) Read(p []byte) (int, error) {
@@ -144,13 +145,27 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// fill asks for the chunks after r.after and reads them up to the
-// trailer.
-func (r *chunkReader) fill() error {
+// ask requests the chunks after r.after.
+func (r *chunkReader) ask() error {
 	req, _ := json.Marshal(messages.ArtifactChunkRequest{Name: r.name, After: r.after, Max: messages.MaxArtifactChunksPerRequest})
 	if err := r.nc.PublishRequest(r.subj, r.inbox, req); err != nil {
 		return r.broken("ask for", err)
 	}
+	r.asked = true
+	return nil
+}
+
+// fill reads the next batch up to its trailer, asking for it first unless
+// it was asked for already; at a "more" trailer it asks for the batch
+// after, so the controller reads it while this one is consumed (one batch
+// ahead at most).
+func (r *chunkReader) fill() error {
+	if !r.asked {
+		if err := r.ask(); err != nil {
+			return err
+		}
+	}
+	r.asked = false
 	for {
 		m, err := r.sub.NextMsgWithContext(r.ctx)
 		if err != nil {
@@ -165,6 +180,9 @@ func (r *chunkReader) fill() error {
 		}
 		if end := m.Header.Get(messages.HeaderArtifactEnd); end != "" {
 			r.eof = end == messages.ArtifactEndEOF
+			if !r.eof {
+				return r.ask()
+			}
 			return nil
 		}
 		seq, err := strconv.ParseUint(m.Header.Get(messages.HeaderArtifactSeq), 10, 64)
