@@ -110,14 +110,13 @@ type Agent struct {
 	// (nats.go asks for the delay before each) and those that succeeded,
 	// for ConnectFailures.
 	attempts, retried atomic.Int64
-	// closed is closed when nats.go gives the connection up for good.
-	closed chan struct{}
-	// callbacksDone is closed by nats.go's last callback for the
-	// connection, whatever closed it (see closeConn).
-	callbacksDone chan struct{}
-	doneOnce      sync.Once
-	closeOnce     sync.Once
-	trustMu       sync.Mutex // serializes trust updates
+	trustMu           sync.Mutex // serializes trust updates
+	// rekeyMu serializes rekey steps; switchPending is set by a commit
+	// and turned into switchKey once its answer is sent (afterReply), and
+	// Run then moves to a connection made with the new key.
+	rekeyMu       sync.Mutex
+	switchPending atomic.Bool
+	switchKey     chan struct{}
 	// services runs the service verbs off the subscription goroutine:
 	// slots bounds how many run at once, queued how many may wait.
 	services ServiceRunner
@@ -163,20 +162,20 @@ func New(opts Options) (*Agent, error) {
 	}
 	a := &Agent{
 		opts: opts, cfg: opts.Config,
-		logger:        opts.Logger.With("host", opts.Config.ID),
-		verifier:      messages.NewVerifier(keys, nil),
-		started:       time.Now(),
-		refusals:      newLimiter(10, time.Second),
-		abort:         make(chan struct{}),
-		closed:        make(chan struct{}),
-		callbacksDone: make(chan struct{}),
-		fetchSlot:     make(chan struct{}, 1),
+		logger:    opts.Logger.With("host", opts.Config.ID),
+		verifier:  messages.NewVerifier(keys, nil),
+		started:   time.Now(),
+		refusals:  newLimiter(10, time.Second),
+		abort:     make(chan struct{}),
+		switchKey: make(chan struct{}, 1),
+		fetchSlot: make(chan struct{}, 1),
 	}
 	a.handlers = map[string]Handler{
 		messages.VerbStatus:      a.handleStatus,
 		messages.VerbUninstall:   a.handleUninstall,
 		messages.VerbTrustUpdate: a.handleTrustUpdate,
 		messages.VerbLiveness:    a.handleLiveness,
+		messages.VerbRekey:       a.handleRekey,
 	}
 	if err := a.openState(); err != nil {
 		return nil, err
@@ -216,22 +215,18 @@ type Handler func(ctx context.Context, env *messages.Envelope) (any, error)
 // nil) or Abort is called. A controller that is down is not an error: the
 // agent keeps retrying with backoff.
 func (a *Agent) Run(ctx context.Context) error {
-	nc, err := a.connect()
+	l, err := a.connect()
 	if err != nil {
 		return err
 	}
+	nc := l.nc
 	a.mu.Lock()
 	a.nc = nc
 	a.mu.Unlock()
 
-	cmdSubj, _ := messages.CommandSubject(a.cfg.ID)
-	for _, s := range []string{cmdSubj, messages.BroadcastSubject()} {
-		sub, err := nc.Subscribe(s, func(m *nats.Msg) { a.handleCommand(ctx, m) })
-		if err != nil {
-			a.closeConn(nc)
-			return fmt.Errorf("subscribe %s: %w", s, err)
-		}
-		_ = sub.SetPendingLimits(1024, 16<<20)
+	if err := a.subscribe(ctx, nc); err != nil {
+		a.closeConn(l)
+		return err
 	}
 	a.registerStep(nc)
 	a.opts.Notify("READY=1")
@@ -240,9 +235,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.selfUpdate != nil {
 		go a.settleUpgrade(ctx, nc)
 	}
-	stopSender, senderDone := make(chan struct{}), make(chan struct{})
-	go func() { defer close(senderDone); a.sendEvents(nc, stopSender) }()
+	var stopSender, senderDone chan struct{}
+	startSending := func() {
+		stopSender, senderDone = make(chan struct{}), make(chan struct{})
+		go func(nc *nats.Conn, stop, done chan struct{}) { defer close(done); a.sendEvents(nc, stop) }(nc, stopSender, senderDone)
+	}
 	stopSending := func() { close(stopSender); <-senderDone }
+	startSending()
 	defer a.closeState()
 
 	hb := time.NewTimer(jittered(a.heartbeatInterval()))
@@ -260,13 +259,33 @@ func (a *Agent) Run(ctx context.Context) error {
 			// they changed and answer before the goodbye.
 			a.waitServices(serviceStopWait)
 			stopSending()
-			a.goodbye(nc)
+			a.goodbye(l)
 			return nil
 		case <-a.abort:
 			stopSending()
-			a.closeConn(nc)
+			a.closeConn(l)
 			return nil
-		case <-a.closed:
+		case <-a.switchKey:
+			nl, err := a.moveConn(ctx)
+			if err != nil {
+				// nkey_file already holds the new key, which the
+				// controller enrolled before the commit: try again.
+				a.logger.Warn("could not connect with the new key yet; retrying", "err", err)
+				time.AfterFunc(rekeyRetry, func() {
+					select {
+					case a.switchKey <- struct{}{}:
+					default:
+					}
+				})
+				continue
+			}
+			stopSending()
+			old := l
+			l, nc = nl, nl.nc
+			startSending()
+			a.closeConn(old)
+			a.logger.Info("connected with the new key", "url", nc.ConnectedUrl())
+		case <-l.closed:
 			stopSending()
 			// Not our doing: end with an error so systemd restarts the
 			// agent, rather than live on without a connection while the
@@ -297,11 +316,63 @@ func (a *Agent) Abort() {
 	}
 }
 
-func (a *Agent) connect() (*nats.Conn, error) {
+// link is one command connection with its own end signals: closed when
+// nats.go gives it up for good, done after its last callback. A key
+// rotation replaces the link while the agent runs; closing the old one
+// must not look like losing the controller.
+type link struct {
+	nc        *nats.Conn
+	closed    chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+	doneOnce  sync.Once
+}
+
+// subscribe listens on the host's command subject and the broadcast.
+func (a *Agent) subscribe(ctx context.Context, nc *nats.Conn) error {
+	cmdSubj, _ := messages.CommandSubject(a.cfg.ID)
+	for _, s := range []string{cmdSubj, messages.BroadcastSubject()} {
+		sub, err := nc.Subscribe(s, func(m *nats.Msg) { a.handleCommand(ctx, m) })
+		if err != nil {
+			return fmt.Errorf("subscribe %s: %w", s, err)
+		}
+		_ = sub.SetPendingLimits(1024, 16<<20)
+	}
+	return nil
+}
+
+// moveConn opens a command connection with the key now in nkey_file and
+// makes it the agent's, subscribed and registered, before the caller
+// closes the old one: the host keeps its command subscription throughout,
+// so the controller never sees it disconnected.
+func (a *Agent) moveConn(ctx context.Context) (*link, error) {
+	l, err := a.connect()
+	if err != nil {
+		return nil, err
+	}
+	if err := a.subscribe(ctx, l.nc); err != nil {
+		a.closeConn(l)
+		return nil, err
+	}
+	fctx, cancel := context.WithTimeout(ctx, 2*connectTimeout)
+	defer cancel()
+	if err := l.nc.FlushWithContext(fctx); err != nil {
+		a.closeConn(l)
+		return nil, fmt.Errorf("the new connection did not come up: %w", err)
+	}
+	a.mu.Lock()
+	a.nc = l.nc
+	a.mu.Unlock()
+	a.heartbeat(l.nc, messages.KindRegister)
+	return l, nil
+}
+
+func (a *Agent) connect() (*link, error) {
 	opts, err := a.identityOptions("foundry-agent:" + a.cfg.ID)
 	if err != nil {
 		return nil, err
 	}
+	l := &link{closed: make(chan struct{}), done: make(chan struct{})}
 	opts = append(opts,
 		nats.MaxReconnects(-1),
 		nats.RetryOnFailedConnect(true),
@@ -332,9 +403,9 @@ func (a *Agent) connect() (*nats.Conn, error) {
 			select {
 			case <-a.abort:
 			default:
-				a.closeOnce.Do(func() { close(a.closed) })
+				l.closeOnce.Do(func() { close(l.closed) })
 			}
-			a.doneOnce.Do(func() { close(a.callbacksDone) })
+			l.doneOnce.Do(func() { close(l.done) })
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			a.retried.Add(1)
@@ -352,7 +423,8 @@ func (a *Agent) connect() (*nats.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("controller URLs %v: %w", a.cfg.URLs, err)
 	}
-	return nc, nil
+	l.nc = nc
+	return l, nil
 }
 
 // Instance is this agent process's instance id, which its heartbeats and
@@ -419,7 +491,8 @@ func (a *Agent) heartbeat(nc *nats.Conn, kind string) {
 // event goes through the outbox: if the stream cannot take it within
 // stopDeliveryBy, the next start delivers it, before its own
 // agent_started.
-func (a *Agent) goodbye(nc *nats.Conn) {
+func (a *Agent) goodbye(l *link) {
+	nc := l.nc
 	a.publishEvent(messages.EventAgentStopping, messages.SeverityInfo, "agent stopping", "", nil)
 	a.heartbeat(nc, messages.KindGoodbye)
 	a.flushEvents(nc)
@@ -428,17 +501,21 @@ func (a *Agent) goodbye(nc *nats.Conn) {
 	if err := nc.FlushWithContext(ctx); err != nil {
 		a.logger.Warn("goodbye not delivered", "err", err)
 	}
-	a.closeConn(nc)
+	a.closeConn(l)
 	a.logger.Info("agent stopped")
 }
 
-// closeConn closes nc and waits (briefly) for nats.go's callbacks, which
+// rekeyRetry is how long the agent waits before trying again to connect
+// with a new key after a rotation.
+const rekeyRetry = 5 * time.Second
+
+// closeConn closes l's connection and waits (briefly) for nats.go's callbacks, which
 // run on a goroutine of their own after Close: the disconnect and close
 // handlers log, and nothing should log after Run has returned.
-func (a *Agent) closeConn(nc *nats.Conn) {
-	nc.Close()
+func (a *Agent) closeConn(l *link) {
+	l.nc.Close()
 	select {
-	case <-a.callbacksDone:
+	case <-l.done:
 	case <-time.After(2 * time.Second):
 	}
 }

@@ -50,6 +50,7 @@ func (a *Agent) handleCommand(ctx context.Context, m *nats.Msg) {
 		r := a.reply(m, messages.Reply{V: messages.Version, ID: env.ID, Host: a.cfg.ID, Error: messages.AsError(err)}, payload)
 		a.results.put(env.ID, env.ExpiresAt, r)
 		a.commands.finished(env, r)
+		a.afterReply()
 	}
 	if !isServiceVerb(env.Verb) {
 		run(ctx)

@@ -42,6 +42,7 @@ func (c *Controller) startAPI() error {
 		{"host-list", messages.APIHostList, handle(c, messages.APIHostList, c.hostList)},
 		{"host-enroll", messages.APIHostEnroll, handle(c, messages.APIHostEnroll, c.Enroll)},
 		{"host-remove", messages.APIHostRemove, async(handle(c, messages.APIHostRemove, c.RemoveHost))},
+		{"host-rekey", messages.APIHostRekey, async(handle(c, messages.APIHostRekey, c.RekeyHost))},
 		{"fleet-status", messages.APIFleetStatus, async(handle(c, messages.APIFleetStatus, c.FleetStatus))},
 		{"controller-info", messages.APIInfo, handle(c, messages.APIInfo, c.info)},
 		{"operator-create", messages.APIOperatorCreate, handle(c, messages.APIOperatorCreate, c.CreateOperator)},

@@ -46,6 +46,9 @@ func ensureAuditStream(ctx context.Context, js jetstream.JetStream, replicas int
 		Replicas:    replicas,
 		DenyDelete:  true,
 		DenyPurge:   true,
+		// Operators read it with consumers they create themselves.
+		MaxConsumers:   readerMaxConsumers,
+		ConsumerLimits: readerConsumerLimits,
 	})
 	return err
 }

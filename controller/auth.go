@@ -76,6 +76,12 @@ type authenticator struct {
 	conns map[string]map[uint64]struct{} // public key -> live client ids
 	cids  map[uint64]string              // client id -> public key
 	hosts map[string][]string            // host -> its agent public keys, so enrolment is not a scan of every identity
+	// logins counts successful authentications per public key and
+	// denied holds the last refusal for the connection limit (unix ms):
+	// a rekey through the agent uses them to see a second party with the
+	// key (see rekeyUnsafe).
+	logins map[string]uint64
+	denied map[string]int64
 }
 
 func newAuthenticator(maxAgent, maxOperator int) *authenticator {
@@ -83,7 +89,7 @@ func newAuthenticator(maxAgent, maxOperator int) *authenticator {
 		alive: func(uint64) bool { return true }, onDeny: func(Identity, int) {},
 		system: func() *server.Account { return nil },
 		ids:    map[string]Identity{}, conns: map[string]map[uint64]struct{}{}, cids: map[uint64]string{},
-		hosts: map[string][]string{}}
+		hosts: map[string][]string{}, logins: map[string]uint64{}, denied: map[string]int64{}}
 }
 
 func (a *authenticator) set(id Identity) {
@@ -154,6 +160,19 @@ func (a *authenticator) markRevoked(id Identity) []uint64 {
 	return a.dropConnsLocked(id.PublicKey)
 }
 
+// keyActivity is pub's live client ids, its count of successful
+// authentications and its last refusal for the connection limit.
+func (a *authenticator) keyActivity(pub string) (cids []uint64, logins uint64, denied int64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.pruneLocked(pub)
+	for cid := range a.conns[pub] {
+		cids = append(cids, cid)
+	}
+	slices.Sort(cids)
+	return cids, a.logins[pub], a.denied[pub]
+}
+
 func (a *authenticator) dropConnsLocked(pub string) []uint64 {
 	var out []uint64
 	for cid := range a.conns[pub] {
@@ -161,6 +180,8 @@ func (a *authenticator) dropConnsLocked(pub string) []uint64 {
 		delete(a.cids, cid)
 	}
 	delete(a.conns, pub)
+	delete(a.logins, pub)
+	delete(a.denied, pub)
 	return out
 }
 
@@ -244,6 +265,7 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 		return false
 	}
 	if max := a.limit(id); max > 0 && a.pruneLocked(opts.Nkey) >= max {
+		a.denied[opts.Nkey] = nowMs()
 		a.mu.Unlock()
 		a.onDeny(id, max)
 		return false
@@ -253,6 +275,7 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 	}
 	a.conns[opts.Nkey][c.GetID()] = struct{}{}
 	a.cids[c.GetID()] = opts.Nkey
+	a.logins[opts.Nkey]++
 	a.mu.Unlock()
 	user := &server.User{Username: id.Kind + ":" + id.Name, Permissions: perms}
 	if id.Kind == KindSystem {
@@ -375,13 +398,17 @@ func permissionsFor(id Identity) (*server.Permissions, error) {
 }
 
 // agentFetchPermissions are those of an agent's connection named
-// messages.AgentFetchConnName: read the artifact store, receive the
-// answers on the agent's own inbox, and nothing else (no commands, no
-// heartbeats). It is the same identity, so choosing it by name grants
-// nothing the host did not have.
+// messages.AgentFetchConnName: ask the controller for artifact bytes on
+// the host's own request subject, receive them on the agent's own inbox,
+// and nothing else (no commands, no heartbeats, and no JetStream API:
+// with it, a consumer's deliver subject or a request's reply subject
+// would have the server deliver stream data anywhere, see
+// messages.ArtifactGetPrefix). It is the same identity, so choosing it by
+// name grants nothing the host did not have.
 func agentFetchPermissions(host string) *server.Permissions {
+	get, _ := messages.ArtifactGetSubject(host)
 	return &server.Permissions{
-		Publish:   &server.SubjectPermission{Allow: artifactReadSubjects()},
+		Publish:   &server.SubjectPermission{Allow: []string{get}},
 		Subscribe: &server.SubjectPermission{Allow: []string{messages.AgentInbox(host) + ".>"}},
 	}
 }

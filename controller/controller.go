@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -121,6 +122,7 @@ type Controller struct {
 	jobs         jobStore
 	rejoins      rejoins
 	arts         artifactStore
+	artDropped   atomic.Uint64 // artifact requests whose reply was not the host's inbox
 	auditing     bool
 	trustLimiter *keyedLimiter
 	denyLog      *keyedLimiter
@@ -350,9 +352,14 @@ func (c *Controller) startServices(ctx context.Context) error {
 	}
 	// Agents may read the artifact store but not create it.
 	if err := c.retry(ctx, "open the artifact store", func(ctx context.Context) error {
-		_, err := c.artifacts(ctx)
-		return err
+		if _, err := c.artifacts(ctx); err != nil {
+			return err
+		}
+		return c.boundArtifactConsumers(ctx)
 	}); err != nil {
+		return err
+	}
+	if err := c.startArtifactServer(); err != nil {
 		return err
 	}
 	if c.bcast, err = startReplyMux(c.nc, rand.Text()); err != nil {

@@ -69,6 +69,8 @@ func (c *Controller) ensureStreams(ctx context.Context) (reg, ids jetstream.KeyV
 				Discard:           jetstream.DiscardOld,
 				Storage:           jetstream.FileStorage,
 				Replicas:          replicas,
+				MaxConsumers:      readerMaxConsumers,
+				ConsumerLimits:    readerConsumerLimits,
 			})
 			return err
 		}},

@@ -13,3 +13,6 @@ func (c *Controller) InternalConn() *nats.Conn { return c.nc }
 // Signer exposes the real signing key so tests can build expired and
 // replayed commands that are otherwise valid.
 func (c *Controller) Signer() *messages.Signer { return c.keys.current() }
+
+// AgentKeys are the public keys enrolled for host.
+func (c *Controller) AgentKeys(host string) []string { return c.agentIdentities(host) }

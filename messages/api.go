@@ -6,6 +6,7 @@ var (
 	APIHostList    = MustAPISubject("host", "list")
 	APIHostEnroll  = MustAPISubject("host", "enroll")
 	APIHostRemove  = MustAPISubject("host", "remove")
+	APIHostRekey   = MustAPISubject("host", "rekey")
 	APIFleetStatus = MustAPISubject("fleet", "status")
 	APIInfo        = MustAPISubject("controller", "info")
 

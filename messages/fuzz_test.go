@@ -288,3 +288,65 @@ func FuzzEventOrigin(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeRekeyArgs(f *testing.F) {
+	kp, _ := nkeys.CreateUser()
+	pub, _ := kp.PublicKey()
+	b, _ := json.Marshal(RekeyArgs{Step: RekeyCommit, PublicKey: pub})
+	f.Add(b)
+	f.Add([]byte(`{"step":"prepare"}`))
+	f.Add([]byte(`{"step":"commit","public_key":"UAAAA"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := DecodeRekeyArgs(data)
+		if err != nil {
+			return
+		}
+		if r.Step == RekeyCommit && !nkeys.IsValidPublicUserKey(r.PublicKey) {
+			t.Fatalf("accepted a commit without a valid key: %+v", r)
+		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatalf("accepted args do not re-encode: %v", err)
+		}
+		if _, err := DecodeRekeyArgs(b); err != nil {
+			t.Fatalf("re-encoded args refused: %v", err)
+		}
+	})
+}
+
+func FuzzDecodeRekeyReply(f *testing.F) {
+	kp, _ := nkeys.CreateUser()
+	pub, _ := kp.PublicKey()
+	b, _ := json.Marshal(RekeyReply{PublicKey: pub})
+	f.Add(b)
+	f.Add([]byte(`{"public_key":""}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := DecodeRekeyReply(data)
+		if err != nil {
+			return
+		}
+		if !nkeys.IsValidPublicUserKey(r.PublicKey) {
+			t.Fatalf("accepted a reply without a valid key: %+v", r)
+		}
+	})
+}
+
+func FuzzDecodeArtifactChunkRequest(f *testing.F) {
+	b, _ := json.Marshal(ArtifactChunkRequest{Name: "k3s/v1.31.4/k3s", After: 7, Max: 4})
+	f.Add(b)
+	f.Add([]byte(`{"name":"a/b","max":1}`))
+	f.Add([]byte(`{"name":"../../x/y","max":99}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := DecodeArtifactChunkRequest(data)
+		if err != nil {
+			return
+		}
+		if r.Max < 1 || r.Max > MaxArtifactChunksPerRequest || strings.Count(r.Name, "/") != 2 {
+			t.Fatalf("accepted an out-of-bounds request: %+v", r)
+		}
+		b, _ := json.Marshal(r)
+		if _, err := DecodeArtifactChunkRequest(b); err != nil {
+			t.Fatalf("re-encoded request refused: %v", err)
+		}
+	})
+}

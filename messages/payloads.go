@@ -179,6 +179,7 @@ const (
 	EventHostDisconnected = "host_disconnected"
 	EventHostEnrolled     = "host_enrolled"
 	EventHostRemoved      = "host_removed"
+	EventHostRekeyed      = "host_rekeyed"
 	EventTrustUpdated     = "trust_updated"
 	// EventAgentUpgraded: a new agent connected and confirmed its
 	// upgrade; EventAgentRolledBack: the host went back to its previous

@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,27 +87,123 @@ func (o ObjectStore) Open(ctx context.Context, name string) (io.ReadCloser, erro
 	return NewStallReader(c, stall), nil
 }
 
+// openObject starts reading object name from the controller (see
+// messages.ArtifactGetPrefix): the first chunks are asked for at once, so
+// an object that is not there is ErrArtifactNotFound here.
 func openObject(ctx context.Context, nc *nats.Conn, name string) (io.ReadCloser, error) {
-	js, err := jetstream.New(nc)
+	host, ok := strings.CutPrefix(nc.Opts.Name, "foundry-agent-fetch:")
+	if !ok {
+		return nil, fmt.Errorf("the fetch connection is not named %q", messages.AgentFetchConnName("<host>"))
+	}
+	subj, err := messages.ArtifactGetSubject(host)
 	if err != nil {
 		return nil, err
 	}
-	obs, err := js.ObjectStore(ctx, messages.ArtifactBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, ErrArtifactNotFound
-	}
+	inbox := nc.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
 	if err != nil {
-		return nil, fmt.Errorf("open the artifact store: %w", err)
+		return nil, fmt.Errorf("subscribe for the artifact's bytes: %w", err)
 	}
-	r, err := obs.Get(ctx, name)
-	if errors.Is(err, jetstream.ErrObjectNotFound) {
-		return nil, ErrArtifactNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read %s from the artifact store: %w", name, err)
+	_ = sub.SetPendingLimits(4*messages.MaxArtifactChunksPerRequest, -1)
+	r := &chunkReader{ctx: ctx, nc: nc, sub: sub, subj: subj, inbox: inbox, name: name}
+	if err := r.fill(); err != nil {
+		_ = sub.Unsubscribe()
+		if messages.CodeOf(err) == messages.CodeNotFound {
+			return nil, ErrArtifactNotFound
+		}
+		return nil, err
 	}
 	return r, nil
 }
+
+// chunkReader reads an object from the controller a batch of chunks at a
+// time, asking for the next batch only when the last one is used up.
+type chunkReader struct {
+	ctx   context.Context
+	nc    *nats.Conn
+	sub   *nats.Subscription
+	subj  string
+	inbox string
+	name  string
+	after uint64
+	buf   []byte
+	eof   bool
+	asked bool // the next batch was asked for
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		if r.eof {
+			return 0, io.EOF
+		}
+		if err := r.fill(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+// ask requests the chunks after r.after.
+func (r *chunkReader) ask() error {
+	req, _ := json.Marshal(messages.ArtifactChunkRequest{Name: r.name, After: r.after, Max: messages.MaxArtifactChunksPerRequest})
+	if err := r.nc.PublishRequest(r.subj, r.inbox, req); err != nil {
+		return r.broken("ask for", err)
+	}
+	r.asked = true
+	return nil
+}
+
+// fill reads the next batch up to its trailer, asking for it first unless
+// it was asked for already; at a "more" trailer it asks for the batch
+// after, so the controller reads it while this one is consumed (one batch
+// ahead at most).
+func (r *chunkReader) fill() error {
+	if !r.asked {
+		if err := r.ask(); err != nil {
+			return err
+		}
+	}
+	r.asked = false
+	for {
+		m, err := r.sub.NextMsgWithContext(r.ctx)
+		if err != nil {
+			return r.broken("read", err)
+		}
+		if e := m.Header.Get(messages.HeaderArtifactError); e != "" {
+			var we messages.Error
+			if json.Unmarshal([]byte(e), &we) != nil || we.Code == "" {
+				return fmt.Errorf("read %s: the controller answered %q", r.name, e)
+			}
+			return &we
+		}
+		if end := m.Header.Get(messages.HeaderArtifactEnd); end != "" {
+			r.eof = end == messages.ArtifactEndEOF
+			if !r.eof {
+				return r.ask()
+			}
+			return nil
+		}
+		seq, err := strconv.ParseUint(m.Header.Get(messages.HeaderArtifactSeq), 10, 64)
+		if err != nil || seq <= r.after {
+			return fmt.Errorf("read %s: a chunk came out of order", r.name)
+		}
+		r.after = seq
+		r.buf = append(r.buf, m.Data...)
+	}
+}
+
+// broken says that the connection went away when it did, whichever call
+// noticed first.
+func (r *chunkReader) broken(what string, err error) error {
+	if r.nc.IsClosed() || errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrBadSubscription) {
+		return fmt.Errorf("%s %s: the connection to the controller closed during the transfer (%v)", what, r.name, err)
+	}
+	return fmt.Errorf("%s %s: %w", what, r.name, err)
+}
+
+func (r *chunkReader) Close() error { return r.sub.Unsubscribe() }
 
 // connReader closes the fetch's connection with the object reader, and
 // says so when the connection went away under a read.

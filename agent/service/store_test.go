@@ -167,8 +167,7 @@ func TestFetchFromTheControllerArtifactStore(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	// Several MiB: many chunks, so the ordered consumer's flow control
-	// runs under the agent's permissions too.
+	// Several MiB: many chunks, so several requests to the controller.
 	data := randomBytes(9<<20 + 123)
 	name := messages.ArtifactObjectName("hellosvc", "1.0.0", "hello")
 	obs := upload(t, cl, name, data)
@@ -294,25 +293,28 @@ func TestFetchFromTheControllerArtifactStore(t *testing.T) {
 		}
 	})
 
-	t.Run("the agent identity cannot write the store", func(t *testing.T) {
+	t.Run("the fetch connection has no JetStream access: no store, no consumer, no write", func(t *testing.T) {
 		js, err := jetstream.New(nc)
 		if err != nil {
 			t.Fatal(err)
 		}
-		aobs, err := js.ObjectStore(ctx, messages.ArtifactBucket)
-		if err != nil {
-			t.Fatalf("agent opens the store read-only: %v", err)
-		}
 		pctx, pcancel := context.WithTimeout(ctx, time.Second)
 		defer pcancel()
-		_, err = aobs.PutBytes(pctx, messages.ArtifactObjectName("hellosvc", "6.6.6", "hello"), []byte("evil"))
-		if err == nil {
-			t.Fatal("agent put an object into the artifact store")
+		if _, err := js.ObjectStore(pctx, messages.ArtifactBucket); err == nil {
+			t.Fatal("the fetch connection opened the artifact store through JetStream")
+		}
+		expectViolation(t, asyncErrs, "$JS.API.STREAM.INFO.OBJ_"+messages.ArtifactBucket)
+		other, _ := messages.CommandSubject("web-2")
+		cctx, ccancel := context.WithTimeout(ctx, time.Second)
+		defer ccancel()
+		if _, err := js.CreateOrUpdateConsumer(cctx, "OBJ_"+messages.ArtifactBucket, jetstream.ConsumerConfig{Name: "evil", DeliverSubject: other}); err == nil {
+			t.Fatal("the fetch connection created a push consumer delivering to another host's command subject")
+		}
+		expectViolation(t, asyncErrs, "$JS.API.CONSUMER.CREATE.OBJ_"+messages.ArtifactBucket)
+		if err := nc.Publish("$O."+messages.ArtifactBucket+".C.x", []byte("evil")); err != nil {
+			t.Fatal(err)
 		}
 		expectViolation(t, asyncErrs, "$O."+messages.ArtifactBucket)
-		if _, err := obs.GetInfo(ctx, messages.ArtifactObjectName("hellosvc", "6.6.6", "hello")); err == nil {
-			t.Fatal("the agent's object is in the store")
-		}
 	})
 
 	// Last: it replaces the artifact.

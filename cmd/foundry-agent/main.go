@@ -154,7 +154,10 @@ func keygen(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, err := f.Write(append(seed, '\n')); err != nil {
+	if _, err := f.Write(append(seed, '\n')); err == nil {
+		err = f.Sync() // a rekey renames it into place next: it must be on disk
+	}
+	if err != nil {
 		f.Close()
 		os.Remove(path)
 		return "", err

@@ -243,6 +243,14 @@ func (c *Client) RemoveHost(ctx context.Context, req messages.HostRemoveRequest)
 	return call[messages.HostRemoveRequest, messages.HostRemoveResult](ctx, c, messages.APIHostRemove, req)
 }
 
+// RekeyHost rotates a host's NATS identity (two agent round trips, then
+// the wait for the agent's new connection).
+func (c *Client) RekeyHost(ctx context.Context, req messages.HostRekeyRequest) (messages.HostRekeyResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, 50*time.Second)
+	defer cancel()
+	return call[messages.HostRekeyRequest, messages.HostRekeyResult](ctx, c, messages.APIHostRekey, req)
+}
+
 // Info describes the controller.
 func (c *Client) Info(ctx context.Context) (messages.ControllerInfo, error) {
 	return call[struct{}, messages.ControllerInfo](ctx, c, messages.APIInfo, struct{}{})

@@ -10,6 +10,6 @@ import (
 // NewCmdHost is the `host` noun.
 func NewCmdHost(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{Use: "host <verb>", Short: "Manage the hosts in the fleet"}
-	cmd.AddCommand(NewCmdList(f, nil), NewCmdEnroll(f, nil), NewCmdAdd(f, nil), NewCmdRemove(f, nil), NewCmdConfigure(f, nil), NewCmdSSH(f, nil))
+	cmd.AddCommand(NewCmdList(f, nil), NewCmdEnroll(f, nil), NewCmdAdd(f, nil), NewCmdRemove(f, nil), NewCmdRekey(f, nil), NewCmdConfigure(f, nil), NewCmdSSH(f, nil))
 	return cmd
 }
