@@ -72,6 +72,10 @@ type Options struct {
 	// so tens of thousands of agents do not share one ephemeral port
 	// range; a real agent leaves it to the kernel.
 	LocalAddr net.Addr
+	// SignatureMemo, when set, is shared by the agents of one simulated
+	// fleet so that they check an identical signature once
+	// (messages.SignatureMemo); nil for a real agent.
+	SignatureMemo *messages.SignatureMemo
 }
 
 // Agent is one running agent.
@@ -170,6 +174,7 @@ func New(opts Options) (*Agent, error) {
 		switchKey: make(chan struct{}, 1),
 		fetchSlot: make(chan struct{}, 1),
 	}
+	a.verifier.ShareSignatureChecks(opts.SignatureMemo)
 	a.handlers = map[string]Handler{
 		messages.VerbStatus:      a.handleStatus,
 		messages.VerbUninstall:   a.handleUninstall,

@@ -245,8 +245,11 @@ func (a *Agent) send(m *nats.Msg, r messages.Reply) {
 	if m.Reply == "" {
 		return
 	}
-	b, _ := json.Marshal(r)
-	err := error(nil)
+	b, err := messages.EncodeReply(r)
+	if err != nil {
+		a.logger.Warn("reply not sent", "id", r.ID, "err", err)
+		return
+	}
 	if m.Subject == messages.BroadcastSubject() {
 		// Every agent hears a broadcast, so each answers on its own
 		// subject under the reply prefix; the server lets it publish

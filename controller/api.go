@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/micro"
@@ -295,15 +297,15 @@ func (c *Controller) statusResult(id string, hosts []string, fr fanoutResult, br
 	res := messages.FleetStatusResult{RequestID: id, Expected: len(hosts), TimedOut: fr.timedOut,
 		ElapsedMs: float64(fr.elapsed.Microseconds()) / 1000,
 		Responded: make([]messages.HostStatus, 0, len(fr.replies)), Missing: []messages.MissingHost{}}
-	for _, h := range hosts {
+	var statuses []decodedStatus
+	if !brief {
+		statuses = decodeStatuses(hosts, fr.replies)
+	}
+	for i, h := range hosts {
 		if r, ok := fr.replies[h]; ok {
 			hs := messages.HostStatus{Host: h, LatencyMs: float64(r.latency.Microseconds()) / 1000, Error: r.reply.Error}
 			if r.reply.Error == nil && !brief {
-				if st, err := messages.DecodeStatusReply(r.reply.Payload); err == nil {
-					hs.Status = &st
-				} else {
-					hs.Error = messages.AsError(err)
-				}
+				hs.Status, hs.Error = statuses[i].status, statuses[i].err
 			}
 			res.Responded = append(res.Responded, hs)
 			continue
@@ -311,6 +313,39 @@ func (c *Controller) statusResult(id string, hosts []string, fr fanoutResult, br
 		res.Missing = append(res.Missing, c.missingHost(h, fr.missing[h], now))
 	}
 	return res
+}
+
+// decodedStatus is one host's status reply, or why it does not decode.
+type decodedStatus struct {
+	status *messages.StatusReply
+	err    *messages.Error
+}
+
+// decodeStatuses decodes the status of every host that answered without
+// an error, in hosts' order, on every core: at a thousand hosts and more
+// it is most of the time between the last reply and the answer, and the
+// cores are free then.
+func decodeStatuses(hosts []string, replies map[string]hostReply) []decodedStatus {
+	out := make([]decodedStatus, len(hosts))
+	workers := min(runtime.GOMAXPROCS(0), (len(hosts)+255)/256)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(hosts); i += workers {
+				r, ok := replies[hosts[i]]
+				if !ok || r.reply.Error != nil {
+					continue
+				}
+				if st, err := messages.DecodeStatusReply(r.reply.Payload); err == nil {
+					out[i].status = &st
+				} else {
+					out[i].err = messages.AsError(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // missingHost is a host that did not answer, with why and what the

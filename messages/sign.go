@@ -86,6 +86,9 @@ type Verifier struct {
 	// max bounds the cache (0: unbounded, memory only).
 	save func(ReplayState) error
 	max  int
+	// memo, when set, is shared with the other agents of a simulated
+	// fleet (see SignatureMemo).
+	memo *SignatureMemo
 }
 
 // Seen is one remembered command id: its issue and expiry times (unix ms).
@@ -149,7 +152,7 @@ func (v *Verifier) Verify(e *Envelope, self string) error {
 	if !ok {
 		return &Error{Code: CodeUnknownKey, Message: fmt.Sprintf("command is signed by unknown key %q", e.KeyID)}
 	}
-	if !ed25519.Verify(key, e.SigningBytes(), e.Sig) {
+	if !v.memo.verify(key, e.SigningBytes(), e.Sig) {
 		return &Error{Code: CodeBadSignature, Message: "command signature does not verify"}
 	}
 	now := v.now().UnixMilli()
@@ -188,6 +191,55 @@ func (v *Verifier) Verify(e *Envelope, self string) error {
 		}
 	}
 	return nil
+}
+
+// ShareSignatureChecks makes v take the result of an Ed25519 check from
+// m when another verifier sharing m already checked the same key, message
+// and signature. Only for agents that share a process (a simulated fleet).
+func (v *Verifier) ShareSignatureChecks(m *SignatureMemo) { v.memo = m }
+
+// SignatureMemo remembers (key, message, signature) triples that verified.
+// A simulated fleet runs thousands of agents in one process on a few
+// cores, where every agent checking the same broadcast's signature would
+// measure the simulator (N checks one after another) instead of N hosts
+// (one check each, at once, on their own CPUs). With a shared memo the
+// first agent does the check and the rest reuse its result; everything
+// else in Verify (key lookup, expiry, target, replay) still runs per
+// agent. A real agent is alone in its process and has no memo.
+type SignatureMemo struct {
+	mu sync.Mutex
+	ok map[string]struct{}
+}
+
+// maxMemo bounds a memo; it starts over when full.
+const maxMemo = 4096
+
+// NewSignatureMemo returns an empty memo.
+func NewSignatureMemo() *SignatureMemo { return &SignatureMemo{ok: map[string]struct{}{}} }
+
+// verify is ed25519.Verify, remembered in m when m is not nil. Only
+// successes are kept: a bad signature is checked every time.
+func (m *SignatureMemo) verify(key ed25519.PublicKey, msg, sig []byte) bool {
+	if m == nil || len(key) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize {
+		return ed25519.Verify(key, msg, sig) // fixed sizes keep the memo's keys unambiguous
+	}
+	k := string(key) + string(sig) + string(msg)
+	m.mu.Lock()
+	_, hit := m.ok[k]
+	m.mu.Unlock()
+	if hit {
+		return true
+	}
+	if !ed25519.Verify(key, msg, sig) {
+		return false
+	}
+	m.mu.Lock()
+	if len(m.ok) >= maxMemo {
+		clear(m.ok)
+	}
+	m.ok[k] = struct{}{}
+	m.mu.Unlock()
+	return true
 }
 
 // prune forgets expired ids. Must hold v.mu.

@@ -179,3 +179,67 @@ func TestPersistedReplayCacheIsBoundedAndFailsClosed(t *testing.T) {
 		t.Fatalf("command whose id could not be saved: code %q, want %s", got, CodeUnavailable)
 	}
 }
+
+// A simulated fleet's agents share one SignatureMemo; once a signature
+// is remembered, every other check must still run per agent, and a
+// tampered copy of the remembered command must still be refused.
+func TestSharedSignatureMemoKeepsEveryOtherCheck(t *testing.T) {
+	key, rogue := newKey(t), newKey(t)
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { return now }
+	memo := NewSignatureMemo()
+	verifier := func() *Verifier {
+		v := NewVerifier([]ed25519.PublicKey{key.Public().(ed25519.PublicKey)}, clock)
+		v.ShareSignatureChecks(memo)
+		return v
+	}
+	e, err := NewEnvelope(now, time.Minute, "controller", VerbStatus, []string{TargetAll}, StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	NewSigner(key).Sign(e)
+	first, second := verifier(), verifier()
+	if err := first.Verify(e, "web-1"); err != nil {
+		t.Fatalf("first agent refused a valid command: %v", err)
+	}
+	if len(memo.ok) != 1 {
+		t.Fatalf("memo holds %d signatures after one valid check, want 1", len(memo.ok))
+	}
+	if err := second.Verify(e, "web-2"); err != nil {
+		t.Fatalf("second agent refused the remembered command: %v", err)
+	}
+	if err := second.Verify(e, "web-2"); CodeOf(err) != CodeReplayed {
+		t.Fatalf("second agent took the same command twice: %v", err)
+	}
+
+	copyOf := func(mut func(*Envelope)) *Envelope {
+		c := *e
+		mut(&c)
+		return &c
+	}
+	cases := []struct {
+		name string
+		env  *Envelope
+		code string
+	}{
+		{"altered payload", copyOf(func(c *Envelope) { c.Payload = json.RawMessage(`{"x":1}`) }), CodeBadSignature},
+		{"altered expiry", copyOf(func(c *Envelope) { c.ExpiresAt += 1000 }), CodeBadSignature},
+		{"signature cut short", copyOf(func(c *Envelope) { c.Sig = c.Sig[:len(c.Sig)-1] }), CodeBadSignature},
+		{"rogue key claiming trusted kid", copyOf(func(c *Envelope) { kid := c.KeyID; NewSigner(rogue).Sign(c); c.KeyID = kid }), CodeBadSignature},
+		{"expired by now", copyOf(func(c *Envelope) {}), CodeExpired},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			v := verifier()
+			if tc.code == CodeExpired {
+				v.now = func() time.Time { return now.Add(2 * time.Minute) }
+			}
+			if err := v.Verify(tc.env, "web-3"); CodeOf(err) != tc.code {
+				t.Fatalf("got %v (code %s), want code %s", err, CodeOf(err), tc.code)
+			}
+		})
+	}
+	if len(memo.ok) != 1 {
+		t.Fatalf("memo holds %d signatures, want only the one valid", len(memo.ok))
+	}
+}

@@ -39,7 +39,6 @@ const (
 )
 
 var (
-	hostIDRe    = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 	eventTypeRe = regexp.MustCompile(`^[a-z][a-z0-9_]{0,47}$`)
 	apiTokenRe  = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 )
@@ -48,11 +47,28 @@ var (
 // are subject tokens, so dots, wildcards and spaces are refused here rather
 // than turning into a subject that matches other hosts.
 func ValidHostID(id string) error {
-	if !hostIDRe.MatchString(id) {
+	if !hostIDOK(id) {
 		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf(
 			"invalid host id %q: use 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit", id)}
 	}
 	return nil
+}
+
+// hostIDOK is ^[a-z0-9][a-z0-9_-]{0,62}$ without a regular expression: a
+// fleet-wide command checks every host's id, twice, before it is sent,
+// and the regexp took 3 ms of that at 1,000 hosts.
+func hostIDOK(id string) bool {
+	if len(id) == 0 || len(id) > 63 || id[0] == '-' || id[0] == '_' {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // HostIDFromName derives a host id from a hostname or address that a user

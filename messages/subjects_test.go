@@ -1,8 +1,10 @@
 package messages
 
 import (
+	"regexp"
 	"strings"
 	"testing"
+	"testing/quick"
 )
 
 func TestSubjectBuildersRejectBadTokens(t *testing.T) {
@@ -65,6 +67,29 @@ func TestHostFromSubjectTrustsOnlyTheSubject(t *testing.T) {
 	for _, bad := range []string{"foundry.hb", "foundry.hb.", "foundry.cmd.web-1", "foundry.hbx.web-1", "foundry.hb.A"} {
 		if _, err := HostFromSubject(HeartbeatPrefix, bad); err == nil {
 			t.Errorf("accepted %q", bad)
+		}
+	}
+}
+
+// hostIDOK replaced the regular expression below for speed; it must
+// accept exactly the same ids.
+func TestHostIDCheckMatchesItsRegexp(t *testing.T) {
+	re := regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	alphabet := "az09-_.A* \x00é"
+	f := func(b []byte) bool {
+		var sb strings.Builder
+		for _, c := range b {
+			sb.WriteByte(alphabet[int(c)%len(alphabet)])
+		}
+		s := sb.String()
+		return hostIDOK(s) == re.MatchString(s)
+	}
+	if err := quick.Check(f, &quick.Config{MaxCount: 20000}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"", "a", "-a", "_a", "0_-", strings.Repeat("a", 63), strings.Repeat("a", 64), "sim-00001", "Web-1", "web.1"} {
+		if hostIDOK(s) != re.MatchString(s) {
+			t.Fatalf("%q: hostIDOK %v, regexp %v", s, hostIDOK(s), re.MatchString(s))
 		}
 	}
 }

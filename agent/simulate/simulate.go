@@ -52,6 +52,12 @@ type Options struct {
 	Facts func(id string, i int, version string) messages.Facts
 	// LocalAddr is the agents' source address (agent.Options.LocalAddr).
 	LocalAddr net.Addr
+	// ShareSignatureChecks gives every agent of the fleet one
+	// messages.SignatureMemo: a command's signature is checked once in
+	// the process instead of once per agent, as N hosts would check it
+	// at the same time on N CPUs instead of one after another on the
+	// simulator's few cores.
+	ShareSignatureChecks bool
 }
 
 // Fleet is a running simulated fleet.
@@ -95,6 +101,10 @@ func Start(ctx context.Context, opts Options) (*Fleet, error) {
 	f := &Fleet{agents: make([]*agent.Agent, n), ids: make([]string, n), started: time.Now(),
 		allUp: make(chan struct{}), failed: make(chan struct{}), done: make(chan struct{}),
 		upOnce: make([]atomic.Bool, n)}
+	var memo *messages.SignatureMemo
+	if opts.ShareSignatureChecks {
+		memo = messages.NewSignatureMemo()
+	}
 	seen := make(map[string]bool, n)
 	for i, cfg := range opts.Configs {
 		if seen[cfg.ID] {
@@ -108,7 +118,7 @@ func Start(ctx context.Context, opts Options) (*Fleet, error) {
 		a, err := agent.New(agent.Options{
 			Config: cfg, Logger: opts.Logger, Version: opts.Version,
 			Facts:  f.factsFor(i, facts),
-			Notify: func(string) {}, LocalAddr: opts.LocalAddr,
+			Notify: func(string) {}, LocalAddr: opts.LocalAddr, SignatureMemo: memo,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("simulate: agent %s: %w", cfg.ID, err)

@@ -23,6 +23,7 @@ import (
 const simulateUsage = `usage: foundry-agent simulate --count N [--prefix sim] [--first 1]
          (--dir DIR | --enroll --controller URL --creds FILE [--ca FILE] [--dir DIR])
          [--heartbeat 30s] [--ramp 5s] [--log-level warn] [--cpuprofile FILE] [--source-ip IP]
+         [--share-signature-checks]
 
 Runs N real agents in this process, each with its own NATS connection and
 NKey identity, with simulated facts. Host ids are PREFIX-FIRST ...
@@ -35,6 +36,11 @@ to a temporary directory removed on exit.
 
 --heartbeat sets the interval agents start with; the controller's liveness
 policy may change it, as for real agents.
+
+--share-signature-checks lets the agents of this process check an
+identical command signature once instead of once each (N hosts would do
+it at the same time on their own CPUs, not one after another on this
+process's cores); every other check still runs per agent.
 
 Prints "simulate: all N agents connected ..." once every agent is up, then
 runs until SIGTERM or SIGINT, when every agent says goodbye.
@@ -49,6 +55,7 @@ type simulateOptions struct {
 	heartbeat, ramp        time.Duration
 	cpuprofile             string
 	sourceIP               string
+	shareSignatureChecks   bool
 }
 
 func parseSimulateFlags(args []string, stderr io.Writer) (simulateOptions, error) {
@@ -70,6 +77,7 @@ func parseSimulateFlags(args []string, stderr io.Writer) (simulateOptions, error
 	fs.StringVar(&o.logLevel, "log-level", "warn", "agents' log level: debug, info, warn or error")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "CPU profile from all-connected until stop")
 	fs.StringVar(&o.sourceIP, "source-ip", "", "source address of the agents' connections, e.g. 127.0.1.1 (each simulate process its own, so that large fleets do not run out of one address's ephemeral ports)")
+	fs.BoolVar(&o.shareSignatureChecks, "share-signature-checks", false, "check an identical command signature once for all agents of this process")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -128,7 +136,8 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		local = &net.TCPAddr{IP: net.ParseIP(o.sourceIP)}
 	}
 	fleet, err := simulate.Start(ctx, simulate.Options{Configs: cfgs, Ramp: o.ramp, Heartbeat: o.heartbeat,
-		Version: version, Logger: newLogger(stderr, o.logLevel).With("component", "simulate"), LocalAddr: local})
+		Version: version, Logger: newLogger(stderr, o.logLevel).With("component", "simulate"), LocalAddr: local,
+		ShareSignatureChecks: o.shareSignatureChecks})
 	if err != nil {
 		return err
 	}

@@ -49,6 +49,11 @@ type benchConfig struct {
 	heartbeat  time.Duration // FOUNDRY_BENCH_HEARTBEAT, simulated agents' interval (default: the controller's liveness policy for N)
 	profileDir string        // FOUNDRY_BENCH_PROFILE, where to write pprof files for the largest size ("" = none)
 	out        string        // FOUNDRY_BENCH_OUT, file the markdown report is written to
+	// eachVerifies (FOUNDRY_BENCH_EACH_VERIFIES=1) makes every simulated
+	// agent do its own Ed25519 check of every command; by default the
+	// agents of one child process share the check (simulate
+	// --share-signature-checks), as N hosts would do it in parallel.
+	eachVerifies bool
 }
 
 func readConfig(t *testing.T) benchConfig {
@@ -67,6 +72,7 @@ func readConfig(t *testing.T) benchConfig {
 	c.iters = envInt(t, "FOUNDRY_BENCH_ITER", c.iters)
 	c.perChild = envInt(t, "FOUNDRY_BENCH_PER_CHILD", c.perChild)
 	c.heartbeat = envDuration(t, "FOUNDRY_BENCH_HEARTBEAT", 0)
+	c.eachVerifies = os.Getenv("FOUNDRY_BENCH_EACH_VERIFIES") == "1"
 	return c
 }
 
@@ -472,6 +478,9 @@ func startFleet(t *testing.T, cfg benchConfig, c *controller.Controller, cl *cli
 		if cpuprofile != "" {
 			args = append(args, "--cpuprofile", fmt.Sprintf(cpuprofile, i))
 		}
+		if !cfg.eachVerifies {
+			args = append(args, "--share-signature-checks")
+		}
 		children = append(children, startChild(t, fmt.Sprintf("agents-%d-%d", n, i), exec.Command(agentBin, args...), work))
 	}
 	connected := regexp.MustCompile(`^simulate: all (\d+) agents connected in (\S+); .* heap ([\d.]+) MiB.*, (\d+) failed connection attempts`)
@@ -590,6 +599,11 @@ func render(cfg benchConfig, rows []row, reqBytes, replyBytes int, loadBefore, l
 	w("Each cell is over %d measured fan-outs after one warm-up; times are medians, p50/p99 pool every reply of every fan-out, CPU is the mean per fan-out. "+
 		"Request %d B, reply %d B in both (raw replies are padded to Foundry's size). Simulated agents heartbeat %s.\n\n",
 		cfg.iters, reqBytes, replyBytes, heartbeatNote(cfg))
+	if cfg.eachVerifies {
+		w("Every simulated agent checked every command's Ed25519 signature itself (FOUNDRY_BENCH_EACH_VERIFIES=1): N checks one after another on this machine's cores.\n\n")
+	} else {
+		w("The simulated agents of one child process shared each command's Ed25519 check (simulate --share-signature-checks), as N hosts would each check it at once on their own CPUs; every other check ran per agent.\n\n")
+	}
 
 	w("### Time to last reply (ms)\n\n")
 	w("| N | raw, 1 publish | raw, publish per host | raw + TLS, publish per host | Foundry fan-out (controller) | Foundry end to end (CLI API call) | Foundry/raw (fan-out vs 1 publish) | Foundry/raw (end to end vs 1 publish) |\n")
