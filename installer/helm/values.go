@@ -48,7 +48,7 @@ func ValuesFor(name string, c *config.Config) (Values, error) {
 	case "velero":
 		return VeleroValues(deref(cs.Velero), deref(cs.MinIO), c.Storage, c.MinIOWanted())
 	case "argocd":
-		return ArgoCDValues(deref(cs.ArgoCD)), nil
+		return ArgoCDValues(deref(cs.ArgoCD), RegistryOf(c)), nil
 	}
 	_, err := Lookup(name)
 	return nil, err
@@ -186,29 +186,6 @@ func LokiValues(s config.ObservabilitySettings) Values {
 	}
 }
 
-// GrafanaValues: the admin password (a reference) and the data sources of
-// the configured stores.
-func GrafanaValues(c config.Grafana, prometheus, loki bool) Values {
-	v := Values{
-		"adminUser":     "admin",
-		"adminPassword": or(c.AdminPassword, secrets.Ref{Path: secrets.CoreNamespace + "/grafana", Key: "admin_password"}.String()),
-	}
-	var ds []any
-	if prometheus {
-		ds = append(ds, Values{"name": "Prometheus", "type": "prometheus", "access": "proxy", "url": prometheusURL, "isDefault": true})
-	}
-	if loki {
-		ds = append(ds, Values{"name": "Loki", "type": "loki", "access": "proxy", "url": lokiURL, "isDefault": !prometheus})
-	}
-	if len(ds) > 0 {
-		v["datasources"] = Values{"datasources.yaml": Values{"apiVersion": 1, "datasources": ds}}
-	}
-	if len(c.Plugins) > 0 {
-		v["plugins"] = stringsAny(c.Plugins)
-	}
-	return v
-}
-
 // MinIOValues: one standalone server (the chart's default is a 16-node
 // distributed cluster asking 16Gi each), root credentials from references,
 // and Velero's bucket.
@@ -245,6 +222,9 @@ func VeleroValues(c config.Velero, m config.MinIO, st *config.Storage, minioWant
 	var url, creds string
 	switch backend {
 	case "minio":
+		if !minioWanted {
+			return nil, fmt.Errorf("velero backend minio needs MinIO in the cluster, which this config does not deploy (TrueNAS S3 is configured, deploy: false, or minio is missing); use backend: truenas, or set components.minio.deploy: true")
+		}
 		url = minioURL
 		creds = "[default]\naws_access_key_id=" + or(m.RootUser, minioRef("root_user")) +
 			"\naws_secret_access_key=" + or(m.RootPassword, minioRef("root_password")) + "\n"
@@ -281,21 +261,6 @@ func VeleroValues(c config.Velero, m config.MinIO, st *config.Storage, minioWant
 		v["schedules"] = Values{"daily": Values{"schedule": c.Schedule, "template": Values{"ttl": "720h"}}}
 	}
 	return v, nil
-}
-
-// ArgoCDValues: HA runs redis-ha and more replicas, as the chart's own
-// HA example does.
-func ArgoCDValues(c config.ArgoCD) Values {
-	if !c.HA {
-		return Values{}
-	}
-	return Values{
-		"redis-ha":       Values{"enabled": true},
-		"controller":     Values{"replicas": 1},
-		"server":         Values{"replicas": 2},
-		"repoServer":     Values{"replicas": 2},
-		"applicationSet": Values{"replicas": 2},
-	}
 }
 
 func or(s, def string) string {
