@@ -433,3 +433,47 @@ func TestArgoCDRenderRegistryCredentials(t *testing.T) {
 		t.Error("credentials for a registry without auth")
 	}
 }
+
+// TestExternalDNSRenderCredentialWiringPerProvider: each provider is
+// pointed at the credentials Secret its own way, and the secret is in
+// no argument or plain environment value.
+func TestExternalDNSRenderCredentialWiringPerProvider(t *testing.T) {
+	for _, tc := range []struct {
+		provider, wantProvider, env, fileEnv, arg string
+	}{
+		{provider: "route53", wantProvider: "aws", fileEnv: "AWS_SHARED_CREDENTIALS_FILE"},
+		{provider: "google", wantProvider: "google", fileEnv: "GOOGLE_APPLICATION_CREDENTIALS"},
+		{provider: "azure", wantProvider: "azure", arg: "--azure-config-file=/etc/external-dns/credentials"},
+		{provider: "digitalocean", wantProvider: "digitalocean", env: "DO_TOKEN"},
+		{provider: "rfc2136", wantProvider: "rfc2136", env: "EXTERNAL_DNS_RFC2136_TSIG_SECRET"},
+	} {
+		r := renderComponent(t, "external-dns", stack(config.Components{ExternalDNS: &config.ExternalDNS{Provider: tc.provider, Credentials: "${secret:foundry/dns:credentials}"}}))
+		c := container(t, r.one(t, "Deployment", "external-dns"), "external-dns")
+		if !strings.Contains(args(c), "--provider="+tc.wantProvider) {
+			t.Errorf("%s: args %q", tc.provider, args(c))
+		}
+		if tc.arg != "" && !strings.Contains(args(c), tc.arg) {
+			t.Errorf("%s: args %q lack %s", tc.provider, args(c), tc.arg)
+		}
+		env := map[string]any{}
+		for _, e := range asList(c["env"]) {
+			env[fmt.Sprint(dig(e, "name"))] = e
+		}
+		if tc.env != "" && dig(env[tc.env], "valueFrom", "secretKeyRef", "name") != r.one(t, "Secret", "external-dns").Name {
+			t.Errorf("%s: %s is %v, want a secretKeyRef to the credentials Secret", tc.provider, tc.env, env[tc.env])
+		}
+		if tc.fileEnv != "" && dig(env[tc.fileEnv], "value") != "/etc/external-dns/credentials" {
+			t.Errorf("%s: %s is %v", tc.provider, tc.fileEnv, env[tc.fileEnv])
+		}
+		mounted := false
+		for _, m := range asList(c["volumeMounts"]) {
+			mounted = mounted || dig(m, "mountPath") == "/etc/external-dns"
+		}
+		if !mounted {
+			t.Errorf("%s: the credentials Secret is not mounted at /etc/external-dns", tc.provider)
+		}
+		if l := leaks(args(c)); len(l) > 0 {
+			t.Errorf("%s: secret in the arguments: %v", tc.provider, l)
+		}
+	}
+}

@@ -28,6 +28,9 @@ const VeleroAWSPlugin = "docker.io/velero/velero-plugin-for-aws:v1.14.0"
 
 // ValuesFor builds the values of component name from the stack config.
 func ValuesFor(name string, c *config.Config) (Values, error) {
+	if err := checkSecretRefs(name, c); err != nil {
+		return nil, err
+	}
 	cs := c.Components
 	switch name {
 	case "contour":
@@ -123,8 +126,9 @@ func ExternalDNSValues(c config.ExternalDNS, owner string) (Values, error) {
 	if c.Provider == "" {
 		return nil, fmt.Errorf("external-dns has no provider; set components.external-dns.provider (such as cloudflare, aws or rfc2136)")
 	}
+	provider := externalDNSProvider(c.Provider)
 	v := Values{
-		"provider":      Values{"name": c.Provider},
+		"provider":      Values{"name": provider},
 		"domainFilters": stringsAny(c.DomainFilters),
 		"policy":        "upsert-only",
 	}
@@ -132,19 +136,20 @@ func ExternalDNSValues(c config.ExternalDNS, owner string) (Values, error) {
 		v["txtOwnerId"] = owner
 	}
 	if c.Credentials != "" {
-		if _, err := secrets.ParseRef(c.Credentials); err != nil {
-			return nil, fmt.Errorf("components.external-dns.credentials: %w", err)
+		if err := mustRef("components.external-dns.credentials", c.Credentials); err != nil {
+			return nil, err
 		}
 		v["secretConfiguration"] = Values{
 			"enabled":   true,
-			"mountPath": "/etc/external-dns",
+			"mountPath": externalDNSCredsDir,
 			"data":      Values{"credentials": c.Credentials},
 		}
-		switch c.Provider {
-		case "aws":
-			v["env"] = []any{Values{"name": "AWS_SHARED_CREDENTIALS_FILE", "value": "/etc/external-dns/credentials"}}
-		case "cloudflare":
-			v["env"] = []any{Values{"name": "CF_API_TOKEN", "valueFrom": Values{"secretKeyRef": Values{"name": "external-dns", "key": "credentials"}}}}
+		env, args := externalDNSCredentials(provider)
+		if env != nil {
+			v["env"] = env
+		}
+		if args != nil {
+			v["extraArgs"] = args
 		}
 	}
 	return v, nil
@@ -237,6 +242,9 @@ func VeleroValues(c config.Velero, m config.MinIO, st *config.Storage, minioWant
 		return nil, fmt.Errorf("velero backend %q is not supported; use minio or truenas", backend)
 	}
 	if c.Credentials != "" {
+		if err := mustRef("components.velero.credentials", c.Credentials); err != nil {
+			return nil, err
+		}
 		creds = c.Credentials
 	}
 	if creds == "" {
