@@ -272,11 +272,15 @@ func TestLokiRenderSingleBinaryFilesystemRetention(t *testing.T) {
 	for _, tc := range []struct {
 		loki *config.Loki
 		want string
-	}{{&config.Loki{Retention: "90d"}, "retention_period: 90d"}, {&config.Loki{}, "retention_period: 744h"}} {
+		size string
+	}{{&config.Loki{Retention: "90d", Storage: &config.VolumeStorage{Size: "200Gi"}}, "retention_period: 90d", "200Gi"}, {&config.Loki{}, "retention_period: 744h", "10Gi"}} {
 		r := renderComponent(t, "loki", stack(config.Components{Loki: tc.loki}))
 		sts := r.one(t, "StatefulSet", "loki")
 		if dig(sts.Body, "spec", "replicas") != float64(1) {
 			t.Errorf("loki StatefulSet replicas %v, want 1", dig(sts.Body, "spec", "replicas"))
+		}
+		if got := dig(sts.Body, "spec", "volumeClaimTemplates", "0", "spec", "resources", "requests", "storage"); got != tc.size {
+			t.Errorf("loki volume %v, want %s", got, tc.size)
 		}
 		for _, o := range r.objs {
 			if (o.Kind == "StatefulSet" || o.Kind == "Deployment") && (strings.Contains(o.Name, "-read") || strings.Contains(o.Name, "-write") || strings.Contains(o.Name, "-backend")) {
