@@ -15,12 +15,15 @@ func clusterComponents() []Component {
 	}
 	k3s := []string{K3sName}
 	return []Component{
-		c("minio", "S3-compatible object storage", k3s, []string{"zot"}, func(cs *config.Components) (string, bool) {
-			if cs.MinIO == nil {
-				return "", false
-			}
-			return cs.MinIO.Version, true
-		}),
+		// MinIO is wanted only when the config asks for it: deploy true,
+		// or auto (the default) while TrueNAS offers no S3.
+		{Name: "minio", Description: "S3-compatible object storage", Placement: Cluster, Requires: k3s, After: []string{"zot"},
+			Desired: func(cfg *config.Config) (Desired, bool) {
+				if !cfg.MinIOWanted() {
+					return Desired{}, false
+				}
+				return Desired{Version: cfg.Components.MinIO.Version}, true
+			}},
 		c("contour", "ingress controller", k3s, []string{"zot", "minio"}, func(cs *config.Components) (string, bool) {
 			if cs.Contour == nil {
 				return "", false

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/mail"
 	"net/netip"
+	"net/url"
 	"reflect"
 	"strings"
 )
@@ -205,11 +206,21 @@ func (v *validator) certManager(c *CertManager) {
 			v.errAt("components.cert-manager.email", fmt.Sprintf("cert-manager email %q is not an email address", c.Email), "use the address Let's Encrypt should write to, such as ops@example.com")
 		}
 	}
-	if c.Issuer != "" && !oneOf(c.Issuer, "letsencrypt", "letsencrypt-staging", "selfsigned") {
-		v.errAt("components.cert-manager.issuer", fmt.Sprintf("cert-manager issuer %q is not supported", c.Issuer), "use letsencrypt, letsencrypt-staging or selfsigned")
+	if c.Issuer != "" && !oneOf(c.Issuer, "letsencrypt", "letsencrypt-staging", "acme", "selfsigned") {
+		v.errAt("components.cert-manager.issuer", fmt.Sprintf("cert-manager issuer %q is not supported", c.Issuer), "use letsencrypt, letsencrypt-staging, acme (with acme_server) or selfsigned")
 	}
-	if oneOf(c.Issuer, "letsencrypt", "letsencrypt-staging") && c.Email == "" {
+	if oneOf(c.Issuer, "letsencrypt", "letsencrypt-staging", "acme") && c.Email == "" {
 		v.errAtKey("components.cert-manager", "cert-manager issuer "+c.Issuer+" needs an email", "add email: <ACME contact address> under cert-manager")
+	}
+	switch {
+	case c.Issuer == "acme" && c.ACMEServer == "":
+		v.errAtKey("components.cert-manager", "cert-manager issuer acme needs an acme_server", "add acme_server: <ACME directory URL> under cert-manager, or use issuer: letsencrypt")
+	case c.ACMEServer != "" && c.Issuer != "acme":
+		v.errAt("components.cert-manager.acme_server", "cert-manager acme_server is set but the issuer is not acme", "set issuer: acme, or remove acme_server")
+	case c.ACMEServer != "":
+		if u, err := url.Parse(c.ACMEServer); err != nil || u.Scheme != "https" || u.Host == "" {
+			v.errAt("components.cert-manager.acme_server", fmt.Sprintf("cert-manager acme_server %q is not an https URL", c.ACMEServer), "use the ACME directory URL, such as https://ca.example.com/acme/acme/directory")
+		}
 	}
 }
 

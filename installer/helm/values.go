@@ -28,6 +28,9 @@ const VeleroAWSPlugin = "docker.io/velero/velero-plugin-for-aws:v1.14.0"
 
 // ValuesFor builds the values of component name from the stack config.
 func ValuesFor(name string, c *config.Config) (Values, error) {
+	if err := checkSecretRefs(name, c); err != nil {
+		return nil, err
+	}
 	cs := c.Components
 	switch name {
 	case "contour":
@@ -48,7 +51,7 @@ func ValuesFor(name string, c *config.Config) (Values, error) {
 	case "velero":
 		return VeleroValues(deref(cs.Velero), deref(cs.MinIO), c.Storage, c.MinIOWanted())
 	case "argocd":
-		return ArgoCDValues(deref(cs.ArgoCD)), nil
+		return ArgoCDValues(deref(cs.ArgoCD), RegistryOf(c)), nil
 	}
 	_, err := Lookup(name)
 	return nil, err
@@ -123,8 +126,9 @@ func ExternalDNSValues(c config.ExternalDNS, owner string) (Values, error) {
 	if c.Provider == "" {
 		return nil, fmt.Errorf("external-dns has no provider; set components.external-dns.provider (such as cloudflare, aws or rfc2136)")
 	}
+	provider := externalDNSProvider(c.Provider)
 	v := Values{
-		"provider":      Values{"name": c.Provider},
+		"provider":      Values{"name": provider},
 		"domainFilters": stringsAny(c.DomainFilters),
 		"policy":        "upsert-only",
 	}
@@ -132,19 +136,20 @@ func ExternalDNSValues(c config.ExternalDNS, owner string) (Values, error) {
 		v["txtOwnerId"] = owner
 	}
 	if c.Credentials != "" {
-		if _, err := secrets.ParseRef(c.Credentials); err != nil {
-			return nil, fmt.Errorf("components.external-dns.credentials: %w", err)
+		if err := mustRef("components.external-dns.credentials", c.Credentials); err != nil {
+			return nil, err
 		}
 		v["secretConfiguration"] = Values{
 			"enabled":   true,
-			"mountPath": "/etc/external-dns",
+			"mountPath": externalDNSCredsDir,
 			"data":      Values{"credentials": c.Credentials},
 		}
-		switch c.Provider {
-		case "aws":
-			v["env"] = []any{Values{"name": "AWS_SHARED_CREDENTIALS_FILE", "value": "/etc/external-dns/credentials"}}
-		case "cloudflare":
-			v["env"] = []any{Values{"name": "CF_API_TOKEN", "valueFrom": Values{"secretKeyRef": Values{"name": "external-dns", "key": "credentials"}}}}
+		env, args := externalDNSCredentials(provider)
+		if env != nil {
+			v["env"] = env
+		}
+		if args != nil {
+			v["extraArgs"] = args
 		}
 	}
 	return v, nil
@@ -186,29 +191,6 @@ func LokiValues(s config.ObservabilitySettings) Values {
 	}
 }
 
-// GrafanaValues: the admin password (a reference) and the data sources of
-// the configured stores.
-func GrafanaValues(c config.Grafana, prometheus, loki bool) Values {
-	v := Values{
-		"adminUser":     "admin",
-		"adminPassword": or(c.AdminPassword, secrets.Ref{Path: secrets.CoreNamespace + "/grafana", Key: "admin_password"}.String()),
-	}
-	var ds []any
-	if prometheus {
-		ds = append(ds, Values{"name": "Prometheus", "type": "prometheus", "access": "proxy", "url": prometheusURL, "isDefault": true})
-	}
-	if loki {
-		ds = append(ds, Values{"name": "Loki", "type": "loki", "access": "proxy", "url": lokiURL, "isDefault": !prometheus})
-	}
-	if len(ds) > 0 {
-		v["datasources"] = Values{"datasources.yaml": Values{"apiVersion": 1, "datasources": ds}}
-	}
-	if len(c.Plugins) > 0 {
-		v["plugins"] = stringsAny(c.Plugins)
-	}
-	return v
-}
-
 // MinIOValues: one standalone server (the chart's default is a 16-node
 // distributed cluster asking 16Gi each), root credentials from references,
 // and Velero's bucket.
@@ -245,6 +227,9 @@ func VeleroValues(c config.Velero, m config.MinIO, st *config.Storage, minioWant
 	var url, creds string
 	switch backend {
 	case "minio":
+		if !minioWanted {
+			return nil, fmt.Errorf("velero backend minio needs MinIO in the cluster, which this config does not deploy (TrueNAS S3 is configured, deploy: false, or minio is missing); use backend: truenas, or set components.minio.deploy: true")
+		}
 		url = minioURL
 		creds = "[default]\naws_access_key_id=" + or(m.RootUser, minioRef("root_user")) +
 			"\naws_secret_access_key=" + or(m.RootPassword, minioRef("root_password")) + "\n"
@@ -257,6 +242,9 @@ func VeleroValues(c config.Velero, m config.MinIO, st *config.Storage, minioWant
 		return nil, fmt.Errorf("velero backend %q is not supported; use minio or truenas", backend)
 	}
 	if c.Credentials != "" {
+		if err := mustRef("components.velero.credentials", c.Credentials); err != nil {
+			return nil, err
+		}
 		creds = c.Credentials
 	}
 	if creds == "" {
@@ -281,21 +269,6 @@ func VeleroValues(c config.Velero, m config.MinIO, st *config.Storage, minioWant
 		v["schedules"] = Values{"daily": Values{"schedule": c.Schedule, "template": Values{"ttl": "720h"}}}
 	}
 	return v, nil
-}
-
-// ArgoCDValues: HA runs redis-ha and more replicas, as the chart's own
-// HA example does.
-func ArgoCDValues(c config.ArgoCD) Values {
-	if !c.HA {
-		return Values{}
-	}
-	return Values{
-		"redis-ha":       Values{"enabled": true},
-		"controller":     Values{"replicas": 1},
-		"server":         Values{"replicas": 2},
-		"repoServer":     Values{"replicas": 2},
-		"applicationSet": Values{"replicas": 2},
-	}
 }
 
 func or(s, def string) string {

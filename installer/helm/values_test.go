@@ -150,10 +150,10 @@ func TestMinIOValuesStandaloneWithReferences(t *testing.T) {
 }
 
 func TestArgoCDValues(t *testing.T) {
-	if v := helm.ArgoCDValues(config.ArgoCD{}); len(v) != 0 {
-		t.Errorf("non-HA: %v", v)
+	if v := helm.ArgoCDValues(config.ArgoCD{}, helm.StackRegistry{}); len(v) != 0 {
+		t.Errorf("non-HA without a registry: %v", v)
 	}
-	if get(helm.ArgoCDValues(config.ArgoCD{HA: true}), "redis-ha", "enabled") != true {
+	if get(helm.ArgoCDValues(config.ArgoCD{HA: true}, helm.StackRegistry{}), "redis-ha", "enabled") != true {
 		t.Error("HA without redis-ha")
 	}
 }

@@ -184,6 +184,9 @@ func clusterApply(ctx context.Context, o *Options, c helm.Component, upgrade boo
 	}
 	fmt.Fprintf(o.IO.ErrOut, "installing %s (chart %s %s) into namespace %s\n", c.Name, c.Chart, p.ver, c.Namespace)
 	r, err := hc.Install(ctx, c, ch, res.Values)
+	if err == nil {
+		err = postInstall(ctx, o, hc, p)
+	}
 	if o.JSON {
 		if werr := cmdutil.WriteJSON(o.IO.Out, r); werr != nil {
 			return werr
@@ -205,6 +208,9 @@ func clusterDryRun(ctx context.Context, o *Options, p clusterPlan, upgrade bool)
 		return err
 	}
 	fmt.Fprintf(o.IO.Out, "# %s: chart %s %s, namespace %s; values (secrets shown as %s):\n%s", p.comp.Name, p.comp.Chart, p.ver, p.comp.Namespace, helm.Masked, b)
+	if err := dryRunPostInstall(o, p); err != nil {
+		return err
+	}
 	if !upgrade {
 		return nil
 	}
