@@ -59,7 +59,9 @@ func TestImportIntoZotStandIn(t *testing.T) {
 	if err := ocitest.WriteTarball(tb, map[string]v1.Image{"docker.io/foundry/hello:2": img}); err != nil {
 		t.Fatal(err)
 	}
-	stack := func(context.Context) (helm.Registry, error) { return helm.Registry{Host: reg.Host, PlainHTTP: true}, nil }
+	stack := func(context.Context) (helm.Registry, error) {
+		return helm.Registry{Host: reg.Host, PlainHTTP: true}, nil
+	}
 	run := func(dry bool) []oci.Result {
 		t.Helper()
 		ios, _, out, errOut := cmdutil.Test()
@@ -110,7 +112,9 @@ func TestImportErrorsSayWhatToDo(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "pass host:port") {
 		t.Fatalf("bad --registry: %v", err)
 	}
-	noReg := func(context.Context) (helm.Registry, error) { return helm.Registry{}, errors.New("the stack has no registry: add components.zot") }
+	noReg := func(context.Context) (helm.Registry, error) {
+		return helm.Registry{}, errors.New("the stack has no registry: add components.zot")
+	}
 	err = importRun(context.Background(), &ImportOptions{IO: ios, Paths: []string{lay}, StackRegistry: noReg})
 	if err == nil || !strings.Contains(err.Error(), "add components.zot") {
 		t.Fatalf("no registry: %v", err)
