@@ -80,3 +80,13 @@ func TestChartImagesGrafana(t *testing.T) {
 		}
 	}
 }
+
+// Every cluster component's chart has an upstream to pull from (the pull
+// itself needs internet and is not tested here).
+func TestEveryChartHasAnUpstream(t *testing.T) {
+	for _, c := range helm.Components() {
+		if u, ok := helm.Upstream(c.Chart); !ok || !(strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "oci://")) {
+			t.Errorf("%s: upstream %q", c.Chart, u)
+		}
+	}
+}

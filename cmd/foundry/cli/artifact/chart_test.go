@@ -128,3 +128,36 @@ func TestChartImportRefusesAMislabelledChart(t *testing.T) {
 		t.Fatalf("a host component's .tgz: %+v %v", files, err)
 	}
 }
+
+// artifact pull needs internet, so only what happens around the download
+// is tested: a component without a chart is refused, the chart's name
+// (argo-cd for argocd) is what is pulled, and the import command to run
+// next names the version the archive holds.
+func TestPullRefusesHostComponentsAndNamesTheImport(t *testing.T) {
+	ios, _, _, _ := cmdutil.Test()
+	err := pullRun(context.Background(), &PullOptions{IO: ios, Component: "zot", Pull: func(string, string, string) (string, error) {
+		t.Error("pulled a host component")
+		return "", errors.New("no")
+	}})
+	if err == nil || !strings.Contains(err.Error(), "not a cluster component") {
+		t.Fatalf("zot: %v", err)
+	}
+	dir := t.TempDir()
+	ios, _, out, errOut := cmdutil.Test()
+	var asked string
+	err = pullRun(context.Background(), &PullOptions{IO: ios, Component: "grafana", Dir: dir, Pull: func(chart, version, d string) (string, error) {
+		asked = chart + "@" + version + " " + d
+		p := filepath.Join(d, "grafana-12.11.1.tgz")
+		return p, os.WriteFile(p, chartstest.Archive(t, "grafana-12.11.1.tgz"), 0o644)
+	}})
+	if err != nil || asked != "grafana@ "+dir {
+		t.Fatalf("pull: %v, asked %q", err, asked)
+	}
+	p := filepath.Join(dir, "grafana-12.11.1.tgz")
+	if out.String() != p+"\n" || !strings.Contains(errOut.String(), "next: foundry artifact import grafana 12.11.1 "+p) {
+		t.Fatalf("stdout %q stderr %q", out.String(), errOut.String())
+	}
+	if _, ok := helm.Upstream(chartOf("argocd")); !ok || chartOf("argocd") != "argo-cd" {
+		t.Fatal("argocd's chart has no upstream")
+	}
+}
