@@ -130,7 +130,7 @@ func TestImageImportIntoZotStandInPulledBackByDigestOnAHost(t *testing.T) {
 		t.Fatalf("re-import: %+v", again)
 	}
 
-	tools, _, _, _ := harness.Exec(ctx, h, "command -v curl wget bash || true")
+	tools, _, _, _ := harness.Exec(ctx, h, "for t in curl wget bash; do command -v $t; done; true")
 	t.Logf("fetch tools on %s: %q (the first of curl, wget, bash is used)", h.Name, tools)
 	// On the host: the manifest by digest, then its layer blob by digest,
 	// each checked with the host's own sha256sum, and the file inside.
