@@ -3,6 +3,7 @@ package helm
 import (
 	"bytes"
 	"fmt"
+	"os"
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
@@ -56,4 +57,13 @@ func Render(ch *chart.Chart, values Values, o RenderOptions) (*release.Release, 
 		return nil, fmt.Errorf("render %s: %w", ch.Name(), err)
 	}
 	return rel, nil
+}
+
+// LoadChartFile reads a packaged chart from disk, any name and version.
+func LoadChartFile(path string) (*chart.Chart, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return LoadChart(data, "", "")
 }

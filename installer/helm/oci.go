@@ -93,13 +93,9 @@ func (r Registry) with(ctx context.Context, fn func(*registry.Client) error) err
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	base := &http.Transport{
-		Proxy:                 nil,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
-		ResponseHeaderTimeout: 30 * time.Second,
-	}
-	defer base.CloseIdleConnections()
-	hc := &http.Client{Transport: &scoped{ctx: ctx, host: r.Host, base: base}}
+	rt, done := r.Transport(ctx)
+	defer done()
+	hc := &http.Client{Transport: rt}
 	authorizer := auth.Client{Client: hc, Header: http.Header{"User-Agent": {"foundry"}}}
 	if r.Username != "" {
 		cred := auth.Credential{Username: r.Username, Password: r.Password}
@@ -125,6 +121,20 @@ func (r Registry) with(ctx context.Context, fn func(*registry.Client) error) err
 		return err
 	}
 	return nil
+}
+
+// Transport is how every client of the registry (Helm's for charts,
+// go-containerregistry's for images) reaches it: no proxy from the
+// environment, only the registry's host, requests cancelled with ctx.
+// done releases idle connections.
+func (r Registry) Transport(ctx context.Context) (rt http.RoundTripper, done func()) {
+	base := &http.Transport{
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+		ResponseHeaderTimeout: 30 * time.Second,
+		MaxIdleConnsPerHost:   4,
+	}
+	return &scoped{ctx: ctx, host: r.Host, base: base}, base.CloseIdleConnections
 }
 
 // scoped refuses any host but the registry's (a redirect to elsewhere

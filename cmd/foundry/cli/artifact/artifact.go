@@ -12,6 +12,6 @@ import (
 // NewCmdArtifact is the `artifact` noun.
 func NewCmdArtifact(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{Use: "artifact <verb>", Short: "Import and list signed component artifacts"}
-	cmd.AddCommand(NewCmdImport(f, nil), NewCmdList(f, nil))
+	cmd.AddCommand(NewCmdImport(f, nil), NewCmdList(f, nil), NewCmdPull(f, nil))
 	return cmd
 }

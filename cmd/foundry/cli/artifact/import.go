@@ -16,7 +16,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
+	clicomp "github.com/foundry-fleet/foundry/cmd/foundry/cli/component"
 	"github.com/foundry-fleet/foundry/controller/client"
+	"github.com/foundry-fleet/foundry/installer/helm"
 	"github.com/foundry-fleet/foundry/messages"
 )
 
@@ -29,18 +31,28 @@ type ImportOptions struct {
 	Path      string // a file or a directory
 	Name      string // --name: the file name in the store (single file only)
 	JSON      bool
+	// Registry finds the stack's OCI registry, where imported charts are
+	// pushed for the cluster; nil pushes nothing.
+	Registry func(context.Context, *client.Client) (helm.Registry, error)
 }
 
 // NewCmdImport is `foundry artifact import <component> <version> <file-or-dir>`.
 func NewCmdImport(f *cmdutil.Factory, runF func(context.Context, *ImportOptions) error) *cobra.Command {
-	o := &ImportOptions{IO: f.IO, Connect: f.Connect}
+	o := &ImportOptions{IO: f.IO, Connect: f.Connect, Registry: clicomp.NewEnv(f).StackRegistry}
 	cmd := &cobra.Command{
 		Use:   "import <component> <version> <file-or-dir>",
 		Short: "Upload files to the artifact store and have the controller sign them",
 		Long: `Upload a file, or every regular file of a directory (not recursive, hidden
 files skipped), to the controller's artifact store as
 <component>/<version>/<file>, then have the controller read the stored bytes
-back and sign their sha256. Importing the same bytes again is harmless.`,
+back and sign their sha256. Importing the same bytes again is harmless.
+
+A Helm chart of a cluster component (grafana, cert-manager, ...) must be
+<chart>-<version>.tgz holding that chart and version; it is also pushed to
+the stack's OCI registry as oci://<registry>/charts/<chart>:<version>, where
+installs take it from (or from the artifact store when the registry is not
+reachable). Without a reachable registry the import still succeeds, and
+says so; importing again pushes it.`,
 		Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Component, o.Version, o.Path = args[0], args[1], args[2]
@@ -57,9 +69,10 @@ back and sign their sha256. Importing the same bytes again is harmless.`,
 
 // localFile is one file to import: where it is and what to call it.
 type localFile struct {
-	path string
-	name string
-	size int64
+	path  string
+	name  string
+	size  int64
+	chart string // the Helm chart's name when the file is one
 }
 
 // imported is one file's outcome: the controller's record plus the digest
@@ -67,6 +80,9 @@ type localFile struct {
 type imported struct {
 	messages.Artifact
 	LocalSHA256 string `json:"local_sha256"`
+	// Registry is where a chart was pushed (oci://…), or empty.
+	Registry       string `json:"registry,omitempty"`
+	RegistryDigest string `json:"registry_digest,omitempty"`
 }
 
 func importRun(ctx context.Context, o *ImportOptions) error {
@@ -87,6 +103,9 @@ func importRun(ctx context.Context, o *ImportOptions) error {
 				_ = cmdutil.WriteJSON(o.IO.Out, done)
 			}
 			return err
+		}
+		if f.chart != "" {
+			res.Registry, res.RegistryDigest = pushChart(ctx, o, cl, f, res.SHA256)
 		}
 		done = append(done, res)
 		if !o.JSON {
@@ -138,8 +157,11 @@ func planImport(o *ImportOptions) ([]localFile, error) {
 	default:
 		return nil, fmt.Errorf("%s is not a regular file or a directory; import a file or a directory of files", o.Path)
 	}
-	for _, f := range files {
+	for i, f := range files {
 		if err := checkSize(f.path, f.size); err != nil {
+			return nil, err
+		}
+		if files[i].chart, err = checkChart(o, f); err != nil {
 			return nil, err
 		}
 	}

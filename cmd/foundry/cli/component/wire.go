@@ -2,17 +2,23 @@ package component
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/foundry-fleet/foundry/controller/secrets"
+	"github.com/foundry-fleet/foundry/installer/helm"
 	"github.com/foundry-fleet/foundry/installer/kube"
 	"github.com/foundry-fleet/foundry/messages"
 )
 
 // Wired connects the Helm verbs to what Foundry keeps: the kubeconfig
 // `cluster init` stored, charts imported as artifacts (signature and
-// digest checked), and secret references through the resolver chain
+// digest checked; pulled from the stack's registry when it serves the
+// same bytes), and secret references through the resolver chain
 // (environment, ~/.foundryvars, OpenBAO).
 func (e Env) Wired() Env {
 	e.Cluster.Kubeconfig = func(ctx context.Context, cluster string) ([]byte, error) {
@@ -34,27 +40,7 @@ func (e Env) Wired() Env {
 		r := &secrets.Resolver{Sources: []secrets.Source{secrets.EnvSource{LookupEnv: os.LookupEnv}, &secrets.VarsSource{Path: vars}, secrets.BaoSource{Client: bao}}}
 		return r.Resolve(ctx, ref)
 	}
-	e.Cluster.Chart = func(ctx context.Context, chart, version string) ([]byte, error) {
-		cl, err := e.Connect(ctx)
-		if err != nil {
-			return nil, err
-		}
-		defer cl.Close()
-		arts, err := cl.ListArtifacts(ctx, messages.ArtifactListRequest{})
-		if err != nil {
-			return nil, err
-		}
-		file := chart + "-" + version + ".tgz"
-		for _, a := range arts.Artifacts {
-			if a.Version == version && a.File == file {
-				if !a.Verified {
-					return nil, fmt.Errorf("chart artifact %s is not usable (%s); import it again", a.ObjectName(), a.Problem)
-				}
-				return cl.DownloadArtifact(ctx, a.ArtifactRef)
-			}
-		}
-		return nil, fmt.Errorf("chart %s %s is not imported; run foundry artifact import <component> %s %s", chart, version, version, file)
-	}
+	e.Cluster.Chart = e.chartFromRegistryOrStore
 	return e
 }
 
@@ -68,4 +54,72 @@ func (e Env) stores() (*kube.Store, *secrets.BaoClient, error) {
 		return nil, nil, err
 	}
 	return kube.OpenStore(home, cfg, e.Getenv, OpenBAOCAFile(e))
+}
+
+// chartFromRegistryOrStore returns the imported chart. The artifact
+// store's signed record says which bytes are the chart; they come from
+// the stack's registry when it is reachable and holds exactly those
+// bytes (the cluster's own copy), else from the artifact store. Which
+// one is said on stderr.
+func (e Env) chartFromRegistryOrStore(ctx context.Context, chart, version string) ([]byte, error) {
+	cl, err := e.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	arts, err := cl.ListArtifacts(ctx, messages.ArtifactListRequest{})
+	if err != nil {
+		return nil, err
+	}
+	file := chart + "-" + version + ".tgz"
+	var art *messages.Artifact
+	for i, a := range arts.Artifacts {
+		if a.Version == version && a.File == file {
+			art = &arts.Artifacts[i]
+			break
+		}
+	}
+	if art == nil {
+		return nil, fmt.Errorf("chart %s %s is not imported; run foundry artifact import <component> %s %s", chart, version, version, file)
+	}
+	if !art.Verified {
+		return nil, fmt.Errorf("chart artifact %s is not usable (%s); import it again", art.ObjectName(), art.Problem)
+	}
+	say := func(format string, a ...any) {
+		if e.IO != nil {
+			fmt.Fprintf(e.IO.ErrOut, format+"\n", a...)
+		}
+	}
+	reg, err := e.StackRegistry(ctx, cl)
+	if err == nil {
+		data, digest, perr := helm.PullChart(ctx, reg, chart, version)
+		switch {
+		case perr != nil:
+			say("chart %s %s: not from the registry %s (%v); taking it from the artifact store", chart, version, reg.Host, firstLine(perr))
+		case !strings.EqualFold(sha256Hex(data), art.SHA256):
+			say("chart %s %s: the registry %s holds other bytes than the signed artifact (%s); taking it from the artifact store; re-import the chart to replace the registry's copy", chart, version, reg.Host, digest)
+		default:
+			say("chart %s %s: from the registry %s (%s), matching the signed artifact", chart, version, reg.Host, digest)
+			return data, nil
+		}
+	} else if !errors.Is(err, ErrNoRegistry) {
+		say("chart %s %s: no registry (%v); taking it from the artifact store", chart, version, err)
+	}
+	data, err := cl.DownloadArtifact(ctx, art.ArtifactRef)
+	if err != nil {
+		return nil, err
+	}
+	say("chart %s %s: from the artifact store (%s)", chart, version, art.ObjectName())
+	return data, nil
+}
+
+func sha256Hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// firstLine keeps a wrapped error to its gist for a one-line note.
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
 }

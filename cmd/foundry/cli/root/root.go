@@ -23,6 +23,7 @@ import (
 	eventscmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/events"
 	fleetcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/fleet"
 	hostcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/host"
+	imagecmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/image"
 	jobcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/job"
 	rbaccmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/rbac"
 	releasecmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/release"
@@ -75,6 +76,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		auditcmd.NewCmdAudit(f),
 		jobcmd.NewCmdJob(f),
 		artifactcmd.NewCmdArtifact(f),
+		imagecmd.NewCmdImage(f),
 		componentcmd.NewCmdComponent(f),
 		stackcmd.NewCmdStack(f),
 		storagecmd.NewCmdStorage(f),

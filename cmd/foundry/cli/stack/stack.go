@@ -33,7 +33,7 @@ type Options struct {
 // NewCmdStack is the `stack` noun.
 func NewCmdStack(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{Use: "stack", Short: "Install, check and upgrade the whole configured stack"}
-	cmd.AddCommand(NewCmdValidate(f, nil), NewCmdInstall(f, nil), NewCmdStatus(f, nil), NewCmdUpgrade(f, nil))
+	cmd.AddCommand(NewCmdValidate(f, nil), NewCmdInstall(f, nil), NewCmdStatus(f, nil), NewCmdUpgrade(f, nil), NewCmdImages(f, nil))
 	return cmd
 }
 
