@@ -170,20 +170,7 @@ func clusterApply(ctx context.Context, o *Options, c helm.Component, upgrade boo
 			return err
 		}
 	}
-	ch, err := helm.LoadChart(p.chart, c.Chart, p.ver)
-	if err != nil {
-		return err
-	}
-	res, err := o.resolved(ctx, p)
-	if err != nil {
-		return err
-	}
-	hc, err := o.helmClient(ctx, p.cfg)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(o.IO.ErrOut, "installing %s (chart %s %s) into namespace %s\n", c.Name, c.Chart, p.ver, c.Namespace)
-	r, err := hc.Install(ctx, c, ch, res.Values)
+	r, err := o.clusterInstall(ctx, p)
 	if o.JSON {
 		if werr := cmdutil.WriteJSON(o.IO.Out, r); werr != nil {
 			return werr
@@ -196,6 +183,26 @@ func clusterApply(ctx context.Context, o *Options, c helm.Component, upgrade boo
 		return &cmdutil.ExitCodeError{Code: 3, Err: err}
 	}
 	return err
+}
+
+// clusterInstall resolves the plan's secrets and runs the release's
+// install or upgrade, waiting for readiness.
+func (o *Options) clusterInstall(ctx context.Context, p clusterPlan) (helm.Result, error) {
+	c := p.comp
+	ch, err := helm.LoadChart(p.chart, c.Chart, p.ver)
+	if err != nil {
+		return helm.Result{}, err
+	}
+	res, err := o.resolved(ctx, p)
+	if err != nil {
+		return helm.Result{}, err
+	}
+	hc, err := o.helmClient(ctx, p.cfg)
+	if err != nil {
+		return helm.Result{}, err
+	}
+	fmt.Fprintf(o.IO.ErrOut, "installing %s (chart %s %s) into namespace %s\n", c.Name, c.Chart, p.ver, c.Namespace)
+	return hc.Install(ctx, c, ch, res.Values)
 }
 
 func clusterDryRun(ctx context.Context, o *Options, p clusterPlan, upgrade bool) error {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -38,7 +39,7 @@ func NewCmdStack(f *cmdutil.Factory) *cobra.Command {
 }
 
 func verb(f *cmdutil.Factory, use, short string, run, runF func(context.Context, *Options) error) (*cobra.Command, *Options) {
-	o := &Options{Env: clicomp.NewEnv(f), Cluster: clustercmd.NewEnv(f)}
+	o := &Options{Env: clicomp.NewEnv(f).Wired(), Cluster: clustercmd.NewEnv(f)}
 	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -83,6 +84,10 @@ func planned(cfg *stackconfig.Config) ([]comp.Component, error) {
 	var configured []string
 	for _, c := range cs {
 		if _, ok := c.Desired(cfg); ok {
+			// MinIO is deployed only when no TrueNAS S3 takes its place.
+			if c.Name == "minio" && !cfg.MinIOWanted() {
+				continue
+			}
 			configured = append(configured, c.Name)
 		}
 	}
@@ -146,8 +151,11 @@ func validateRun(_ context.Context, o *Options) error {
 		if e.Component == comp.K3sName {
 			how = "by agents on the cluster nodes " + strings.Join(e.Hosts, ", ") + " (foundry cluster init)"
 		}
+		if clicomp.IsCluster(e.Component) {
+			how = "a Helm release on the cluster"
+		}
 		if !e.Installable {
-			how = "not installable by Foundry yet (cluster component)"
+			how = "not installable by Foundry yet"
 		}
 		fmt.Fprintf(o.IO.Out, "  %d. %s %s, %s\n", i+1, e.Component, ver, how)
 	}
@@ -188,13 +196,17 @@ func each(ctx context.Context, o *Options, fn func(*client.Client, comp.Target) 
 	var runErr error
 	for _, c := range cs {
 		if !c.Installable() {
-			fmt.Fprintf(o.IO.ErrOut, "skipping %s: cluster components are not installable by Foundry yet\n", c.Name)
+			fmt.Fprintf(o.IO.ErrOut, "skipping %s: not installable by Foundry yet\n", c.Name)
 			continue
 		}
 		var out clicomp.Outcome
-		if c.Placement == comp.Nodes {
+		began := time.Now()
+		switch c.Placement {
+		case comp.Nodes:
 			out, err = nodes(ctx, o)
-		} else {
+		case comp.Cluster:
+			out, err = clicomp.ClusterStep(ctx, o.Env, c.Name, o.DryRun)
+		default:
 			var t comp.Target
 			t, err = comp.Resolve(cfg, c, comp.Overrides{}, arts.Artifacts)
 			if err != nil {
@@ -203,6 +215,7 @@ func each(ctx context.Context, o *Options, fn func(*client.Client, comp.Target) 
 			}
 			out, err = fn(cl, t)
 		}
+		out.Seconds = time.Since(began).Seconds()
 		outs = append(outs, out)
 		if !o.JSON {
 			clicomp.PrintOutcome(o.IO, out)
@@ -225,6 +238,9 @@ func each(ctx context.Context, o *Options, fn func(*client.Client, comp.Target) 
 	}
 	if runErr == nil {
 		fmt.Fprintf(o.IO.ErrOut, "stack: %d component(s), %d changed\n", len(outs), changed)
+		for _, out := range outs {
+			fmt.Fprintf(o.IO.ErrOut, "  %-13s %6.1fs %s\n", out.Component, out.Seconds, map[bool]string{true: "changed", false: "unchanged"}[out.Changed])
+		}
 	}
 	var ec *cmdutil.ExitCodeError
 	if runErr != nil && !errors.As(runErr, &ec) && strings.Contains(runErr.Error(), "failed on") {
@@ -264,9 +280,12 @@ func statusRun(ctx context.Context, o *Options) error {
 		}
 		d, _ := c.Desired(cfg)
 		var st clicomp.StatusResult
-		if c.Placement == comp.Nodes {
+		switch c.Placement {
+		case comp.Nodes:
 			st, err = clustercmd.StackStatus(ctx, o.Cluster)
-		} else {
+		case comp.Cluster:
+			st, err = clicomp.ClusterStatus(ctx, o.Env, c.Name)
+		default:
 			st, err = clicomp.Status(ctx, o.Env, cl, c, d)
 		}
 		if err != nil {
