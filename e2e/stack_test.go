@@ -354,30 +354,55 @@ func TestStackInstallOnK3sStandin(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		killed := make(chan string, 1)
+		reached := make(chan bool, 1)
+		var seenMu sync.Mutex
 		go func() {
 			sc := bufio.NewScanner(stderr)
+			sent := false
 			for sc.Scan() {
+				seenMu.Lock()
 				seen.WriteString(sc.Text() + "\n")
-				if strings.HasPrefix(sc.Text(), "installing velero") {
-					_ = cmd.Process.Signal(syscall.SIGKILL)
-					killed <- sc.Text()
-					return
+				seenMu.Unlock()
+				if !sent && strings.HasPrefix(sc.Text(), "installing velero") {
+					reached <- true
+					sent = true
 				}
 			}
-			killed <- ""
+			if !sent {
+				reached <- false
+			}
 		}()
+		transcript := func() string {
+			seenMu.Lock()
+			defer seenMu.Unlock()
+			return seen.String()
+		}
 		select {
-		case line := <-killed:
-			if line == "" {
-				t.Fatalf("stack install ended before it reached velero:\n%s", seen.String())
+		case ok := <-reached:
+			if !ok {
+				t.Fatalf("stack install ended before it reached velero:\n%s", transcript())
 			}
 		case <-time.After(5 * time.Minute):
 			_ = cmd.Process.Signal(syscall.SIGKILL)
-			t.Fatalf("stack install did not reach velero in 5 minutes:\n%s", seen.String())
+			t.Fatalf("stack install did not reach velero in 5 minutes:\n%s", transcript())
 		}
+		// Kill once Helm has written velero's first release record: the
+		// install is then under way in the cluster (its pre-install hook
+		// or the readiness wait).
+		cs, err := kubeClient()
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 2*time.Minute, 50*time.Millisecond, func() error {
+			_, err := cs.CoreV1().Secrets("velero").Get(ctx, "sh.helm.release.v1.velero.v1", metav1.GetOptions{})
+			return err
+		})
+		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
-		keep(seen.String())
+		keep(transcript())
+		if sec, err := cs.CoreV1().Secrets("velero").Get(ctx, "sh.helm.release.v1.velero.v1", metav1.GetOptions{}); err == nil {
+			t.Logf("killed with velero's release record labelled status=%s", sec.Labels["status"])
+		}
 		out := run(t, "stack", "install")
 		if !strings.Contains(out, "velero") || !strings.Contains(out, "argocd") {
 			t.Errorf("re-run after the kill:\n%s", out)

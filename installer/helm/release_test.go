@@ -1,6 +1,7 @@
 package helm_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -153,5 +154,18 @@ func TestDiffManifestsMasksSecretsAndShowsChanges(t *testing.T) {
 func TestNewGetterRejectsABadKubeconfig(t *testing.T) {
 	if _, err := helm.NewGetter([]byte("not: [a kubeconfig"), ""); err == nil {
 		t.Error("want an error")
+	}
+}
+
+// TestAFailedInstallIsOneLineNamingTheFix: Helm's multi-error ("1 error
+// occurred:\n\t* timed out …") reached stack install's output as three
+// lines saying "installed contour:".
+func TestAFailedInstallIsOneLineNamingTheFix(t *testing.T) {
+	err := &helm.OpError{Op: "install", Release: "contour", Namespace: "projectcontour",
+		Err: errors.New("failed pre-install: 1 error occurred:\n\t* timed out waiting for the condition\n\n")}
+	got := err.Error()
+	want := "install of contour failed: failed pre-install: 1 error occurred: timed out waiting for the condition; see foundry component status contour and the events in namespace projectcontour, fix the cause and run the install again"
+	if got != want {
+		t.Fatalf("got  %q\nwant %q", got, want)
 	}
 }
