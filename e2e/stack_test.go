@@ -328,12 +328,19 @@ func TestStackInstallOnK3sStandin(t *testing.T) {
 
 	t.Run("bad input: one-line errors, nothing changed", func(t *testing.T) {
 		before := revisions(t)
-		msg := fails(t, "foundry artifact import", "component", "install", "grafana", "--version", "99.9.9")
-		t.Logf("chart not imported: %s", msg)
+		oneLine := func(t *testing.T, want string, args ...string) {
+			t.Helper()
+			code, out, errOut := s.cliT(t, "", args...)
+			keep(out, errOut)
+			if code == 0 || !strings.Contains(errOut, want) || strings.Contains(strings.TrimSpace(errOut), "\n") {
+				t.Errorf("foundry %s: exit %d, want a one-line error naming %q\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, out, errOut)
+			}
+			t.Logf("foundry %s: %s", strings.Join(args, " "), strings.TrimSpace(errOut))
+		}
+		oneLine(t, "foundry artifact import", "component", "install", "grafana", "--version", "99.9.9")
 		noProm := strings.Replace(base, "  prometheus:\n    version: \"29.27.0\"\n", "", 1)
 		writeStack(t, noProm)
-		msg = fails(t, "prometheus", "stack", "install")
-		t.Logf("missing dependency: %s", msg)
+		oneLine(t, "prometheus", "stack", "install")
 		writeStack(t, base)
 		if got := revisions(t); fmt.Sprint(got) != fmt.Sprint(before) {
 			t.Errorf("bad input moved revisions: %v -> %v", before, got)
@@ -418,8 +425,13 @@ func TestStackInstallOnK3sStandin(t *testing.T) {
 	t.Run("unreachable cluster: one-line error, nothing half-installed", func(t *testing.T) {
 		before := revisions(t)
 		inside(t, hs[0], "systemctl stop foundry-k3s")
-		msg := fails(t, "cluster", "component", "install", "grafana")
-		t.Logf("unreachable cluster: %s", msg)
+		code, out, errOut := s.cliT(t, "", "component", "install", "grafana")
+		keep(out, errOut)
+		lines := strings.Split(strings.TrimSpace(errOut), "\n")
+		if code == 0 || !strings.Contains(lines[len(lines)-1], "cluster") || len(lines) > 2 {
+			t.Errorf("component install grafana with the API down: exit %d, want a one-line error naming the cluster\nstdout: %s\nstderr: %s", code, out, errOut)
+		}
+		t.Logf("unreachable cluster: %s", errOut)
 		inside(t, hs[0], "systemctl start foundry-k3s")
 		eventually(t, 3*time.Minute, 2*time.Second, func() error {
 			code, out, errOut := s.cliT(t, "", "stack", "status")

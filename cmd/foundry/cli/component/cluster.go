@@ -135,7 +135,24 @@ func (o *Options) helmClient(ctx context.Context, cfg *stackconfig.Config) (*hel
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig of cluster %s: %w; run foundry cluster init again to store a fresh one", cfg.Cluster.Name, err)
 	}
+	if err := reachable(ctx, g); err != nil {
+		return nil, fmt.Errorf("the Kubernetes API of cluster %s does not answer (%w); check it with foundry cluster status, then run this again", cfg.Cluster.Name, err)
+	}
 	return &helm.Client{Getter: g, Log: o.Cluster.Log, Timeout: o.Cluster.Timeout}, nil
+}
+
+// reachable asks the API server's /readyz, so a cluster that is down is
+// one clear error before anything is read or written, not the first
+// failing call of a half-done install.
+func reachable(ctx context.Context, g *helm.Getter) error {
+	cs, err := g.Clientset()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	_, err = cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+	return err
 }
 
 // resolved resolves the plan's references and adds the mirror overrides.
