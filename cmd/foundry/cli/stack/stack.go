@@ -6,7 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -180,8 +183,9 @@ func (o *Options) open(ctx context.Context) (*stackconfig.Config, []comp.Compone
 	return cfg, cs, cl, nil
 }
 
-// each runs fn for every installable configured component in order and
-// stops at the first failure: what comes later may depend on it.
+// each runs fn for every installable configured component in order,
+// independent cluster components at once (waves), and stops after the
+// first wave with a failure: what comes later may depend on it.
 func each(ctx context.Context, o *Options, fn func(*client.Client, comp.Target) (clicomp.Outcome, error)) error {
 	cfg, cs, cl, err := o.open(ctx)
 	if err != nil {
@@ -194,34 +198,53 @@ func each(ctx context.Context, o *Options, fn func(*client.Client, comp.Target) 
 	}
 	var outs []clicomp.Outcome
 	var runErr error
-	for _, c := range cs {
-		if !c.Installable() {
-			fmt.Fprintf(o.IO.ErrOut, "skipping %s: not installable by Foundry yet\n", c.Name)
-			continue
-		}
-		var out clicomp.Outcome
+	step := func(e clicomp.Env, c comp.Component) (out clicomp.Outcome, err error) {
 		began := time.Now()
+		defer func() { out.Seconds = time.Since(began).Seconds() }()
 		switch c.Placement {
 		case comp.Nodes:
-			out, err = nodes(ctx, o)
+			return nodes(ctx, o)
 		case comp.Cluster:
-			out, err = clicomp.ClusterStep(ctx, o.Env, c.Name, o.DryRun)
-		default:
-			var t comp.Target
-			t, err = comp.Resolve(cfg, c, comp.Overrides{}, arts.Artifacts)
-			if err != nil {
-				runErr = err
-				break
-			}
-			out, err = fn(cl, t)
+			return clicomp.ClusterStep(ctx, e, c.Name, o.DryRun)
 		}
-		out.Seconds = time.Since(began).Seconds()
-		outs = append(outs, out)
-		if !o.JSON {
-			clicomp.PrintOutcome(o.IO, out)
-		}
+		t, err := comp.Resolve(cfg, c, comp.Overrides{}, arts.Artifacts)
 		if err != nil {
-			runErr = err
+			return clicomp.Outcome{Component: c.Name}, err
+		}
+		return fn(cl, t)
+	}
+	for _, wave := range waves(cs) {
+		res := make([]clicomp.Outcome, len(wave))
+		errs := make([]error, len(wave))
+		if len(wave) == 1 {
+			res[0], errs[0] = step(o.Env, wave[0])
+		} else {
+			// Independent Helm releases install at once; their lines
+			// interleave, so each write is whole.
+			shared := o.Env
+			ios := *o.IO
+			ios.Out, ios.ErrOut = &lockedWriter{w: o.IO.Out}, &lockedWriter{w: o.IO.ErrOut}
+			shared.IO = &ios
+			var wg sync.WaitGroup
+			for i, c := range wave {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					res[i], errs[i] = step(shared, c)
+				}()
+			}
+			wg.Wait()
+		}
+		for i := range wave {
+			outs = append(outs, res[i])
+			if !o.JSON {
+				clicomp.PrintOutcome(o.IO, res[i])
+			}
+			if errs[i] != nil && runErr == nil {
+				runErr = errs[i]
+			}
+		}
+		if runErr != nil {
 			break
 		}
 	}
@@ -247,6 +270,47 @@ func each(ctx context.Context, o *Options, fn func(*client.Client, comp.Target) 
 		return &cmdutil.ExitCodeError{Code: 3, Err: runErr}
 	}
 	return runErr
+}
+
+// waves groups the ordered components for stack install: a wave's
+// members need nothing in the same wave, and only cluster components
+// share one (host services and K3s go one at a time, as their jobs and
+// prompts expect). Within the order, a component's dependencies are all
+// in earlier waves.
+func waves(cs []comp.Component) [][]comp.Component {
+	var out [][]comp.Component
+	for _, c := range cs {
+		if !c.Installable() {
+			continue
+		}
+		if n := len(out); n > 0 && c.Placement == comp.Cluster && joins(out[n-1], c) {
+			out[n-1] = append(out[n-1], c)
+			continue
+		}
+		out = append(out, []comp.Component{c})
+	}
+	return out
+}
+
+func joins(wave []comp.Component, c comp.Component) bool {
+	for _, w := range wave {
+		if w.Placement != comp.Cluster || slices.Contains(c.Requires, w.Name) || slices.Contains(c.After, w.Name) {
+			return false
+		}
+	}
+	return true
+}
+
+// lockedWriter makes concurrent steps' writes whole lines in one stream.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // nodes is K3s's step: cluster init for install (and for upgrade, which
