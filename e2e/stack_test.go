@@ -337,7 +337,7 @@ func TestStackInstallOnK3sStandin(t *testing.T) {
 			}
 			t.Logf("foundry %s: %s", strings.Join(args, " "), strings.TrimSpace(errOut))
 		}
-		oneLine(t, "foundry artifact import", "component", "install", "grafana", "--version", "99.9.9")
+		oneLine(t, "foundry artifact import grafana 99.9.9", "component", "install", "grafana", "--version", "99.9.9")
 		noProm := strings.Replace(base, "  prometheus:\n    version: \"29.27.0\"\n", "", 1)
 		writeStack(t, noProm)
 		oneLine(t, "prometheus", "stack", "install")

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/foundry-fleet/foundry/controller/secrets"
+	"github.com/foundry-fleet/foundry/installer/helm"
 	"github.com/foundry-fleet/foundry/installer/kube"
 	"github.com/foundry-fleet/foundry/messages"
 )
@@ -53,7 +54,7 @@ func (e Env) Wired() Env {
 				return cl.DownloadArtifact(ctx, a.ArtifactRef)
 			}
 		}
-		return nil, fmt.Errorf("chart %s %s is not imported; run foundry artifact import <component> %s %s", chart, version, version, file)
+		return nil, fmt.Errorf("chart %s %s is not imported; run foundry artifact import %s %s <path to %s>", chart, version, chartComponent(chart), version, file)
 	}
 	return e
 }
@@ -68,4 +69,15 @@ func (e Env) stores() (*kube.Store, *secrets.BaoClient, error) {
 		return nil, nil, err
 	}
 	return kube.OpenStore(home, cfg, e.Getenv, OpenBAOCAFile(e))
+}
+
+// chartComponent is the component a chart is imported under (argo-cd is
+// argocd's chart).
+func chartComponent(chart string) string {
+	for _, c := range helm.Components() {
+		if c.Chart == chart {
+			return c.Name
+		}
+	}
+	return chart
 }
