@@ -177,11 +177,11 @@ func (c *Client) Install(ctx context.Context, comp Component, ch *chart.Chart, v
 		return res, &OpError{Op: map[Outcome]string{Installed: "install", Upgraded: "upgrade"}[res.Outcome], Release: comp.Release(), Namespace: comp.Namespace, Err: err}
 	}
 	res.Revision = rel.Version
-	objs, err := Objects(rel.Manifest, comp.Namespace)
+	ws, err := WorkloadsOf(rel.Manifest, comp.Namespace)
 	if err != nil {
 		return res, err
 	}
-	res.Workloads, err = WaitReady(ctx, cs, comp.Release(), Workloads(objs), c.timeout())
+	res.Workloads, err = WaitReady(ctx, cs, comp.Release(), ws, c.timeout())
 	if err != nil && canRollBack {
 		return res, c.rollBack(ctx, cfg, cs, comp, last, rel.Version, err)
 	}
@@ -204,9 +204,9 @@ func (c *Client) rollBack(ctx context.Context, cfg *action.Configuration, cs kub
 		return e
 	}
 	e.RestoredTo = cur.Version
-	objs, err := Objects(cur.Manifest, comp.Namespace)
+	ws, err := WorkloadsOf(cur.Manifest, comp.Namespace)
 	if err == nil {
-		_, err = WaitReady(ctx, cs, comp.Release(), Workloads(objs), c.timeout())
+		_, err = WaitReady(ctx, cs, comp.Release(), ws, c.timeout())
 	}
 	if err != nil {
 		e.RollbackErr = fmt.Errorf("the restored revision is not ready either: %w", err)
