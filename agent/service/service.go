@@ -310,52 +310,9 @@ func versionChange(from, to string) string {
 		return "install " + to
 	case from == to:
 		return "reinstall " + to
-	case compareVersions(to, from) > 0:
+	case messages.CompareVersions(to, from) > 0:
 		return "upgrade " + from + " → " + to
 	default:
 		return "downgrade " + from + " → " + to
 	}
-}
-
-// compareVersions orders version labels: runs of digits compare as
-// numbers, everything else byte-wise ("2.10.0" > "2.9.1").
-func compareVersions(a, b string) int {
-	for a != "" && b != "" {
-		ca, ra := versionChunk(a)
-		cb, rb := versionChunk(b)
-		if isDigit(ca[0]) && isDigit(cb[0]) {
-			ta, tb := strings.TrimLeft(ca, "0"), strings.TrimLeft(cb, "0")
-			if len(ta) != len(tb) {
-				return cmpInt(len(ta), len(tb))
-			}
-			if ta != tb {
-				return strings.Compare(ta, tb)
-			}
-		} else if ca != cb {
-			return strings.Compare(ca, cb)
-		}
-		a, b = ra, rb
-	}
-	return cmpInt(len(a), len(b))
-}
-
-func versionChunk(s string) (string, string) {
-	d := isDigit(s[0])
-	i := 1
-	for i < len(s) && isDigit(s[i]) == d {
-		i++
-	}
-	return s[:i], s[i:]
-}
-
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-
-func cmpInt(a, b int) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -158,30 +158,24 @@ func TestQuoteArgRoundTrips(t *testing.T) {
 	}
 }
 
-func TestCompareVersions(t *testing.T) {
-	for _, c := range []struct {
-		a, b string
-		want int
-	}{
-		{"2.1.0", "2.1.0", 0},
-		{"2.10.0", "2.9.1", 1},
-		{"1.0.0", "2.0.0", -1},
-		{"v1.2", "v1.10", -1},
-		{"1.0.0-rc1", "1.0.0", 1}, // not semver: a suffix sorts after
-		{"007", "7", 0},
+// versionChange used a hand-written comparison that ranked 2.1.0-rc1
+// above 2.1.0, so moving from a release candidate to its release was
+// reported (and audited) as a downgrade. It now orders by semver.
+func TestVersionChangeOrdersBySemver(t *testing.T) {
+	for _, c := range []struct{ from, to, want string }{
+		{"", "2.1.0", "install 2.1.0"},
+		{"2.1.0", "2.1.0", "reinstall 2.1.0"},
+		{"2.1.0", "2.2.0", "upgrade 2.1.0 → 2.2.0"},
+		{"2.2.0", "2.1.0", "downgrade 2.2.0 → 2.1.0"},
+		{"2.9.1", "2.10.0", "upgrade 2.9.1 → 2.10.0"},
+		{"2.1.0-rc1", "2.1.0", "upgrade 2.1.0-rc1 → 2.1.0"},
+		{"2.1.0", "2.1.0-rc1", "downgrade 2.1.0 → 2.1.0-rc1"},
+		{"2.1.0-rc2", "2.1.0-rc10", "upgrade 2.1.0-rc2 → 2.1.0-rc10"},
+		{"v1.28.5+k3s1", "v1.28.5+k3s2", "upgrade v1.28.5+k3s1 → v1.28.5+k3s2"},
 	} {
-		if got := compareVersions(c.a, c.b); got != c.want {
-			t.Errorf("compareVersions(%s, %s) = %d, want %d", c.a, c.b, got, c.want)
+		if got := versionChange(c.from, c.to); got != c.want {
+			t.Errorf("versionChange(%q, %q) = %q, want %q", c.from, c.to, got, c.want)
 		}
-	}
-	if got := versionChange("", "2.1.0"); got != "install 2.1.0" {
-		t.Error(got)
-	}
-	if got := versionChange("2.1.0", "2.2.0"); got != "upgrade 2.1.0 → 2.2.0" {
-		t.Error(got)
-	}
-	if got := versionChange("2.2.0", "2.1.0"); got != "downgrade 2.2.0 → 2.1.0" {
-		t.Error(got)
 	}
 }
 

@@ -208,6 +208,13 @@ type TrueNAS struct {
 	// S3Endpoint is TrueNAS's S3 service (http(s)://host:port); when set,
 	// MinIO with deploy: auto is not installed and Velero can use it.
 	S3Endpoint string `yaml:"s3_endpoint,omitempty"`
+	// CAFile verifies TrueNAS's certificate (its own self-signed one, or
+	// a private CA's); empty uses the system's roots. Verification is
+	// never turned off.
+	CAFile string `yaml:"ca_file,omitempty"`
+	// Dataset is the parent dataset Foundry creates its datasets under
+	// (pool/name); empty means the first pool.
+	Dataset string `yaml:"dataset,omitempty"`
 }
 
 // Foundry configures Foundry itself: how the CLI reaches its controller

@@ -60,11 +60,32 @@ func (v *validator) storage() {
 	if t.APIKey == "" {
 		v.missing(base+".api_key", "add api_key: ${secret:foundry/truenas:api_key} and store the key with `foundry secret set foundry/truenas --key api_key`")
 	}
+	if p, set := v.f.dec.pos[base+".ca_file"]; set && strings.TrimSpace(t.CAFile) == "" {
+		v.report(SeverityError, p, base+".ca_file", "storage.truenas.ca_file is empty", "give the path of the CA certificate that signed TrueNAS's certificate, or remove the key")
+	}
+	if t.Dataset != "" {
+		if r := datasetNameProblem(t.Dataset); r != "" {
+			v.errAt(base+".dataset", fmt.Sprintf("storage.truenas.dataset %q %s", t.Dataset, r), "write it as pool or pool/dataset, such as tank/foundry")
+		}
+	}
 	if t.S3Endpoint != "" {
 		if u, err := url.Parse(t.S3Endpoint); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
 			v.errAt(base+".s3_endpoint", fmt.Sprintf("storage.truenas.s3_endpoint %q is not an http(s) URL of a host", redactURL(t.S3Endpoint)), "write it as https://truenas.example.com:9000")
 		}
 	}
+}
+
+// datasetNameProblem says why name is not a ZFS dataset name ("" if it is).
+func datasetNameProblem(name string) string {
+	if strings.HasPrefix(name, "/") || strings.HasSuffix(name, "/") || strings.Contains(name, "//") {
+		return "is not a dataset name (no leading, trailing or doubled /)"
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-.:/ ", r)) {
+			return fmt.Sprintf("has %q, which a ZFS dataset name cannot hold", r)
+		}
+	}
+	return ""
 }
 
 func (v *validator) foundry() {

@@ -36,6 +36,11 @@
 //   - Per-token policies: rules of a path (exact, or a prefix ending in
 //     '*') and capabilities (create, read, update, delete, list, sudo,
 //     deny); the union of matching rules applies and "deny" wins.
+//   - Raft membership only (EnableRaft, JoinRaft): GET
+//     /v1/sys/storage/raft/configuration lists the members (node_id,
+//     address, leader, voter); a follower joined with JoinRaft stays
+//     uninitialised until the leader's unseal keys are PUT to its
+//     /v1/sys/unseal, then joins. No data is replicated.
 //   - Persistence, for a server made with Open(dir) (storage "file"): all
 //     state — initialised flag, SHA-256 of each unseal key share, tokens
 //     and their policies, mounts, KV data and metadata — is one JSON file,

@@ -54,6 +54,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.lookupSelf(w, tok)
 		return
 	}
+	if path == "sys/storage/raft/configuration" {
+		if !tok.allowed(path, CapRead) {
+			writeErrors(w, http.StatusForbidden, msgDenied)
+			return
+		}
+		s.raftConfiguration(w, r)
+		return
+	}
 	if strings.HasPrefix(path, "sys/mounts/") {
 		if !tok.allowed(path, CapSudo) || !tok.allowed(path, CapCreate) && !tok.allowed(path, CapUpdate) {
 			writeErrors(w, http.StatusForbidden, msgDenied)

@@ -41,6 +41,13 @@ type Server struct {
 	version string
 	dir     string // storage "file" path; empty keeps everything in memory
 
+	// Raft, when enabled (see raft.go): this node's id, the leader a
+	// follower joins through retry_join, and on the leader the members.
+	raftNodeID string
+	raftAddr   string
+	raftLeader *Server
+	raftPeers  []RaftServer
+
 	now func() time.Time
 }
 

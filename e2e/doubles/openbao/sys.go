@@ -153,6 +153,10 @@ func (s *Server) unseal(w http.ResponseWriter, r *http.Request) {
 		writeErrors(w, http.StatusMethodNotAllowed, "unsupported operation")
 		return
 	}
+	if !s.initialized && s.raftLeader != nil {
+		s.joinUnseal(w, r)
+		return
+	}
 	if !s.initialized {
 		writeErrors(w, http.StatusBadRequest, "Vault is not initialized")
 		return

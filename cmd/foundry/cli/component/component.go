@@ -222,10 +222,13 @@ func statusRun(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	if c.Name == "openbao" {
+		st.Raft = openbaoRaft(ctx, o.Env, cfg, d.Hosts)
+	}
 	if o.JSON {
 		err = cmdutil.WriteJSON(o.IO.Out, st)
-	} else {
-		err = PrintStatus(o.IO, []StatusResult{st})
+	} else if err = PrintStatus(o.IO, []StatusResult{st}); err == nil {
+		err = printRaft(o.Env, st.Raft)
 	}
 	if err != nil {
 		return err

@@ -40,21 +40,16 @@ func initOpenBAO(ctx context.Context, e Env, cl *client.Client, t comp.Target, o
 	if err != nil {
 		return nil, err
 	}
-	keys := secrets.UnsealKeys{Dir: home}
-	var notes []string
+	nodes := make([]baoNode, 0, len(t.Desired.Hosts))
 	for _, h := range t.Desired.Hosts {
 		bao, err := secrets.NewBaoClient(secrets.BaoOptions{Address: "https://" + net.JoinHostPort(addrs[h], strconv.Itoa(comp.OpenBAOPort)),
 			CACert: openbaoCA(e, home)})
 		if err != nil {
-			return notes, err
+			return nil, err
 		}
-		more, err := readyOpenBAO(ctx, e, bao, keys, h, cfg.OpenBAOMount(), o)
-		notes = append(notes, more...)
-		if err != nil {
-			return notes, err
-		}
+		nodes = append(nodes, baoNode{host: h, bao: bao})
 	}
-	return notes, nil
+	return readyNodes(ctx, e, nodes, secrets.UnsealKeys{Dir: home}, raftFirst(cfg), cfg.OpenBAOMount(), o)
 }
 
 // readyOpenBAO brings one host's OpenBAO from "service runs" to usable:

@@ -29,6 +29,8 @@ type StatusResult struct {
 	Desired   string       `json:"desired_version,omitempty"`
 	Job       string       `json:"job"`
 	Hosts     []HostStatus `json:"hosts"`
+	// Raft is OpenBAO's raft membership (OpenBAO on raft only).
+	Raft *RaftStatus `json:"raft,omitempty"`
 	// Release is a cluster component's Helm release (it has no hosts).
 	Release *helm.Status `json:"release,omitempty"`
 }
@@ -43,7 +45,7 @@ func (s StatusResult) Healthy() bool {
 			return false
 		}
 	}
-	return len(s.Hosts) > 0
+	return len(s.Hosts) > 0 && s.Raft.Healthy()
 }
 
 // Status asks every host of the component (a read-only job).

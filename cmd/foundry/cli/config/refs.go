@@ -43,11 +43,11 @@ func printRefs(io *cmdutil.IOStreams, refs []stackconfig.RefCheck) {
 	}
 }
 
-// defaultResolver is the chain every command resolves with: environment,
+// DefaultResolver is the chain every command resolves with: environment,
 // ~/.foundryvars, then the OpenBAO the config names, with Foundry's token
 // (BAO_TOKEN, else the token store). Without an OpenBAO address that
 // source is left out and says nothing.
-func defaultResolver(f *cmdutil.Factory) func(context.Context, *stackconfig.Config) (*secrets.Resolver, error) {
+func DefaultResolver(f *cmdutil.Factory) func(context.Context, *stackconfig.Config) (*secrets.Resolver, error) {
 	return func(_ context.Context, cfg *stackconfig.Config) (*secrets.Resolver, error) {
 		srcs := []secrets.Source{secrets.EnvSource{}}
 		if p, err := secrets.DefaultVarsPath(); err == nil {

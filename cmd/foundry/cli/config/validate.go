@@ -27,7 +27,7 @@ type ValidateOptions struct {
 // NewCmdValidate is `foundry config validate`: print every problem in the
 // selected config and exit non-zero if any is an error.
 func NewCmdValidate(f *cmdutil.Factory, runF func(*ValidateOptions) error) *cobra.Command {
-	opts := &ValidateOptions{IO: f.IO, selector: newSelector(f), Resolver: defaultResolver(f)}
+	opts := &ValidateOptions{IO: f.IO, selector: newSelector(f), Resolver: DefaultResolver(f)}
 	cmd := &cobra.Command{
 		Use:   "validate",
 		Short: "Check the stack config and print every problem",

@@ -27,6 +27,7 @@ import (
 	releasecmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/release"
 	secretcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/secret"
 	stackcmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/stack"
+	storagecmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/storage"
 	versioncmd "github.com/foundry-fleet/foundry/cmd/foundry/cli/version"
 	"github.com/foundry-fleet/foundry/controller"
 	"github.com/foundry-fleet/foundry/controller/client"
@@ -74,6 +75,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		artifactcmd.NewCmdArtifact(f),
 		componentcmd.NewCmdComponent(f),
 		stackcmd.NewCmdStack(f),
+		storagecmd.NewCmdStorage(f),
 		clustercmd.NewCmdCluster(f),
 		releasecmd.NewCmdRelease(f),
 		versioncmd.NewCmdVersion(f),
