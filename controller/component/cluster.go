@@ -2,9 +2,8 @@ package component
 
 import "github.com/foundry-fleet/foundry/controller/config"
 
-// clusterComponents are the stack's Kubernetes components. They are in
-// the catalog so list, validate and the install order know them; their
-// Helm installs come later on the same model (no Service yet).
+// clusterComponents are the stack's Kubernetes components: Helm releases
+// (installer/helm) that the CLI installs in this order after K3s.
 func clusterComponents() []Component {
 	c := func(name, desc string, requires []string, after []string, get func(*config.Components) (string, bool)) Component {
 		return Component{Name: name, Description: desc, Placement: Cluster, Requires: requires, After: after,

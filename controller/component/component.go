@@ -18,7 +18,8 @@ type Placement string
 const (
 	// Host components run as native systemd services that agents install.
 	Host Placement = "host"
-	// Cluster components run on K3s through Helm (not built yet).
+	// Cluster components run on K3s as Helm releases (installer/helm),
+	// installed by the CLI with the cluster's kubeconfig.
 	Cluster Placement = "cluster"
 	// Nodes is K3s itself: a host service on every cluster node, each
 	// with its own config, installed by `foundry cluster init`.
@@ -57,7 +58,7 @@ type Component struct {
 
 // Installable reports whether Foundry can install the component today.
 func (c Component) Installable() bool {
-	return c.Placement == Nodes || c.Placement == Host && c.Service != nil
+	return c.Placement == Nodes || c.Placement == Cluster || c.Placement == Host && c.Service != nil
 }
 
 // Catalog is every component Foundry knows, host and cluster.

@@ -28,8 +28,11 @@ func Resolve(cfg *config.Config, c Component, o Overrides, arts []messages.Artif
 	if c.Placement == Nodes {
 		return Target{}, fmt.Errorf("component %s is installed on the cluster's nodes by foundry cluster init (or foundry stack install)", c.Name)
 	}
+	if c.Placement == Cluster {
+		return Target{}, fmt.Errorf("component %s is a Helm release on the cluster, not a host service; install it with foundry component install %s", c.Name, c.Name)
+	}
 	if !c.Installable() {
-		return Target{}, fmt.Errorf("component %s runs on the cluster and cannot be installed by Foundry yet", c.Name)
+		return Target{}, fmt.Errorf("component %s cannot be installed by Foundry yet", c.Name)
 	}
 	d, ok := c.Desired(cfg)
 	if !ok {

@@ -59,7 +59,7 @@ func TestResolveSaysWhatToDo(t *testing.T) {
 		{"nothing imported", stack(), OpenBAO(), Overrides{}, nil, "foundry artifact import openbao <version> <path to bao>"},
 		{"version not imported", stack(), reg, Overrides{}, []messages.Artifact{art("zot", "2.8.1", "docker-registry", true)}, "foundry artifact import zot 2.8.2 <path to docker-registry>"},
 		{"tampered", stack(), reg, Overrides{}, []messages.Artifact{art("zot", "2.8.2", "docker-registry", false)}, "re-import"},
-		{"cluster", stack(), clusterComponents()[0], Overrides{}, nil, "cannot be installed by Foundry yet"},
+		{"cluster", stack(), clusterComponents()[0], Overrides{}, nil, "foundry component install minio"},
 		{"bad version", stack(), reg, Overrides{Version: "../x"}, nil, "version"},
 	} {
 		_, err := Resolve(c.cfg, c.comp, c.o, c.arts)

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -77,6 +78,10 @@ func nodeObject(c *Config, reg *Registries, runsEtcd bool) (*corev1.Node, error)
 		corev1.ResourceCPU:    *resource.NewQuantity(int64(runtime.NumCPU()), resource.DecimalSI),
 		corev1.ResourceMemory: *resource.NewQuantity(memTotal(), resource.BinarySI),
 		corev1.ResourcePods:   *resource.NewQuantity(110, resource.DecimalSI),
+		// A kubelet reports its root filesystem; charts that request
+		// ephemeral-storage (Bitnami's resource presets) are
+		// unschedulable on a node without it.
+		corev1.ResourceEphemeralStorage: *resource.NewQuantity(diskTotal(c.DataDir), resource.BinarySI),
 	}
 	return &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
@@ -194,6 +199,18 @@ func mergeTaints(cur, want []corev1.Taint) []corev1.Taint {
 		}
 	}
 	return out
+}
+
+// diskTotal is the size of the filesystem holding dir, as a kubelet
+// reports its root directory's.
+func diskTotal(dir string) int64 {
+	var st syscall.Statfs_t
+	if dir == "" || syscall.Statfs(dir, &st) != nil {
+		if syscall.Statfs("/", &st) != nil {
+			return 100 << 30
+		}
+	}
+	return int64(st.Blocks) * int64(st.Bsize)
 }
 
 // memTotal reads MemTotal so the node's capacity looks like the host's.

@@ -48,12 +48,12 @@ func (c *Client) Status(ctx context.Context, comp Component) (Status, error) {
 	if err != nil {
 		return st, err
 	}
-	objs, err := Objects(rel.Manifest, comp.Namespace)
+	ws, err := WorkloadsOf(rel.Manifest, comp.Namespace)
 	if err != nil {
 		return st, err
 	}
 	st.Ready = rel.Info.Status == release.StatusDeployed
-	for _, w := range Workloads(objs) {
+	for _, w := range ws {
 		w.Ready, w.Message = currentReadiness(ctx, cs, w)
 		st.Ready = st.Ready && w.Ready
 		st.Workloads = append(st.Workloads, w)
@@ -137,11 +137,11 @@ func (c *Client) Rollback(ctx context.Context, comp Component, revision int) (Re
 		return Result{}, err
 	}
 	res := Result{Release: comp.Release(), Namespace: comp.Namespace, Revision: cur.Version, Outcome: "rolled back"}
-	objs, err := Objects(cur.Manifest, comp.Namespace)
+	ws, err := WorkloadsOf(cur.Manifest, comp.Namespace)
 	if err != nil {
 		return res, err
 	}
-	res.Workloads, err = WaitReady(ctx, cs, comp.Release(), Workloads(objs), c.timeout())
+	res.Workloads, err = WaitReady(ctx, cs, comp.Release(), ws, c.timeout())
 	return res, err
 }
 

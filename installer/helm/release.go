@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"strings"
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
@@ -69,6 +70,31 @@ func (e *RolledBackError) Error() string {
 }
 
 func (e *RolledBackError) Unwrap() error { return e.Cause }
+
+// OpError is a Helm install or upgrade that failed before readiness was
+// waited for (a hook that timed out, a manifest the API refused). Helm
+// joins several causes with newlines; the message is one line, so a
+// stack summary stays a table.
+type OpError struct {
+	Op, Release, Namespace string
+	Err                    error
+}
+
+func (e *OpError) Error() string {
+	return fmt.Sprintf("%s of %s failed: %s; see foundry component status %s and the events in namespace %s, fix the cause and run the install again",
+		e.Op, e.Release, oneLine(e.Err.Error()), e.Release, e.Namespace)
+}
+
+func (e *OpError) Unwrap() error { return e.Err }
+
+// oneLine folds a multi-line error (Helm's "1 error occurred:\n\t* …")
+// into one line.
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "error occurred:\n\t* ", "error occurred: ")
+	s = strings.ReplaceAll(s, "errors occurred:\n\t* ", "errors occurred: ")
+	s = strings.ReplaceAll(s, "\n\t* ", "; ")
+	return strings.Join(strings.Fields(s), " ")
+}
 
 func (c *Client) timeout() time.Duration {
 	if c.Timeout > 0 {
@@ -148,14 +174,14 @@ func (c *Client) Install(ctx context.Context, comp Component, ch *chart.Chart, v
 		if canRollBack && rel != nil {
 			return res, c.rollBack(ctx, cfg, cs, comp, last, rel.Version, err)
 		}
-		return res, fmt.Errorf("%s %s: %w", res.Outcome, comp.Release(), err)
+		return res, &OpError{Op: map[Outcome]string{Installed: "install", Upgraded: "upgrade"}[res.Outcome], Release: comp.Release(), Namespace: comp.Namespace, Err: err}
 	}
 	res.Revision = rel.Version
-	objs, err := Objects(rel.Manifest, comp.Namespace)
+	ws, err := WorkloadsOf(rel.Manifest, comp.Namespace)
 	if err != nil {
 		return res, err
 	}
-	res.Workloads, err = WaitReady(ctx, cs, comp.Release(), Workloads(objs), c.timeout())
+	res.Workloads, err = WaitReady(ctx, cs, comp.Release(), ws, c.timeout())
 	if err != nil && canRollBack {
 		return res, c.rollBack(ctx, cfg, cs, comp, last, rel.Version, err)
 	}
@@ -178,9 +204,9 @@ func (c *Client) rollBack(ctx context.Context, cfg *action.Configuration, cs kub
 		return e
 	}
 	e.RestoredTo = cur.Version
-	objs, err := Objects(cur.Manifest, comp.Namespace)
+	ws, err := WorkloadsOf(cur.Manifest, comp.Namespace)
 	if err == nil {
-		_, err = WaitReady(ctx, cs, comp.Release(), Workloads(objs), c.timeout())
+		_, err = WaitReady(ctx, cs, comp.Release(), ws, c.timeout())
 	}
 	if err != nil {
 		e.RollbackErr = fmt.Errorf("the restored revision is not ready either: %w", err)

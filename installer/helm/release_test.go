@@ -1,6 +1,10 @@
 package helm_test
 
 import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/foundry-fleet/foundry/installer/helm"
+	"github.com/foundry-fleet/foundry/installer/helm/chartstest"
 )
 
 func TestSameComparesChartVersionAndValuesAsStored(t *testing.T) {
@@ -153,5 +158,38 @@ func TestDiffManifestsMasksSecretsAndShowsChanges(t *testing.T) {
 func TestNewGetterRejectsABadKubeconfig(t *testing.T) {
 	if _, err := helm.NewGetter([]byte("not: [a kubeconfig"), ""); err == nil {
 		t.Error("want an error")
+	}
+}
+
+// TestAFailedInstallIsOneLineNamingTheFix: Helm's multi-error ("1 error
+// occurred:\n\t* timed out …") reached stack install's output as three
+// lines saying "installed contour:".
+func TestAFailedInstallIsOneLineNamingTheFix(t *testing.T) {
+	err := &helm.OpError{Op: "install", Release: "contour", Namespace: "projectcontour",
+		Err: errors.New("failed pre-install: 1 error occurred:\n\t* timed out waiting for the condition\n\n")}
+	got := err.Error()
+	want := "install of contour failed: failed pre-install: 1 error occurred: timed out waiting for the condition; see foundry component status contour and the events in namespace projectcontour, fix the cause and run the install again"
+	if got != want {
+		t.Fatalf("got  %q\nwant %q", got, want)
+	}
+}
+
+// TestWorkloadsOfSkipsOnlyWhatCannotBeAWorkload: the fast path that skips
+// parsing CRDs finds the same workloads as parsing everything.
+func TestWorkloadsOfSkipsOnlyWhatCannotBeAWorkload(t *testing.T) {
+	dir := filepath.Join(chartstest.Dir(t), "rendered")
+	for _, f := range []string{"contour-21.1.4.default.yaml", "argo-cd-10.1.1.default.yaml", "cert-manager-v1.21.1.crds.yaml", "prometheus-29.27.0.default.yaml"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs, err := helm.Objects(string(b), "ns")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := helm.WorkloadsOf(string(b), "ns")
+		if want := helm.Workloads(objs); err != nil || fmt.Sprint(got) != fmt.Sprint(want) || len(want) == 0 {
+			t.Errorf("%s: %v %v, want %v", f, got, err, want)
+		}
 	}
 }

@@ -31,6 +31,8 @@ type Outcome struct {
 	Changed   bool              `json:"changed"`
 	Hosts     []comp.HostResult `json:"hosts"`
 	Notes     []string          `json:"notes,omitempty"`
+	// Seconds is the step's wall time in a stack run.
+	Seconds float64 `json:"seconds,omitempty"`
 }
 
 // errFailed is returned (wrapped in an exit code) when any host failed.

@@ -135,7 +135,24 @@ func (o *Options) helmClient(ctx context.Context, cfg *stackconfig.Config) (*hel
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig of cluster %s: %w; run foundry cluster init again to store a fresh one", cfg.Cluster.Name, err)
 	}
+	if err := reachable(ctx, g); err != nil {
+		return nil, fmt.Errorf("the Kubernetes API of cluster %s does not answer (%w); check it with foundry cluster status, then run this again", cfg.Cluster.Name, err)
+	}
 	return &helm.Client{Getter: g, Log: o.Cluster.Log, Timeout: o.Cluster.Timeout}, nil
+}
+
+// reachable asks the API server's /readyz, so a cluster that is down is
+// one clear error before anything is read or written, not the first
+// failing call of a half-done install.
+func reachable(ctx context.Context, g *helm.Getter) error {
+	cs, err := g.Clientset()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	_, err = cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+	return err
 }
 
 // resolved resolves the plan's references and adds the mirror overrides.
@@ -170,23 +187,7 @@ func clusterApply(ctx context.Context, o *Options, c helm.Component, upgrade boo
 			return err
 		}
 	}
-	ch, err := helm.LoadChart(p.chart, c.Chart, p.ver)
-	if err != nil {
-		return err
-	}
-	res, err := o.resolved(ctx, p)
-	if err != nil {
-		return err
-	}
-	hc, err := o.helmClient(ctx, p.cfg)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(o.IO.ErrOut, "installing %s (chart %s %s) into namespace %s\n", c.Name, c.Chart, p.ver, c.Namespace)
-	r, err := hc.Install(ctx, c, ch, res.Values)
-	if err == nil {
-		err = postInstall(ctx, o, hc, p)
-	}
+	r, err := o.clusterInstall(ctx, p)
 	if o.JSON {
 		if werr := cmdutil.WriteJSON(o.IO.Out, r); werr != nil {
 			return werr
@@ -199,6 +200,30 @@ func clusterApply(ctx context.Context, o *Options, c helm.Component, upgrade boo
 		return &cmdutil.ExitCodeError{Code: 3, Err: err}
 	}
 	return err
+}
+
+// clusterInstall resolves the plan's secrets and runs the release's
+// install or upgrade, waiting for readiness.
+func (o *Options) clusterInstall(ctx context.Context, p clusterPlan) (helm.Result, error) {
+	c := p.comp
+	ch, err := helm.LoadChart(p.chart, c.Chart, p.ver)
+	if err != nil {
+		return helm.Result{}, err
+	}
+	res, err := o.resolved(ctx, p)
+	if err != nil {
+		return helm.Result{}, err
+	}
+	hc, err := o.helmClient(ctx, p.cfg)
+	if err != nil {
+		return helm.Result{}, err
+	}
+	fmt.Fprintf(o.IO.ErrOut, "installing %s (chart %s %s) into namespace %s\n", c.Name, c.Chart, p.ver, c.Namespace)
+	r, err := hc.Install(ctx, c, ch, res.Values)
+	if err == nil {
+		err = postInstall(ctx, o, hc, p)
+	}
+	return r, err
 }
 
 func clusterDryRun(ctx context.Context, o *Options, p clusterPlan, upgrade bool) error {

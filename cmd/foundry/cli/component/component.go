@@ -64,6 +64,7 @@ func NewCmdInstall(f *cmdutil.Factory, runF func(context.Context, *Options) erro
 	cmd.Flags().StringSliceVar(&o.Hosts, "host", nil, "install on these hosts instead of the config's")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "print the plan per host and step; change nothing")
 	cmd.Flags().BoolVar(&o.ShowUnsealKeys, "show-unseal-keys", false, "print OpenBAO's unseal keys when it is initialised")
+	cmd.Flags().DurationVar(&o.Cluster.Timeout, "timeout", 0, "cluster components: how long to wait for the release's workloads to be ready (default 5m)")
 	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the outcome as JSON")
 	return cmd
 }
@@ -72,6 +73,7 @@ func NewCmdInstall(f *cmdutil.Factory, runF func(context.Context, *Options) erro
 func NewCmdUpgrade(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	cmd, o := verb(f, "upgrade <name>", "Move a component to the version in the config (asks first)", cobra.ExactArgs(1), upgradeRun, runF)
 	cmd.Flags().StringVar(&o.Version, "version", "", "target version instead of the config's")
+	cmd.Flags().DurationVar(&o.Cluster.Timeout, "timeout", 0, "cluster components: how long to wait for the workloads to be ready before rolling back (default 5m)")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "print the plan per host and step; change nothing")
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
 	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the outcome as JSON")

@@ -3,11 +3,13 @@ package component
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
 	"github.com/foundry-fleet/foundry/controller/client"
 	comp "github.com/foundry-fleet/foundry/controller/component"
+	"github.com/foundry-fleet/foundry/installer/helm"
 	"github.com/foundry-fleet/foundry/messages"
 )
 
@@ -29,10 +31,15 @@ type StatusResult struct {
 	Hosts     []HostStatus `json:"hosts"`
 	// Raft is OpenBAO's raft membership (OpenBAO on raft only).
 	Raft *RaftStatus `json:"raft,omitempty"`
+	// Release is a cluster component's Helm release (it has no hosts).
+	Release *helm.Status `json:"release,omitempty"`
 }
 
 // Healthy reports whether every host runs the component and it answers.
 func (s StatusResult) Healthy() bool {
+	if s.Release != nil {
+		return s.Release.Status == "deployed" && s.Release.Ready
+	}
 	for _, h := range s.Hosts {
 		if !h.Healthy {
 			return false
@@ -76,6 +83,10 @@ func PrintStatus(io *cmdutil.IOStreams, rs []StatusResult) error {
 	t := cmdutil.NewTable(io, "COMPONENT", "HOST", "VERSION", "REPORTED", "UNIT", "HEALTH", "STATE", "SINCE")
 	now := time.Now()
 	for _, r := range rs {
+		if rel := r.Release; rel != nil {
+			t.Row(r.Component, "(cluster)", orDash(rel.ChartVersion), orDash(rel.AppVersion), releaseState(rel), workloadHealth(rel), notReady(rel), sinceOf(io, rel, now))
+			continue
+		}
 		for _, h := range r.Hosts {
 			if h.Status == nil {
 				// Not reached or failed: the job's word for the host
@@ -100,6 +111,42 @@ func PrintStatus(io *cmdutil.IOStreams, rs []StatusResult) error {
 		}
 	}
 	return t.Render()
+}
+
+// releaseState is the UNIT column of a release: Helm's status and
+// revision.
+func releaseState(rel *helm.Status) string {
+	if rel.Revision == 0 {
+		return rel.Status
+	}
+	return fmt.Sprintf("release %s/%d", rel.Status, rel.Revision)
+}
+
+func workloadHealth(rel *helm.Status) string {
+	ready := 0
+	for _, w := range rel.Workloads {
+		if w.Ready {
+			ready++
+		}
+	}
+	return fmt.Sprintf("%d/%d ready", ready, len(rel.Workloads))
+}
+
+func notReady(rel *helm.Status) string {
+	var not []string
+	for _, w := range rel.Workloads {
+		if !w.Ready {
+			not = append(not, w.Kind+"/"+w.Name)
+		}
+	}
+	return orDash(strings.Join(not, ","))
+}
+
+func sinceOf(io *cmdutil.IOStreams, rel *helm.Status, now time.Time) string {
+	if rel.Updated.IsZero() {
+		return "-"
+	}
+	return cmdutil.FormatTime(io, rel.Updated, now)
 }
 
 func orDash(s string) string {

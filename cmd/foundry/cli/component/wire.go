@@ -80,7 +80,7 @@ func (e Env) chartFromRegistryOrStore(ctx context.Context, chart, version string
 		}
 	}
 	if art == nil {
-		return nil, fmt.Errorf("chart %s %s is not imported; run foundry artifact import <component> %s %s", chart, version, version, file)
+		return nil, fmt.Errorf("chart %s %s is not imported; run foundry artifact import %s %s %s", chart, version, chartComponent(chart), version, file)
 	}
 	if !art.Verified {
 		return nil, fmt.Errorf("chart artifact %s is not usable (%s); import it again", art.ObjectName(), art.Problem)
@@ -95,7 +95,7 @@ func (e Env) chartFromRegistryOrStore(ctx context.Context, chart, version string
 		data, digest, perr := helm.PullChart(ctx, reg, chart, version)
 		switch {
 		case perr != nil:
-			say("chart %s %s: not from the registry %s (%v); taking it from the artifact store", chart, version, reg.Host, firstLine(perr))
+			say("chart %s %s: not from the registry %s (%v); taking it from the artifact store", chart, version, reg.Host, firstLine(perr.Error()))
 		case !strings.EqualFold(sha256Hex(data), art.SHA256):
 			say("chart %s %s: the registry %s holds other bytes than the signed artifact (%s); taking it from the artifact store; re-import the chart to replace the registry's copy", chart, version, reg.Host, digest)
 		default:
@@ -118,8 +118,14 @@ func sha256Hex(b []byte) string {
 	return hex.EncodeToString(h[:])
 }
 
-// firstLine keeps a wrapped error to its gist for a one-line note.
-func firstLine(err error) string {
-	s, _, _ := strings.Cut(err.Error(), "\n")
-	return s
+
+// chartComponent is the component a chart is imported under (argo-cd is
+// argocd's chart).
+func chartComponent(chart string) string {
+	for _, c := range helm.Components() {
+		if c.Chart == chart {
+			return c.Name
+		}
+	}
+	return chart
 }

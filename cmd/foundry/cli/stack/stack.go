@@ -6,7 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -38,7 +42,7 @@ func NewCmdStack(f *cmdutil.Factory) *cobra.Command {
 }
 
 func verb(f *cmdutil.Factory, use, short string, run, runF func(context.Context, *Options) error) (*cobra.Command, *Options) {
-	o := &Options{Env: clicomp.NewEnv(f), Cluster: clustercmd.NewEnv(f)}
+	o := &Options{Env: clicomp.NewEnv(f).Wired(), Cluster: clustercmd.NewEnv(f)}
 	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -83,6 +87,10 @@ func planned(cfg *stackconfig.Config) ([]comp.Component, error) {
 	var configured []string
 	for _, c := range cs {
 		if _, ok := c.Desired(cfg); ok {
+			// MinIO is deployed only when no TrueNAS S3 takes its place.
+			if c.Name == "minio" && !cfg.MinIOWanted() {
+				continue
+			}
 			configured = append(configured, c.Name)
 		}
 	}
@@ -146,8 +154,11 @@ func validateRun(_ context.Context, o *Options) error {
 		if e.Component == comp.K3sName {
 			how = "by agents on the cluster nodes " + strings.Join(e.Hosts, ", ") + " (foundry cluster init)"
 		}
+		if clicomp.IsCluster(e.Component) {
+			how = "a Helm release on the cluster"
+		}
 		if !e.Installable {
-			how = "not installable by Foundry yet (cluster component)"
+			how = "not installable by Foundry yet"
 		}
 		fmt.Fprintf(o.IO.Out, "  %d. %s %s, %s\n", i+1, e.Component, ver, how)
 	}
@@ -172,8 +183,9 @@ func (o *Options) open(ctx context.Context) (*stackconfig.Config, []comp.Compone
 	return cfg, cs, cl, nil
 }
 
-// each runs fn for every installable configured component in order and
-// stops at the first failure: what comes later may depend on it.
+// each runs fn for every installable configured component in order,
+// independent cluster components at once (waves), and stops after the
+// first wave with a failure: what comes later may depend on it.
 func each(ctx context.Context, o *Options, fn func(*client.Client, comp.Target) (clicomp.Outcome, error)) error {
 	cfg, cs, cl, err := o.open(ctx)
 	if err != nil {
@@ -186,29 +198,53 @@ func each(ctx context.Context, o *Options, fn func(*client.Client, comp.Target) 
 	}
 	var outs []clicomp.Outcome
 	var runErr error
-	for _, c := range cs {
-		if !c.Installable() {
-			fmt.Fprintf(o.IO.ErrOut, "skipping %s: cluster components are not installable by Foundry yet\n", c.Name)
-			continue
+	step := func(e clicomp.Env, c comp.Component) (out clicomp.Outcome, err error) {
+		began := time.Now()
+		defer func() { out.Seconds = time.Since(began).Seconds() }()
+		switch c.Placement {
+		case comp.Nodes:
+			return nodes(ctx, o)
+		case comp.Cluster:
+			return clicomp.ClusterStep(ctx, e, c.Name, o.DryRun)
 		}
-		var out clicomp.Outcome
-		if c.Placement == comp.Nodes {
-			out, err = nodes(ctx, o)
-		} else {
-			var t comp.Target
-			t, err = comp.Resolve(cfg, c, comp.Overrides{}, arts.Artifacts)
-			if err != nil {
-				runErr = err
-				break
-			}
-			out, err = fn(cl, t)
-		}
-		outs = append(outs, out)
-		if !o.JSON {
-			clicomp.PrintOutcome(o.IO, out)
-		}
+		t, err := comp.Resolve(cfg, c, comp.Overrides{}, arts.Artifacts)
 		if err != nil {
-			runErr = err
+			return clicomp.Outcome{Component: c.Name}, err
+		}
+		return fn(cl, t)
+	}
+	for _, wave := range waves(cs) {
+		res := make([]clicomp.Outcome, len(wave))
+		errs := make([]error, len(wave))
+		if len(wave) == 1 {
+			res[0], errs[0] = step(o.Env, wave[0])
+		} else {
+			// Independent Helm releases install at once; their lines
+			// interleave, so each write is whole.
+			shared := o.Env
+			ios := *o.IO
+			ios.Out, ios.ErrOut = &lockedWriter{w: o.IO.Out}, &lockedWriter{w: o.IO.ErrOut}
+			shared.IO = &ios
+			var wg sync.WaitGroup
+			for i, c := range wave {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					res[i], errs[i] = step(shared, c)
+				}()
+			}
+			wg.Wait()
+		}
+		for i := range wave {
+			outs = append(outs, res[i])
+			if !o.JSON {
+				clicomp.PrintOutcome(o.IO, res[i])
+			}
+			if errs[i] != nil && runErr == nil {
+				runErr = errs[i]
+			}
+		}
+		if runErr != nil {
 			break
 		}
 	}
@@ -225,12 +261,56 @@ func each(ctx context.Context, o *Options, fn func(*client.Client, comp.Target) 
 	}
 	if runErr == nil {
 		fmt.Fprintf(o.IO.ErrOut, "stack: %d component(s), %d changed\n", len(outs), changed)
+		for _, out := range outs {
+			fmt.Fprintf(o.IO.ErrOut, "  %-13s %6.1fs %s\n", out.Component, out.Seconds, map[bool]string{true: "changed", false: "unchanged"}[out.Changed])
+		}
 	}
 	var ec *cmdutil.ExitCodeError
 	if runErr != nil && !errors.As(runErr, &ec) && strings.Contains(runErr.Error(), "failed on") {
 		return &cmdutil.ExitCodeError{Code: 3, Err: runErr}
 	}
 	return runErr
+}
+
+// waves groups the ordered components for stack install: a wave's
+// members need nothing in the same wave, and only cluster components
+// share one (host services and K3s go one at a time, as their jobs and
+// prompts expect). Within the order, a component's dependencies are all
+// in earlier waves.
+func waves(cs []comp.Component) [][]comp.Component {
+	var out [][]comp.Component
+	for _, c := range cs {
+		if !c.Installable() {
+			continue
+		}
+		if n := len(out); n > 0 && c.Placement == comp.Cluster && joins(out[n-1], c) {
+			out[n-1] = append(out[n-1], c)
+			continue
+		}
+		out = append(out, []comp.Component{c})
+	}
+	return out
+}
+
+func joins(wave []comp.Component, c comp.Component) bool {
+	for _, w := range wave {
+		if w.Placement != comp.Cluster || slices.Contains(c.Requires, w.Name) || slices.Contains(c.After, w.Name) {
+			return false
+		}
+	}
+	return true
+}
+
+// lockedWriter makes concurrent steps' writes whole lines in one stream.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // nodes is K3s's step: cluster init for install (and for upgrade, which
@@ -264,9 +344,12 @@ func statusRun(ctx context.Context, o *Options) error {
 		}
 		d, _ := c.Desired(cfg)
 		var st clicomp.StatusResult
-		if c.Placement == comp.Nodes {
+		switch c.Placement {
+		case comp.Nodes:
 			st, err = clustercmd.StackStatus(ctx, o.Cluster)
-		} else {
+		case comp.Cluster:
+			st, err = clicomp.ClusterStatus(ctx, o.Env, c.Name)
+		default:
 			st, err = clicomp.Status(ctx, o.Env, cl, c, d)
 		}
 		if err != nil {

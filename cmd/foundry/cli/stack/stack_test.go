@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
 	clicomp "github.com/foundry-fleet/foundry/cmd/foundry/cli/component"
+	comp "github.com/foundry-fleet/foundry/controller/component"
 )
 
 func TestValidatePrintsTheInstallOrder(t *testing.T) {
@@ -53,5 +55,32 @@ foundry:
 	}
 	if !v.Order[1].Installable || v.Order[1].Hosts[0] != "node1-t-example-com" || !v.Order[2].Installable || v.Order[2].Hosts[0] != "reg1-t-example-com" {
 		t.Fatalf("entries = %+v", v.Order)
+	}
+}
+
+// TestWavesRunOnlyIndependentReleasesTogether: stack install runs
+// independent cluster components at once; host services, K3s and any
+// release that needs another stay in later waves.
+func TestWavesRunOnlyIndependentReleasesTogether(t *testing.T) {
+	cs := comp.Catalog()
+	var all []string
+	for _, c := range cs {
+		all = append(all, c.Name)
+	}
+	ordered, err := comp.Order(cs, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range waves(ordered) {
+		var names []string
+		for _, c := range w {
+			names = append(names, c.Name)
+		}
+		got = append(got, strings.Join(names, "+"))
+	}
+	want := "openbao k3s zot minio contour+cert-manager+external-dns prometheus+loki grafana velero argocd"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("waves:\n%s\nwant\n%s", strings.Join(got, " "), want)
 	}
 }
