@@ -36,7 +36,7 @@ K3S_STANDIN_BUILD := e2e/k3s-standin/build.sh
 e2e:
 	k3s="$${FOUNDRY_E2E_K3S:-$$($(K3S_STANDIN_BUILD))}" && \
 	FOUNDRY_E2E_K3S="$$k3s" FOUNDRY_E2E=1 $(E2E_GO) test $(if $(E2E_AS_ROOT),-exec '$(E2E_AS_ROOT)') \
-		-count=1 -timeout 30m -p 1 $(E2E_TEST_FLAGS) $(E2E_PKGS)
+		-count=1 -timeout 40m -p 1 $(E2E_TEST_FLAGS) $(E2E_PKGS)
 
 e2e-k3s-standin:
 	$(K3S_STANDIN_BUILD)

@@ -139,7 +139,7 @@ type Contour struct {
 type CertManager struct {
 	Version string `yaml:"version,omitempty"`
 	Email   string `yaml:"email,omitempty"`  // ACME account
-	Issuer  string `yaml:"issuer,omitempty"` // letsencrypt, letsencrypt-staging, acme, selfsigned
+	Issuer  string `yaml:"issuer,omitempty"` // letsencrypt, letsencrypt-staging, acme, selfsigned, none (the site brings its own)
 	// ACMEServer is the directory URL of issuer acme: a private ACME CA
 	// (step-ca, for one) for a site Let's Encrypt cannot reach.
 	ACMEServer string `yaml:"acme_server,omitempty"`

@@ -206,8 +206,8 @@ func (v *validator) certManager(c *CertManager) {
 			v.errAt("components.cert-manager.email", fmt.Sprintf("cert-manager email %q is not an email address", c.Email), "use the address Let's Encrypt should write to, such as ops@example.com")
 		}
 	}
-	if c.Issuer != "" && !oneOf(c.Issuer, "letsencrypt", "letsencrypt-staging", "acme", "selfsigned") {
-		v.errAt("components.cert-manager.issuer", fmt.Sprintf("cert-manager issuer %q is not supported", c.Issuer), "use letsencrypt, letsencrypt-staging, acme (with acme_server) or selfsigned")
+	if c.Issuer != "" && !oneOf(c.Issuer, "letsencrypt", "letsencrypt-staging", "acme", "selfsigned", "none") {
+		v.errAt("components.cert-manager.issuer", fmt.Sprintf("cert-manager issuer %q is not supported", c.Issuer), "use letsencrypt, letsencrypt-staging, acme (with acme_server), selfsigned, or none to create no issuers")
 	}
 	if oneOf(c.Issuer, "letsencrypt", "letsencrypt-staging", "acme") && c.Email == "" {
 		v.errAtKey("components.cert-manager", "cert-manager issuer "+c.Issuer+" needs an email", "add email: <ACME contact address> under cert-manager")

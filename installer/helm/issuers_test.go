@@ -113,3 +113,12 @@ func TestPostInstallOnlyCertManager(t *testing.T) {
 		}
 	}
 }
+
+// TestIssuersNoneCreatesNothing: issuer none is a site that brings its
+// own issuers; nothing is applied after cert-manager's release.
+func TestIssuersNoneCreatesNothing(t *testing.T) {
+	objs, err := helm.Issuers(config.CertManager{Issuer: "none"}, "prod", "cert-manager")
+	if err != nil || len(objs) != 0 {
+		t.Fatalf("issuer none: %d objects, %v; want none", len(objs), err)
+	}
+}
