@@ -120,7 +120,6 @@ type AgentUpgradeAttempt struct {
 	Time   int64  `json:"time"` // unix s, agent clock
 }
 
-
 // AgentVersionChange says what moving an agent from one version to
 // another is, and refuses a downgrade that was not asked for.
 func AgentVersionChange(from, to string, allowDowngrade bool) (string, error) {

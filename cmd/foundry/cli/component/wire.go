@@ -118,7 +118,6 @@ func sha256Hex(b []byte) string {
 	return hex.EncodeToString(h[:])
 }
 
-
 // chartComponent is the component a chart is imported under (argo-cd is
 // argocd's chart).
 func chartComponent(chart string) string {
