@@ -122,6 +122,18 @@ func TestHelmOnK3sStandinLifecycle(t *testing.T) {
 	}
 	assertHistory(ctx, t, cl, grafana, 1)
 
+	// Values the chart's own schema refuses (cert-manager's replicaCount
+	// is a number): one line naming the release, and no revision made.
+	badValues := helm.CertManagerValues(config.CertManager{})
+	badValues["replicaCount"] = "three"
+	if _, err := cl.Install(ctx, certManager, cch, badValues); err == nil || strings.Contains(err.Error(), "\n") ||
+		!strings.Contains(err.Error(), "upgrade of cert-manager failed") || !strings.Contains(err.Error(), "replicaCount") {
+		t.Fatalf("values against the chart's schema: %v; want one line naming the release and the value", err)
+	} else {
+		t.Logf("reported: %v", err)
+	}
+	assertHistory(ctx, t, cl, certManager, 1)
+
 	// The dry-run diff shows the change and never the password.
 	two := grafanaValues(helm.Values{"replicas": 2})
 	diff, err := cl.Diff(ctx, grafana, gch, two)
