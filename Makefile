@@ -20,7 +20,12 @@ demo: build
 # The whole suite: unit and integration tests (race detector), a short fuzz
 # pass over every decoder, and the end-to-end tests on real systemd hosts
 # (those skip with the reason when not root or the host tools are missing).
-test: test-unit cross-quick reproducible-quick fuzz-short e2e
+# Each phase says how long it took, so a slow CI run shows where.
+TEST_PHASES := test-unit cross-quick reproducible-quick fuzz-short e2e
+test:
+	@for t in $(TEST_PHASES); do s=$$(date +%s); \
+		$(MAKE) --no-print-directory $$t || exit $$?; \
+		echo "make test: $$t took $$(( $$(date +%s) - s )) s"; done
 
 test-unit: test-packaging
 	$(GO) vet ./...
