@@ -346,6 +346,7 @@ func (c *Controller) startServices(ctx context.Context) error {
 	if err := c.watchDisconnects(runCtx); err != nil {
 		return err
 	}
+	c.markUnconnectedAtStart(time.Now())
 	refused, _ := messages.EventFilter("", messages.EventCmdRefused)
 	if _, err := c.nc.QueueSubscribe(refused, "audit", c.handleRefusalEvent); err != nil {
 		return err

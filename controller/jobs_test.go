@@ -205,3 +205,35 @@ func TestRestartedControllerMarksItsRunningJobInterrupted(t *testing.T) {
 		t.Fatalf("another controller's job: %s %v", o.State, err)
 	}
 }
+
+// TestRestartedControllerShowsHostsDisconnectedUntilTheyReconnect: the
+// registry a controller loads after a stop says online for hosts that
+// heartbeated moments ago, but the new server holds none of their
+// connections; until an agent connects again, its host is disconnected
+// (and commands to it say not connected, which host list now agrees with).
+func TestRestartedControllerShowsHostsDisconnectedUntilTheyReconnect(t *testing.T) {
+	dir := t.TempDir()
+	slow := func(o *controller.Options) { o.DataDir = dir; o.HeartbeatBase = 5 * time.Second }
+	c := ct.StartController(t, slow)
+	cl := ct.Client(t, c)
+	ct.StartAgents(t, c, cl, "d", 2)
+	ct.WaitOnline(t, cl, 2)
+	cl.Close()
+	c.Shutdown()
+
+	// Another port: the agents keep knocking at the old one.
+	c2 := ct.StartController(t, slow)
+	cl2 := ct.Client(t, c2)
+	hl, err := cl2.HostList(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hl.Hosts) != 2 {
+		t.Fatalf("registry after the restart: %+v", hl.Hosts)
+	}
+	for _, h := range hl.Hosts {
+		if h.State != messages.StateDisconnected {
+			t.Errorf("%s is %s after the restart, with no connection to this controller", h.ID, h.State)
+		}
+	}
+}
