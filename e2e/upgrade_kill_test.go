@@ -246,7 +246,7 @@ func TestAgentUpgradeSurvivesControllerKill(t *testing.T) {
 		}
 	})
 
-	t.Run("a real agent build that never connects: its host is back on the previous agent at the deadline", func(t *testing.T) {
+	t.Run("a stand-in broken build (the real agent, never connecting): its host is back on the previous agent at the deadline", func(t *testing.T) {
 		h := hs[3]
 		since := inside(t, h, "date +%s")
 		code, out, errOut := ctl.cli(t, "", "agent", "upgrade", "--version", Silent, "--host", h.Name, "--deadline", "10s", "--yes")
