@@ -346,6 +346,7 @@ func (c *Controller) startServices(ctx context.Context) error {
 	if err := c.watchDisconnects(runCtx); err != nil {
 		return err
 	}
+	c.markUnconnectedAtStart(time.Now())
 	refused, _ := messages.EventFilter("", messages.EventCmdRefused)
 	if _, err := c.nc.QueueSubscribe(refused, "audit", c.handleRefusalEvent); err != nil {
 		return err
@@ -361,6 +362,12 @@ func (c *Controller) startServices(ctx context.Context) error {
 	}
 	if err := c.startArtifactServer(); err != nil {
 		return err
+	}
+	// Before the API answers: a job this controller ran before it died
+	// must not be shown running.
+	// Not fatal: the cost is a stale "running" record, not a wrong action.
+	if err := c.retry(ctx, "mark interrupted jobs", c.interruptJobs); err != nil {
+		c.logger.Error("jobs that were running when this controller stopped still say running", "err", err)
 	}
 	if c.bcast, err = startReplyMux(c.nc, rand.Text()); err != nil {
 		return err

@@ -177,3 +177,37 @@ func (c *Controller) commandConnHost(nkey, name string) string {
 	}
 	return id.Name
 }
+
+// markUnconnectedAtStart runs once when a single controller starts. Its
+// server is a new process, so no agent connection survived from the last
+// one; but a controller that was killed (kill -9, a crash) sent no
+// disconnects, and the registry it loads says online for every host that
+// heartbeated in the last few intervals. Until those agents reconnect,
+// host list would show them online while every command to them ends
+// "not connected". A host whose agent does not hold its command
+// subscription here yet is marked disconnected; its register heartbeat
+// clears that. A cluster is left alone: there the agents may be
+// connected to another member, and their interest may not have crossed
+// the routes yet.
+func (c *Controller) markUnconnectedAtStart(now time.Time) int {
+	if c.plan != nil {
+		return 0
+	}
+	seen := map[string]int64{}
+	c.reg.scan(now, func(h *messages.HostRecord, state string) {
+		if state == messages.StateOnline || state == messages.StateStale {
+			seen[h.ID] = h.LastSeen
+		}
+	})
+	n := 0
+	for h, at := range seen {
+		if !c.agentConnected(h) {
+			c.reg.markDisconnectedUnlessSeen(h, at, now)
+			n++
+		}
+	}
+	if n > 0 {
+		c.logger.Info("hosts not connected to this controller yet are disconnected until they register", "hosts", n)
+	}
+	return n
+}

@@ -25,7 +25,7 @@ const (
 	// (subjects are foundry.evt.<host>.<type>, and an agent may publish
 	// only the agent types, AgentEventTypes), so one host, however much
 	// it says, holds at most len(AgentEventTypes) * eventsPerSubject *
-	// MaxEventBytes (16 MiB) of the stream and cannot evict the others'
+	// MaxEventBytes (24 MiB) of the stream and cannot evict the others'
 	// history. Real events are a few hundred bytes.
 	eventsPerSubject = 256
 	// eventsDuplicates is how long the stream remembers an event's

@@ -107,7 +107,7 @@ func (c *Controller) RunJob(ctx context.Context, req messages.JobRunRequest) (me
 	call, _ := callFrom(ctx)
 	plan := rollout.Plan(hosts, batch)
 	now := time.Now().UnixMilli()
-	rec = messages.JobRecord{ID: messages.NewID()[:16], Verb: req.Verb, Operator: call.op.Name, Where: req.Where,
+	rec = messages.JobRecord{ID: messages.NewID()[:16], Verb: req.Verb, Operator: call.op.Name, Controller: c.opts.Name, Where: req.Where,
 		Batch: batch.String(), BatchWaitMs: req.BatchWaitMs, MaxFailures: maxFail.String(), State: messages.JobRunning,
 		Created: now, Updated: now, Batches: len(plan)}
 	for i, b := range plan {

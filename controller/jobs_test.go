@@ -2,11 +2,15 @@ package controller_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/foundry-fleet/foundry/controller"
 	"github.com/foundry-fleet/foundry/controller/client"
 	ct "github.com/foundry-fleet/foundry/controller/controllertest"
 	"github.com/foundry-fleet/foundry/messages"
@@ -132,5 +136,104 @@ func TestJobBadInputIsRefused(t *testing.T) {
 	}
 	if _, err := cl.Job(ctx, "nope"); err == nil || !strings.Contains(err.Error(), "foundry job list") {
 		t.Errorf("unknown job: %v", err)
+	}
+}
+
+// TestRestartedControllerMarksItsRunningJobInterrupted: a controller
+// that stops while its job waits between batches leaves a record that
+// says running; the controller started again on the same data directory
+// marks it interrupted (the finished batch keeps its outcomes), and
+// leaves alone a running job that another controller owns.
+func TestRestartedControllerMarksItsRunningJobInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	c := ct.StartController(t, func(o *controller.Options) { o.DataDir = dir })
+	cl := ct.Client(t, c)
+	ctx := context.Background()
+	ct.StartAgents(t, c, cl, "i", 2)
+	ct.WaitOnline(t, cl, 2)
+	j, err := cl.RunJob(ctx, messages.JobRunRequest{Verb: messages.VerbStatus, Batch: "1", BatchWaitMs: 10 * 60_000, TimeoutMs: 5000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		r, err := cl.Job(ctx, j.ID)
+		if err != nil {
+			return err
+		}
+		if r.BatchesRun != 1 {
+			return fmt.Errorf("%d batches run", r.BatchesRun)
+		}
+		j = r
+		return nil
+	})
+	if j.State != messages.JobRunning || j.Controller == "" {
+		t.Fatalf("job before the stop: state %s controller %q", j.State, j.Controller)
+	}
+	// Another member's running job, as a cluster would share it.
+	other := messages.JobRecord{ID: "other-member-job", Verb: messages.VerbStatus, State: messages.JobRunning, Controller: "someone-else",
+		Batches: 1, Hosts: []messages.JobHost{{Host: "i-1", Batch: 1, State: messages.HostPending}}}
+	js, err := jetstream.New(c.InternalConn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, controller.JobsBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(other)
+	if _, err := kv.Put(ctx, other.ID, b); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	c.Shutdown()
+
+	c2 := ct.StartController(t, func(o *controller.Options) { o.DataDir = dir })
+	cl2 := ct.Client(t, c2)
+	got, err := cl2.Job(ctx, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := states(got)
+	if got.State != messages.JobInterrupted || got.Finished == 0 || !strings.Contains(got.Stopped, "during batch 2 of 2") {
+		t.Fatalf("job after the restart: state %s finished %d stopped %q", got.State, got.Finished, got.Stopped)
+	}
+	first, second := got.Hosts[0], got.Hosts[1]
+	if first.State != messages.HostOK || second.State != messages.HostInterrupted || !strings.Contains(second.Error, "host list") {
+		t.Fatalf("hosts after the restart: %v (%q)", st, second.Error)
+	}
+	if o, err := cl2.Job(ctx, other.ID); err != nil || o.State != messages.JobRunning {
+		t.Fatalf("another controller's job: %s %v", o.State, err)
+	}
+}
+
+// TestRestartedControllerShowsHostsDisconnectedUntilTheyReconnect: the
+// registry a controller loads after a stop says online for hosts that
+// heartbeated moments ago, but the new server holds none of their
+// connections; until an agent connects again, its host is disconnected
+// (and commands to it say not connected, which host list now agrees with).
+func TestRestartedControllerShowsHostsDisconnectedUntilTheyReconnect(t *testing.T) {
+	dir := t.TempDir()
+	slow := func(o *controller.Options) { o.DataDir = dir; o.HeartbeatBase = 5 * time.Second }
+	c := ct.StartController(t, slow)
+	cl := ct.Client(t, c)
+	ct.StartAgents(t, c, cl, "d", 2)
+	ct.WaitOnline(t, cl, 2)
+	cl.Close()
+	c.Shutdown()
+
+	// Another port: the agents keep knocking at the old one.
+	c2 := ct.StartController(t, slow)
+	cl2 := ct.Client(t, c2)
+	hl, err := cl2.HostList(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hl.Hosts) != 2 {
+		t.Fatalf("registry after the restart: %+v", hl.Hosts)
+	}
+	for _, h := range hl.Hosts {
+		if h.State != messages.StateDisconnected {
+			t.Errorf("%s is %s after the restart, with no connection to this controller", h.ID, h.State)
+		}
 	}
 }

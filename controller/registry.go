@@ -357,9 +357,17 @@ func (r *registry) sweep(now time.Time) (online int) {
 // offline, and one the registry does not know is left alone: it will
 // register when it connects.
 func (r *registry) markDisconnected(host string, now time.Time) {
+	r.markDisconnectedUnlessSeen(host, -1, now)
+}
+
+// markDisconnectedUnlessSeen is markDisconnected for a host last seen at
+// seen (unix ms) when it was found without a connection: a heartbeat
+// that arrived since proves it connected after all. seen < 0 skips that
+// check.
+func (r *registry) markDisconnectedUnlessSeen(host string, seen int64, now time.Time) {
 	r.mu.Lock()
 	rec, ok := r.hosts[host]
-	if !ok || rec.Goodbye || rec.Disconnected {
+	if !ok || rec.Goodbye || rec.Disconnected || (seen >= 0 && rec.LastSeen != seen) {
 		r.mu.Unlock()
 		return
 	}

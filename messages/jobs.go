@@ -18,6 +18,10 @@ const (
 	JobSucceeded = "succeeded"
 	JobFailed    = "failed" // finished, some hosts failed within the budget
 	JobStopped   = "stopped"
+	// JobInterrupted is a job whose controller stopped (a crash, kill -9,
+	// a reboot) before it finished: a restarted controller marks its own
+	// running jobs so, since nothing runs them any more.
+	JobInterrupted = "interrupted"
 )
 
 // Per-host states in a job. A host that was offline or did not answer is
@@ -28,6 +32,10 @@ const (
 	HostFailed     = "failed"
 	HostNotReached = "not_reached"
 	HostNotStarted = "not_started"
+	// HostInterrupted is a host whose step was in flight when the
+	// controller stopped: its outcome is unknown to the job (the host
+	// itself finishes or rolls back; foundry host list says which).
+	HostInterrupted = "interrupted"
 )
 
 // Job progress event types, published per host with the job id as the
@@ -72,9 +80,13 @@ const MaxJobResultBytes = 8 << 10
 
 // JobRecord is a job as stored in JetStream.
 type JobRecord struct {
-	ID          string    `json:"id"`
-	Verb        string    `json:"verb"`
-	Operator    string    `json:"operator"`
+	ID       string `json:"id"`
+	Verb     string `json:"verb"`
+	Operator string `json:"operator"`
+	// Controller is the server name of the controller that runs the job;
+	// after a restart it marks only its own running jobs interrupted, not
+	// those another controller of the cluster still runs.
+	Controller  string    `json:"controller,omitempty"`
 	Where       string    `json:"where,omitempty"`
 	Batch       string    `json:"batch"`
 	BatchWaitMs int64     `json:"batch_wait_ms,omitempty"`

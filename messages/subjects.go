@@ -145,7 +145,14 @@ func EventSubject(host, typ string) (string, error) {
 // controller's. So the subject alone says both who an event is about and
 // who said it, and a stolen agent credential can neither speak for
 // another host nor pass its words off as the controller's.
-var AgentEventTypes = []string{EventAgentStarted, EventAgentStopping, EventCmdRefused, EventTrustUpdated}
+//
+// The self-update events are the agent's too: only the host knows that
+// its new agent confirmed, or that it went back by itself. Left out, the
+// server refused them, the agent's outbox kept them unacknowledged, and
+// every stop of that agent waited for their acknowledgement first (which
+// delayed the restart onto a new build past a short upgrade deadline).
+var AgentEventTypes = []string{EventAgentStarted, EventAgentStopping, EventCmdRefused, EventTrustUpdated,
+	EventAgentUpgraded, EventAgentRolledBack}
 
 // Event sources, as EventOrigin derives them.
 const (

@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/foundry-fleet/foundry/agent"
+	"github.com/foundry-fleet/foundry/agent/service"
 	"github.com/foundry-fleet/foundry/controller"
 	"github.com/foundry-fleet/foundry/controller/client"
 	"github.com/foundry-fleet/foundry/messages"
@@ -186,6 +187,9 @@ type AgentOptions struct {
 	// StateDir gives the agent a state directory (event outbox, accepted
 	// commands, replay cache), as systemd does; empty keeps them in memory.
 	StateDir string
+	// SelfUpdate is the agent's self-updater (see agent.Options); nil
+	// answers agent_upgrade unknown_verb.
+	SelfUpdate func(service.Dialer, *messages.Verifier) agent.SelfUpdater
 }
 
 // RunAgentWith runs one agent with cfg and o until the test ends.
@@ -199,7 +203,8 @@ func RunAgentWith(t testing.TB, cfg agent.Config, o AgentOptions) *Agent {
 	if facts == nil {
 		facts = Facts(cfg.ID)
 	}
-	a, err := agent.New(agent.Options{Config: cfg, ConfigPath: o.ConfigPath, Version: "test", Facts: facts, Logger: logger, Uninstall: o.Uninstall, StateDir: o.StateDir})
+	a, err := agent.New(agent.Options{Config: cfg, ConfigPath: o.ConfigPath, Version: "test", Facts: facts, Logger: logger, Uninstall: o.Uninstall, StateDir: o.StateDir,
+		SelfUpdate: o.SelfUpdate})
 	if err != nil {
 		t.Fatalf("agent %s: %v", cfg.ID, err)
 	}

@@ -390,6 +390,9 @@ func Summary(j messages.JobRecord) string {
 	fmt.Fprintf(&b, "job %s %s: %d upgraded, %d rolled back, %d failed, %d not reached, %d not started",
 		j.ID, j.State, j.Count(messages.HostOK), j.Count(messages.HostRolledBack), j.Count(messages.HostFailed),
 		j.Count(messages.HostNotReached), j.Count(messages.HostNotStarted))
+	if n := j.Count(messages.HostInterrupted); n > 0 {
+		fmt.Fprintf(&b, ", %d interrupted", n)
+	}
 	if j.Stopped != "" {
 		fmt.Fprintf(&b, "\nstopped: %s", j.Stopped)
 	}

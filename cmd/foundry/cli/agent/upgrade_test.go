@@ -206,3 +206,12 @@ func TestUpgradeWithoutAnyBuildSaysHowToImportOne(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestSummaryOfAnInterruptedJobCountsItsInterruptedHosts(t *testing.T) {
+	j := messages.JobRecord{ID: "j1", State: messages.JobInterrupted, Stopped: "controller c1 stopped during batch 2 of 3", Hosts: []messages.JobHost{
+		{Host: "a", State: messages.HostOK}, {Host: "b", State: messages.HostInterrupted}, {Host: "c", State: messages.HostNotStarted}}}
+	want := "job j1 interrupted: 1 upgraded, 0 rolled back, 0 failed, 0 not reached, 1 not started, 1 interrupted\nstopped: controller c1 stopped during batch 2 of 3"
+	if got := Summary(j); got != want {
+		t.Fatalf("summary:\n%s\nwant:\n%s", got, want)
+	}
+}

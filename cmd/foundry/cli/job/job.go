@@ -193,6 +193,9 @@ func summary(w io.Writer, j messages.JobRecord) {
 	if n := j.Count(messages.HostRolledBack); n > 0 {
 		fmt.Fprintf(w, "%d rolled back to their previous agent by themselves (agent upgrade)\n", n)
 	}
+	if n := j.Count(messages.HostInterrupted); n > 0 {
+		fmt.Fprintf(w, "%d interrupted: their step was in flight when the controller stopped; foundry host list shows where they ended\n", n)
+	}
 	if j.Stopped != "" {
 		fmt.Fprintf(w, "stopped: %s\n", j.Stopped)
 	}

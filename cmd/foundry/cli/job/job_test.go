@@ -56,3 +56,16 @@ func TestListShowAndWatch(t *testing.T) {
 		t.Fatalf("show --json:\n%s", out.String())
 	}
 }
+
+func TestSummaryOfAnInterruptedJobSaysWhereToLook(t *testing.T) {
+	var b strings.Builder
+	summary(&b, messages.JobRecord{ID: "j1", State: messages.JobInterrupted, Batch: "1", MaxFailures: "0",
+		Stopped: "controller c1 stopped during batch 2 of 3", Hosts: []messages.JobHost{
+			{Host: "a", State: messages.HostOK}, {Host: "b", State: messages.HostInterrupted}, {Host: "c", State: messages.HostNotStarted}}})
+	want := "job j1 interrupted: 1 ok, 0 failed, 0 not reached, 1 not started (batch 1, max failures 0)\n" +
+		"1 interrupted: their step was in flight when the controller stopped; foundry host list shows where they ended\n" +
+		"stopped: controller c1 stopped during batch 2 of 3\n"
+	if b.String() != want {
+		t.Fatalf("summary:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
