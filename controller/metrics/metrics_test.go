@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/foundry-fleet/foundry/controller/metrics"
@@ -194,7 +194,7 @@ func TestAgentTotalsAddOnlyWhatGrew(t *testing.T) {
 	c := func(ok, fetched uint64, refused map[string]uint64) *messages.AgentCounters {
 		return &messages.AgentCounters{CommandsSucceeded: ok, ArtifactBytes: fetched, CommandsRefused: refused}
 	}
-	m.AgentCounters("a", "i1", c(50, 1000, nil))                                         // first sight: baseline
+	m.AgentCounters("a", "i1", c(50, 1000, nil))                                        // first sight: baseline
 	m.AgentCounters("a", "i1", c(53, 1500, map[string]uint64{messages.CodeExpired: 2})) // +3, +500, expired +2
 	m.AgentCounters("b", "j1", nil)
 	m.AgentCounters("b", "j1", c(1, 0, map[string]uint64{"made-up code": 4})) // an unknown code is "other"
