@@ -114,10 +114,13 @@ func TestMetricsFollowTheFleet(t *testing.T) {
 
 	m := scrapeMetrics(t, c)
 	for name, typ := range map[string]dto.MetricType{
-		"foundry_hosts": dto.MetricType_GAUGE, "foundry_heartbeats_received_total": dto.MetricType_COUNTER,
+		"foundry_hosts":                     dto.MetricType_GAUGE,
+		"foundry_heartbeats_received_total": dto.MetricType_COUNTER,
 		"foundry_jobs_finished_total":       dto.MetricType_COUNTER,
-		"foundry_jetstream_stream_messages": dto.MetricType_GAUGE, "foundry_jetstream_stream_bytes": dto.MetricType_GAUGE,
-		"foundry_nats_connections": dto.MetricType_GAUGE, "foundry_agent_commands_run_total": dto.MetricType_COUNTER,
+		"foundry_jetstream_stream_messages": dto.MetricType_GAUGE,
+		"foundry_jetstream_stream_bytes":    dto.MetricType_GAUGE,
+		"foundry_nats_connections":          dto.MetricType_GAUGE,
+		"foundry_agent_commands_run_total":  dto.MetricType_COUNTER,
 	} {
 		if mf, ok := m[name]; !ok || mf.GetType() != typ {
 			t.Errorf("family %s: present %v, type %v, want %v", name, ok, mf.GetType(), typ)
