@@ -8,6 +8,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -281,5 +284,36 @@ func TestNilMetricsCountsNothing(t *testing.T) {
 	m.APIRefused(messages.CodeForbidden)
 	if m != nil {
 		t.Fatal("m changed")
+	}
+}
+
+// TestDocsListEveryFamily: docs/metrics.md names every foundry_ family
+// the handler serves, and nothing it does not.
+func TestDocsListEveryFamily(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "metrics.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, name := range regexp.MustCompile("`(foundry_[a-z_]+)`").FindAllStringSubmatch(string(doc), -1) {
+		documented[name[1]] = true
+	}
+	m := metrics.New(nil, fixedSources())
+	m.CommandSent(messages.VerbStatus) // the vectors' families appear with their first series
+	m.CommandRefused(messages.CodeForbidden)
+	m.CommandDone(messages.VerbStatus, time.Millisecond, nil)
+	m.APIRefused(messages.CodeForbidden)
+	m.AgentCounters("a", "i", nil)
+	m.AgentCounters("a", "i", &messages.AgentCounters{CommandsRefused: map[string]uint64{messages.CodeExpired: 1}})
+	mfs, _ := scrape(t, m.Handler())
+	for name := range mfs {
+		if strings.HasPrefix(name, "foundry_") && !documented[name] {
+			t.Errorf("%s is served but not in docs/metrics.md", name)
+		}
+	}
+	for name := range documented {
+		if _, ok := mfs[name]; !ok {
+			t.Errorf("docs/metrics.md lists %s, which is not served", name)
+		}
 	}
 }
