@@ -155,8 +155,8 @@ func TestMetricsFollowTheFleet(t *testing.T) {
 	labels := map[string][]string{
 		"sent":          {"foundry_commands_sent_total", "verb", messages.VerbStatus},
 		"fanouts":       {"foundry_fanout_duration_seconds", "verb", messages.VerbStatus},
-		"hosts ok":      {"foundry_command_hosts_total", "outcome", messages.OutcomeSucceeded},
-		"hosts refused": {"foundry_command_hosts_total", "outcome", messages.OutcomeRefused},
+		"hosts ok":      {"foundry_command_hosts_total", "verb", messages.VerbStatus, "outcome", messages.OutcomeSucceeded},
+		"hosts refused": {"foundry_command_hosts_total", "verb", messages.VerbServiceStatus, "outcome", messages.OutcomeRefused},
 		"jobs ok":       {"foundry_jobs_finished_total", "outcome", messages.JobSucceeded},
 		"jobs stopped":  {"foundry_jobs_finished_total", "outcome", messages.JobStopped},
 		"by agent":      {"foundry_commands_refused_total", "by", "agent", "reason", messages.CodeUnknownVerb},

@@ -37,6 +37,7 @@ type Metrics struct {
 	logger *slog.Logger
 
 	heartbeats      *prometheus.CounterVec
+	heartbeatKinds  map[string]prometheus.Counter // resolved once: every heartbeat counts
 	commandsSent    *prometheus.CounterVec
 	commandsRefused *prometheus.CounterVec
 	commandHosts    *prometheus.CounterVec
@@ -75,8 +76,8 @@ func New(logger *slog.Logger, src Sources) *Metrics {
 	}, []string{"by", "reason"})
 	m.commandHosts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "foundry_command_hosts_total",
-		Help: "Hosts targeted by this controller's commands, by what became of each (succeeded, failed, refused, missing).",
-	}, []string{"outcome"})
+		Help: "Hosts targeted by this controller's commands, by verb and what became of each (succeeded, failed, refused, missing).",
+	}, []string{"verb", "outcome"})
 	m.fanout = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "foundry_fanout_duration_seconds",
 		Help: "Time from sending a command until every targeted host answered or the command timed out, by verb.",
@@ -101,11 +102,9 @@ func New(logger *slog.Logger, src Sources) *Metrics {
 
 	// Series that exist from the start, so a rate or an alert on them has
 	// a zero to start from rather than no data.
+	m.heartbeatKinds = map[string]prometheus.Counter{}
 	for _, k := range []string{messages.KindRegister, messages.KindHeartbeat, messages.KindGoodbye} {
-		m.heartbeats.WithLabelValues(k)
-	}
-	for _, o := range []string{messages.OutcomeSucceeded, messages.OutcomeFailed, messages.OutcomeRefused, messages.OutcomeMissing} {
-		m.commandHosts.WithLabelValues(o)
+		m.heartbeatKinds[k] = m.heartbeats.WithLabelValues(k)
 	}
 	for _, o := range []string{messages.JobSucceeded, messages.JobFailed, messages.JobStopped} {
 		m.jobs.WithLabelValues(o)
@@ -128,12 +127,15 @@ func (m *Metrics) Handler() http.Handler {
 // Registry is the registry behind Handler, for tests that gather directly.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// HeartbeatReceived counts one decoded heartbeat of kind.
+// HeartbeatReceived counts one decoded heartbeat of kind (the decoder
+// admits only the three kinds).
 func (m *Metrics) HeartbeatReceived(kind string) {
 	if m == nil {
 		return
 	}
-	m.heartbeats.WithLabelValues(kind).Inc()
+	if c, ok := m.heartbeatKinds[kind]; ok {
+		c.Inc()
+	}
 }
 
 // AgentCounters takes the totals a heartbeat of host's agent process
@@ -186,7 +188,7 @@ func (m *Metrics) CommandDone(verb string, elapsed time.Duration, hosts []messag
 		default:
 			continue
 		}
-		m.commandHosts.WithLabelValues(h.Outcome).Inc()
+		m.commandHosts.WithLabelValues(verb, h.Outcome).Inc()
 	}
 }
 

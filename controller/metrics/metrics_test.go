@@ -301,7 +301,7 @@ func TestDocsListEveryFamily(t *testing.T) {
 	m := metrics.New(nil, fixedSources())
 	m.CommandSent(messages.VerbStatus) // the vectors' families appear with their first series
 	m.CommandRefused(messages.CodeForbidden)
-	m.CommandDone(messages.VerbStatus, time.Millisecond, nil)
+	m.CommandDone(messages.VerbStatus, time.Millisecond, []messages.AuditHost{{Host: "a", Outcome: messages.OutcomeSucceeded}})
 	m.APIRefused(messages.CodeForbidden)
 	m.AgentCounters("a", "i", nil)
 	m.AgentCounters("a", "i", &messages.AgentCounters{CommandsRefused: map[string]uint64{messages.CodeExpired: 1}})
