@@ -27,23 +27,43 @@ func (c *Controller) newMetrics() *metrics.Metrics {
 }
 
 // hostStates counts the hosts as host list shows them: the registry's,
-// by state, and the enrolled hosts no heartbeat has come from yet.
+// by state, and the enrolled hosts no heartbeat has come from yet. It
+// copies no records: a scrape of 10,000 hosts costs a scan of the
+// registry's cache and a list of the enrolled host names.
 func (c *Controller) hostStates() map[string]int {
 	out := map[string]int{}
 	if c.reg == nil {
 		return out
 	}
 	c.reg.scan(time.Now(), func(_ *messages.HostRecord, state string) { out[state]++ })
-	enrolled := map[string]struct{}{} // a host being rekeyed has two identities
-	for _, id := range c.agents() {
-		if _, ok := c.reg.get(id.Name); !ok {
-			enrolled[id.Name] = struct{}{}
-		}
-	}
-	if len(enrolled) > 0 {
-		out[messages.StateEnrolled] = len(enrolled)
+	if n := c.reg.unknown(c.auth.agentHosts()); n > 0 {
+		out[messages.StateEnrolled] = n
 	}
 	return out
+}
+
+// agentHosts are the hosts with an enrolled agent identity.
+func (a *authenticator) agentHosts() []string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	out := make([]string, 0, len(a.hosts))
+	for h := range a.hosts {
+		out = append(out, h)
+	}
+	return out
+}
+
+// unknown counts the hosts the registry has no record of.
+func (r *registry) unknown(hosts []string) int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	n := 0
+	for _, h := range hosts {
+		if _, ok := r.hosts[h]; !ok {
+			n++
+		}
+	}
+	return n
 }
 
 // streamSizes lists every stream of the controller's account: events,

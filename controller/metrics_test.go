@@ -110,6 +110,7 @@ func TestMetricsFollowTheFleet(t *testing.T) {
 	admin := ct.Client(t, c)
 	ctx := context.Background()
 	ct.StartAgents(t, c, admin, "m", 3)
+	ct.EnrollConfig(t, admin, c, "never-up", t.TempDir()) // enrolled, no agent runs
 	ct.WaitOnline(t, admin, 3)
 
 	m := scrapeMetrics(t, c)
@@ -131,6 +132,9 @@ func TestMetricsFollowTheFleet(t *testing.T) {
 	}
 	if got := m.get("foundry_hosts", "state", messages.StateOffline); got != 0 {
 		t.Errorf("offline hosts: %v, want 0", got)
+	}
+	if got := m.get("foundry_hosts", "state", messages.StateEnrolled); got != 1 {
+		t.Errorf("enrolled hosts never heard from: %v, want 1", got)
 	}
 	if got := m.get("foundry_heartbeats_received_total", "kind", messages.KindRegister); got < 3 {
 		t.Errorf("register heartbeats: %v, want at least 3", got)
