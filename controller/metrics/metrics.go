@@ -115,17 +115,23 @@ func New(logger *slog.Logger, src Sources) *Metrics {
 // Handler serves the metrics in Prometheus's exposition formats. A
 // source that fails (JetStream without quorum) is logged and left out;
 // the rest of the scrape is still served, since that is when the other
-// figures matter most.
+// figures matter most. Scrapes beyond a few at once, or slower than
+// Prometheus's default timeout, are answered 503 rather than piling up
+// work on the controller.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
-		ErrorLog:      errorLog{m.logger},
-		ErrorHandling: promhttp.ContinueOnError,
-		Registry:      m.reg, // counts its own errors (promhttp_metric_handler_errors_total)
+		ErrorLog:            errorLog{m.logger},
+		ErrorHandling:       promhttp.ContinueOnError,
+		Registry:            m.reg, // counts its own errors (promhttp_metric_handler_errors_total)
+		MaxRequestsInFlight: maxScrapesInFlight,
+		Timeout:             2 * scrapeTimeout,
 	})
 }
 
-// Registry is the registry behind Handler, for tests that gather directly.
-func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+// maxScrapesInFlight is how many scrapes may run at once: one Prometheus
+// per controller is the usual, a pair for redundancy, and a person with
+// curl.
+const maxScrapesInFlight = 4
 
 // HeartbeatReceived counts one decoded heartbeat of kind (the decoder
 // admits only the three kinds).
