@@ -180,21 +180,30 @@ func (m *Metrics) CommandRefused(code string) {
 
 // CommandDone records a finished fan-out of verb: how long it took, and
 // each targeted host's outcome as the audit trail has it; hosts that
-// refused count as refusals by agent, by their code.
+// refused count as refusals by agent, by their code. Hosts are counted
+// first and added once per outcome: a broadcast may name 10,000.
 func (m *Metrics) CommandDone(verb string, elapsed time.Duration, hosts []messages.AuditHost) {
 	if m == nil {
 		return
 	}
 	m.fanout.WithLabelValues(verb).Observe(elapsed.Seconds())
+	outcomes := map[string]int{}
+	refusals := map[string]int{}
 	for _, h := range hosts {
 		switch h.Outcome {
 		case messages.OutcomeSucceeded, messages.OutcomeFailed, messages.OutcomeMissing:
 		case messages.OutcomeRefused:
-			m.commandsRefused.WithLabelValues(ByAgent, reason(h.Code)).Inc()
+			refusals[reason(h.Code)]++
 		default:
 			continue
 		}
-		m.commandHosts.WithLabelValues(verb, h.Outcome).Inc()
+		outcomes[h.Outcome]++
+	}
+	for o, n := range outcomes {
+		m.commandHosts.WithLabelValues(verb, o).Add(float64(n))
+	}
+	for r, n := range refusals {
+		m.commandsRefused.WithLabelValues(ByAgent, r).Add(float64(n))
 	}
 }
 
