@@ -130,6 +130,8 @@ type Agent struct {
 	// fetchSlot holds while an artifact fetch has its connection open
 	// (see dialFetch).
 	fetchSlot chan struct{}
+	// counters are what the heartbeats report for the fleet's metrics.
+	counters counters
 
 	// selfUpdate runs agent_upgrade; lastUpgradeFailed is the failed
 	// attempt this host rolled back from, reported in every heartbeat's
@@ -483,7 +485,8 @@ func (a *Agent) conn() *nats.Conn {
 // has stored it.
 func (a *Agent) heartbeat(nc *nats.Conn, kind string) {
 	hb := messages.Heartbeat{V: messages.Version, Kind: kind, Instance: a.instance, Started: a.startedMs, Seq: a.seq.Add(1), Time: time.Now().UnixMilli(),
-		IntervalMs: a.heartbeatInterval().Milliseconds(), Role: a.cfg.Role, Labels: a.cfg.Labels, Facts: a.opts.Facts(context.Background()), Trust: a.verifier.KeyIDs()}
+		IntervalMs: a.heartbeatInterval().Milliseconds(), Role: a.cfg.Role, Labels: a.cfg.Labels, Facts: a.opts.Facts(context.Background()), Trust: a.verifier.KeyIDs(),
+		Counters: a.counters.snapshot()}
 	hb.Facts.LastUpgradeFailed = a.lastUpgradeFailed.Load()
 	b, _ := json.Marshal(hb)
 	subj, _ := messages.HeartbeatSubject(a.cfg.ID)

@@ -50,6 +50,7 @@ func (a *Agent) handleCommand(ctx context.Context, m *nats.Msg) {
 		r := a.reply(m, messages.Reply{V: messages.Version, ID: env.ID, Host: a.cfg.ID, Error: messages.AsError(err)}, payload)
 		a.results.put(env.ID, env.ExpiresAt, r)
 		a.commands.finished(env, r)
+		a.counters.ran(r.Error)
 		a.afterReply()
 	}
 	if !isServiceVerb(env.Verb) {
@@ -82,6 +83,7 @@ func (a *Agent) handleCommand(ctx context.Context, m *nats.Msg) {
 					env.Verb, a.cfg.ID, maxServiceOps)}}, nil)
 			a.results.put(env.ID, env.ExpiresAt, r)
 			a.commands.finished(env, r)
+			a.counters.refusedWith(messages.CodeUnavailable)
 			return
 		}
 		run(sctx)
@@ -200,6 +202,7 @@ func (a *Agent) refuse(m *nats.Msg, env *messages.Envelope, err error) {
 
 func (a *Agent) refuseWith(m *nats.Msg, env *messages.Envelope, err error, prev *messages.Reply) {
 	we := messages.AsError(err)
+	a.counters.refusedWith(we.Code)
 	id := ""
 	fields := map[string]string{"code": we.Code}
 	attrs := []any{"code", we.Code, "reason", we.Message, "subject", m.Subject}

@@ -93,7 +93,7 @@ func (a *Agent) dialFetch(ctx context.Context) (*nats.Conn, error) {
 		// The only inbox its permissions let it subscribe to; the
 		// JetStream answers arrive there.
 		nats.CustomInboxPrefix(messages.AgentInbox(a.cfg.ID)),
-		nats.ClosedHandler(func(*nats.Conn) { release() }),
+		nats.ClosedHandler(func(nc *nats.Conn) { a.counters.fetched.Add(nc.Stats().InBytes); release() }),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			a.logger.Warn("artifact fetch connection", "err", err)
 		}))

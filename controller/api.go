@@ -148,6 +148,7 @@ func (c *Controller) authorize(subject string, body []byte, header func(string) 
 			rec.Operator, rec.Role = id.Name, id.Role
 		}
 		c.audit.note("api:"+a.Operator, rec)
+		c.metrics.APIRefused(rec.Code)
 		c.logger.Warn("API request refused", "action", action, "operator", rec.Operator, "code", rec.Code)
 		return nil, err
 	}

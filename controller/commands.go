@@ -38,6 +38,7 @@ func (c *Controller) runCommand(ctx context.Context, cmd command) (*messages.Env
 		return nil, fanoutResult{}, &messages.Error{Code: messages.CodeInternal, Message: "command has no operator; this is a controller bug, please report it"}
 	}
 	if !messages.VerbAllowed(cmd.verb, call.op.Role) {
+		c.metrics.CommandRefused(messages.CodeForbidden)
 		return nil, fanoutResult{}, &messages.Error{Code: messages.CodeForbidden,
 			Message: fmt.Sprintf("operator %s (%s) may not send %s; ask an admin", call.op.Name, call.op.Role, cmd.verb)}
 	}
@@ -63,6 +64,7 @@ func (c *Controller) runCommand(ctx context.Context, cmd command) (*messages.Env
 	call.mu.Lock()
 	call.commandSent = true
 	call.mu.Unlock()
+	c.metrics.CommandSent(cmd.verb)
 
 	fctx, cancel := context.WithTimeout(ctx, cmd.ttl)
 	var b *broadcast
@@ -90,6 +92,7 @@ func (c *Controller) runCommand(ctx context.Context, cmd command) (*messages.Env
 		rec.Outcome, rec.Code, rec.Message = messages.OutcomeFailed, messages.CodeOf(err), err.Error()
 	} else {
 		rec.Outcome, rec.Hosts = commandOutcome(cmd.hosts, fr)
+		c.metrics.CommandDone(cmd.verb, fr.elapsed, rec.Hosts)
 	}
 	if aerr := c.audit.record(context.Background(), rec); aerr != nil {
 		c.logger.Warn("command result not audited", "request_id", env.ID, "err", aerr)

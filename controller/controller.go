@@ -27,6 +27,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"github.com/nats-io/nkeys"
 
+	"github.com/foundry-fleet/foundry/controller/metrics"
 	"github.com/foundry-fleet/foundry/messages"
 )
 
@@ -127,6 +128,7 @@ type Controller struct {
 	trustLimiter *keyedLimiter
 	denyLog      *keyedLimiter
 	issued       *issuedCommands
+	metrics      *metrics.Metrics
 }
 
 // ErrDataDir means the data directory cannot be used.
@@ -180,6 +182,7 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 		replay: newReplayCache(), trustLimiter: newKeyedLimiter(1, time.Minute), denyLog: newKeyedLimiter(1, time.Minute),
 		audit: newAuditor(opts.Logger.With("component", "audit")), plan: plan}
 	c.issued = newIssuedCommands(maxIssuedCommands)
+	c.metrics = c.newMetrics()
 	c.auth.onDeny = func(id Identity, limit int) {
 		if c.denyLog.allow(id.PublicKey) {
 			c.logger.Warn("connection refused: identity is at its connection limit", "kind", id.Kind, "name", id.Name, "limit", limit)
@@ -334,6 +337,7 @@ func (c *Controller) startServices(ctx context.Context) error {
 	c.reg = newRegistry(reg, c.logger.With("component", "registry"), c.registryEvent)
 	c.reg.onRegister = c.catchUpTrust
 	c.reg.onRegistered = c.rejoins.registered
+	c.reg.metrics = c.metrics
 	if err := c.follow(ctx, runCtx, reg, c.applyRegistry); err != nil {
 		return fmt.Errorf("load registry: %w", err)
 	}

@@ -71,6 +71,7 @@ func (c *Controller) RunJob(ctx context.Context, req messages.JobRunRequest) (me
 	// job.run is open to read-only operators for the read-only verbs
 	// (messages.VerbCheckedAPISubjects): the verb decides.
 	if call, ok := callFrom(ctx); !ok || !messages.VerbAllowed(req.Verb, call.op.Role) {
+		c.metrics.CommandRefused(messages.CodeForbidden)
 		return rec, &messages.Error{Code: messages.CodeForbidden,
 			Message: fmt.Sprintf("a job running %s needs an admin operator; read-only operators may run %v", req.Verb, messages.ReadOnlyVerbs)}
 	}
@@ -187,6 +188,7 @@ func (c *Controller) runJob(ctx context.Context, rec messages.JobRecord, payload
 	}
 	rec.Finished = time.Now().UnixMilli()
 	rec.Updated = rec.Finished
+	c.metrics.JobFinished(rec.State)
 	if err := c.putJob(context.Background(), &rec); err != nil {
 		c.logger.Error("job result not stored", "job", rec.ID, "err", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/foundry-fleet/foundry/controller/metrics"
 	"github.com/foundry-fleet/foundry/messages"
 )
 
@@ -63,6 +64,9 @@ type registry struct {
 	// controller takes (not only those it persists): job steps re-send
 	// to hosts that come back.
 	onRegistered func(host string)
+	// metrics counts heartbeats and sums the agents' counters; nil
+	// counts nothing.
+	metrics *metrics.Metrics
 
 	mu    sync.RWMutex
 	hosts map[string]*messages.HostRecord
@@ -109,6 +113,7 @@ func (r *registry) dropLocked(host string, now time.Time) {
 	delete(r.last, host)
 	delete(r.written, host)
 	r.gone[host] = now.Add(goneFor)
+	r.metrics.ForgetHost(host)
 }
 
 // Heartbeats reach the registry twice. Every controller observes every
@@ -130,6 +135,7 @@ func (r *registry) observe(msg *nats.Msg) {
 	if !ok {
 		return
 	}
+	r.metrics.HeartbeatReceived(hb.Kind)
 	now := time.Now()
 	r.mu.Lock()
 	if r.removedLocked(host, hb.Kind, now) {
@@ -149,6 +155,7 @@ func (r *registry) observe(msg *nats.Msg) {
 	mergeHeartbeat(rec, hb, now)
 	snapshot := *rec
 	r.mu.Unlock()
+	r.metrics.AgentCounters(host, hb.Instance, hb.Counters)
 	r.transition(snapshot, now)
 	if hb.Kind == messages.KindRegister && r.onRegistered != nil {
 		r.onRegistered(host)

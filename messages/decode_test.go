@@ -54,6 +54,32 @@ func TestDecodeHeartbeatChecksKindAndVersion(t *testing.T) {
 	}
 }
 
+// TestHeartbeatCountersAreOptionalBothWays: a heartbeat from an agent that
+// predates the counters decodes with none, and one with counters keeps
+// them, so agents and controllers of either age understand each other
+// (unknown fields are ignored).
+func TestHeartbeatCountersAreOptionalBothWays(t *testing.T) {
+	old := []byte(`{"v":1,"kind":"heartbeat","seq":3,"time":1,"interval_ms":1000,"facts":{"hostname":"h"}}`)
+	hb, err := DecodeHeartbeat(old)
+	if err != nil || hb.Counters != nil {
+		t.Fatalf("old heartbeat: %v, counters %+v", err, hb.Counters)
+	}
+	quiet, _ := json.Marshal(Heartbeat{V: Version, Kind: KindHeartbeat})
+	if strings.Contains(string(quiet), "counters") {
+		t.Errorf("a heartbeat without counters says %s", quiet)
+	}
+	in := Heartbeat{V: Version, Kind: KindHeartbeat, Counters: &AgentCounters{CommandsSucceeded: 2, CommandsFailed: 1,
+		CommandsRefused: map[string]uint64{CodeExpired: 4}, ArtifactBytes: 1 << 20}}
+	b, _ := json.Marshal(in)
+	got, err := DecodeHeartbeat(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := got.Counters; c == nil || c.CommandsSucceeded != 2 || c.CommandsFailed != 1 || c.CommandsRefused[CodeExpired] != 4 || c.ArtifactBytes != 1<<20 {
+		t.Fatalf("counters did not survive: %s", b)
+	}
+}
+
 func TestEnvelopeRoundTripKeepsSignatureValid(t *testing.T) {
 	key := newKey(t)
 	e, _ := NewEnvelope(time.Now(), time.Minute, "controller", VerbStatus, []string{"a", "b"}, map[string]int{"z": 1, "a": 2})

@@ -124,6 +124,29 @@ type Heartbeat struct {
 	// Trust lists the ids (KeyID) of the signing keys the agent trusts,
 	// so the controller can see a host that missed a key rotation.
 	Trust []string `json:"trust,omitempty"`
+	// Counters are the agent process's running totals since it started
+	// (Instance). The controller turns them into fleet-wide metrics, so
+	// no host needs a metrics port of its own. Nil from agents older than
+	// the field and while every total is zero; controllers older than it
+	// ignore it.
+	Counters *AgentCounters `json:"counters,omitempty"`
+}
+
+// AgentCounters are what an agent process did since it started. They
+// only grow while the process lives and start again from zero with the
+// next Instance. They are the agent's word: the controller keeps only the
+// refusal codes it knows as labels.
+type AgentCounters struct {
+	// CommandsSucceeded and CommandsFailed count the verified commands
+	// the agent ran, by their outcome.
+	CommandsSucceeded uint64 `json:"commands_succeeded,omitempty"`
+	CommandsFailed    uint64 `json:"commands_failed,omitempty"`
+	// CommandsRefused counts the commands the agent did not run, by the
+	// error code it answered (CodeExpired, CodeReplayed, ...).
+	CommandsRefused map[string]uint64 `json:"commands_refused,omitempty"`
+	// ArtifactBytes is what the agent received on its artifact fetch
+	// connections: the artifacts' bytes plus a little framing.
+	ArtifactBytes uint64 `json:"artifact_bytes,omitempty"`
 }
 
 // StatusRequest is the payload of a status command.
