@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strconv"
 
 	"github.com/foundry-fleet/foundry/controller"
 	"github.com/foundry-fleet/foundry/controller/web"
@@ -27,6 +28,8 @@ type webView struct {
 // prepareWeb listens on addr and hooks the login links into opts; with
 // addr empty the view is off and the returned view does nothing.
 func prepareWeb(addr, dataDir string, logger *slog.Logger, opts *controller.Options) (*webView, error) {
+	// Links name the listener, or the first --advertise name when it
+	// listens on every address (0.0.0.0 is no place to browse to).
 	if addr == "" {
 		return &webView{}, nil
 	}
@@ -38,7 +41,7 @@ func prepareWeb(addr, dataDir string, logger *slog.Logger, opts *controller.Opti
 	if err != nil {
 		return nil, fmt.Errorf("--http %s: %w; pick a free port", addr, err)
 	}
-	srv, err := web.New(web.Config{BaseURL: "http://" + ln.Addr().String(), Logger: logger,
+	srv, err := web.New(web.Config{BaseURL: "http://" + linkHost(ln.Addr().(*net.TCPAddr), opts.Advertise), Logger: logger,
 		ScrapeTokenFile: filepath.Join(dataDir, ScrapeTokenFile)})
 	if err != nil {
 		ln.Close()
@@ -62,10 +65,18 @@ func (v *webView) serve(ctx context.Context, c *controller.Controller) {
 		return
 	}
 	v.srv.Attach(ctx, c)
-	v.logger.Info("web view up; run `foundry controller web-login` for a link", "url", "http://"+v.ln.Addr().String())
+	v.logger.Info("web view up; run `foundry controller web-login` for a link", "listen", v.ln.Addr().String())
 	go func() {
 		if err := v.srv.Serve(ctx, v.ln); err != nil {
 			v.logger.Error("web view stopped", "err", err)
 		}
 	}()
+}
+
+// linkHost is the host:port login links use.
+func linkHost(a *net.TCPAddr, advertise []string) string {
+	if a.IP.IsUnspecified() && len(advertise) > 0 {
+		return net.JoinHostPort(advertise[0], strconv.Itoa(a.Port))
+	}
+	return a.String()
 }
