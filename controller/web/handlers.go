@@ -123,6 +123,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-s.done:
+			return
 		case <-sub.gone:
 			return
 		case b := <-sub.out:
@@ -197,6 +199,8 @@ func (s *Server) jobStream(w http.ResponseWriter, r *http.Request) {
 		}
 		select {
 		case <-r.Context().Done():
+			return
+		case <-s.done:
 			return
 		case <-t.C:
 		}

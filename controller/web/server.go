@@ -91,6 +91,7 @@ type Server struct {
 	cfg    Config
 	logger *slog.Logger
 	src    Source
+	done   <-chan struct{} // closed when Attach's ctx ends: streams end with it
 	auth   *authStore
 	hub    *hub
 	routes []Route
@@ -139,6 +140,7 @@ func New(cfg Config) (*Server, error) {
 // event stream until ctx ends.
 func (s *Server) Attach(ctx context.Context, src Source) {
 	s.src = src
+	s.done = ctx.Done()
 	s.hub = newHub(src, s.cfg.Tick, s.cfg.Now, s.logger)
 	go s.hub.run(ctx)
 }

@@ -64,11 +64,11 @@ func startRig(t *testing.T, metrics http.Handler) *rig {
 		}
 	})
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
 	srv.Attach(ctx, c)
 	ts.Config.Handler = srv.Handler()
 	ts.Start()
 	t.Cleanup(ts.Close)
+	t.Cleanup(cancel) // first: it ends the open streams ts.Close waits for
 	return &rig{c: c, admin: ct.Client(t, c), srv: srv, ts: ts, clock: clk, dir: dir}
 }
 

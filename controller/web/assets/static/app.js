@@ -201,7 +201,7 @@ function renderJob(j) {
   const n = {};
   for (const h of j.hosts || []) n[h.state] = (n[h.state] || 0) + 1;
   const total = (j.hosts || []).length;
-  const done = total - (n.pending || 0) - (n.running || 0);
+  const done = (n.ok || 0) + (n.failed || 0) + (n.not_reached || 0);
   const items = [el("span", "count", "hosts " + total)];
   for (const s of Object.keys(n).sort()) {
     const c = el("span", "count", s + " " + n[s]);
