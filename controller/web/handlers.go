@@ -67,7 +67,7 @@ func (s *Server) hosts(w http.ResponseWriter, r *http.Request) {
 	case <-r.Context().Done():
 		return
 	}
-	hs := s.hub.snapshot(expr)
+	hs := s.hub.snapshot(r.Context(), expr)
 	sort.Slice(hs, func(i, j int) bool { return hs[i].ID < hs[j].ID })
 	res := HostsResult{Counts: map[string]int{}, Hosts: hs}
 	for _, h := range hs {

@@ -109,6 +109,10 @@ type hub struct {
 	logger *slog.Logger
 	poke   chan struct{}
 
+	// refreshing serializes comparisons, so an older read of the fleet
+	// is never compared after a newer one.
+	refreshing sync.Mutex
+
 	mu    sync.Mutex
 	fleet map[string]HostView
 	subs  map[*subscriber]bool
@@ -133,8 +137,18 @@ func (h *hub) run(ctx context.Context) {
 		case <-t.C:
 		case <-h.poke:
 		}
-		h.refresh(ctx)
+		// Nobody watching: no need to read 10,000 hosts a second.
+		// subscribe and /api/hosts compare first themselves.
+		if h.watched() {
+			h.refresh(ctx)
+		}
 	}
+}
+
+func (h *hub) watched() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs) > 0
 }
 
 // followEvents forwards new events to subscribers and compares the fleet
@@ -163,6 +177,8 @@ func (h *hub) followEvents(ctx context.Context) {
 
 // refresh compares the fleet with the last one and sends the difference.
 func (h *hub) refresh(ctx context.Context) {
+	h.refreshing.Lock()
+	defer h.refreshing.Unlock()
 	hosts, err := h.src.Hosts(ctx)
 	if err != nil {
 		h.logger.Warn("web view: cannot read the fleet", "err", err)
@@ -236,6 +252,7 @@ func (h *hub) subscribe(ctx context.Context, expr target.Expr) (*subscriber, []b
 	case <-ctx.Done():
 		return nil, nil
 	}
+	h.refresh(ctx)
 	s := &subscriber{expr: expr, visible: map[string]bool{}, out: make(chan []byte, 256), gone: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -264,7 +281,8 @@ func (h *hub) unsubscribe(s *subscriber) {
 }
 
 // snapshot is the current fleet narrowed by expr, for /api/hosts.
-func (h *hub) snapshot(expr target.Expr) []HostView {
+func (h *hub) snapshot(ctx context.Context, expr target.Expr) []HostView {
+	h.refresh(ctx)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := make([]HostView, 0, len(h.fleet))
