@@ -519,3 +519,66 @@ func TestWhereFilterIsTheCLIs(t *testing.T) {
 }
 
 func urlQuery(s string) string { return strings.NewReplacer(" ", "%20", "=", "%3D").Replace(s) }
+
+func TestEventsJobsAndAuditTakeTheCLIsFilters(t *testing.T) {
+	r := startRig(t, nil)
+	agents := ct.StartAgents(t, r.c, r.admin, "host", 2)
+	ct.WaitOnline(t, r.admin, 2)
+	cookie := r.login(t, r.admin)
+	if err := agents[0].Kill(); err != nil {
+		t.Logf("kill: %v", err)
+	}
+	getJSON := func(path string, v any) int {
+		resp := r.get(t, path, cookie)
+		defer resp.Body.Close()
+		_ = json.NewDecoder(resp.Body).Decode(v)
+		return resp.StatusCode
+	}
+	ct.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+		var res struct{ Events []messages.Event }
+		if code := getJSON("/api/events?since=1h&host=host-1", &res); code != http.StatusOK {
+			return fmt.Errorf("events answered %d", code)
+		}
+		if len(res.Events) == 0 {
+			return fmt.Errorf("no events about host-1 yet")
+		}
+		for _, ev := range res.Events {
+			if ev.Host != "host-1" {
+				return fmt.Errorf("host filter let through %+v", ev)
+			}
+		}
+		return nil
+	})
+	var bad map[string]string
+	if code := getJSON("/api/events?since=-1h", &bad); code != http.StatusBadRequest || bad["error"] == "" {
+		t.Errorf("negative since answered %d %v, want 400 with a reason", code, bad)
+	}
+
+	job, err := r.admin.RunJob(context.Background(), messages.JobRunRequest{Verb: messages.VerbStatus, Hosts: []string{"host-2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+		var rec messages.JobRecord
+		if code := getJSON("/api/jobs/"+job.ID, &rec); code != http.StatusOK || rec.ID != job.ID {
+			return fmt.Errorf("job answered %d %+v", code, rec)
+		}
+		if rec.State != messages.JobSucceeded {
+			return fmt.Errorf("job is %s", rec.State)
+		}
+		var list messages.JobListResult
+		if code := getJSON("/api/jobs", &list); code != http.StatusOK || len(list.Jobs) == 0 || list.Jobs[0].ID != job.ID {
+			return fmt.Errorf("job list answered %d %+v", code, list)
+		}
+		return nil
+	})
+	var audit struct{ Records []messages.AuditRecord }
+	if code := getJSON("/api/audit?since=1h&operator=admin", &audit); code != http.StatusOK || len(audit.Records) == 0 {
+		t.Fatalf("audit answered %d with %d records", code, len(audit.Records))
+	}
+	for _, rec := range audit.Records {
+		if rec.Operator != "admin" {
+			t.Errorf("operator filter let through %+v", rec)
+		}
+	}
+}
