@@ -52,3 +52,10 @@ func (c *Controller) Events(ctx context.Context, q client.EventQuery, fn func(me
 func (c *Controller) Audit(ctx context.Context, q client.AuditQuery, fn func(messages.AuditRecord) error) error {
 	return client.StreamReader(c.nc).Audit(ctx, q, fn)
 }
+
+// OperatorActive says whether the operator with public key pub exists and
+// is not revoked: a web session ends with its operator's credentials.
+func (c *Controller) OperatorActive(pub string) bool {
+	id, ok := c.auth.get(pub)
+	return ok && id.Kind == KindOperator && id.Revoked == 0
+}

@@ -97,6 +97,13 @@ func (a *authStore) session(tok string) (viewer, bool) {
 	return v, ok
 }
 
+// end forgets a session.
+func (a *authStore) end(tok string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.sessions, hashToken(tok))
+}
+
 func (a *authStore) pruneLocked(now time.Time) {
 	for h, v := range a.logins {
 		if !now.Before(v.expires) {
@@ -163,7 +170,10 @@ func (s *Server) requireSession(scrape bool, next http.HandlerFunc) http.Handler
 			return
 		}
 		if c, err := r.Cookie(SessionCookie); err == nil {
-			if v, ok := s.auth.session(c.Value); ok {
+			if v, ok := s.auth.session(c.Value); ok && s.src != nil && !s.src.OperatorActive(v.Key) {
+				s.auth.end(c.Value)
+				s.logger.Info("web session ended: its operator was revoked", "operator", v.Name)
+			} else if ok {
 				next(w, r.WithContext(context.WithValue(r.Context(), viewerKey{}, v)))
 				return
 			}
@@ -185,6 +195,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess, v, ok := s.auth.redeem(tok)
+	if ok && s.src != nil && !s.src.OperatorActive(v.Key) {
+		s.auth.end(sess)
+		ok = false
+	}
 	if !ok {
 		s.logger.Warn("web login refused: link unknown, used or expired", "remote", r.RemoteAddr)
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -219,4 +233,11 @@ func serveAssetBody(w http.ResponseWriter, name string) {
 		return
 	}
 	_, _ = w.Write(b)
+}
+
+// stillAllowed says whether a long-lived answer (a stream) may go on: its
+// operator has not been revoked since it started.
+func (s *Server) stillAllowed(r *http.Request) bool {
+	v, ok := r.Context().Value(viewerKey{}).(viewer)
+	return !ok || s.src == nil || s.src.OperatorActive(v.Key)
 }

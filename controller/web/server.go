@@ -51,12 +51,19 @@ type Auditor interface {
 	RecordAudit(ctx context.Context, r messages.AuditRecord) error
 }
 
+// Operators says whether an operator's credentials still stand, so a
+// session ends when its operator is revoked.
+type Operators interface {
+	OperatorActive(publicKey string) bool
+}
+
 // Source is everything the view reads; *controller.Controller is one.
 type Source interface {
 	Fleet
 	Jobs
 	Streams
 	Auditor
+	Operators
 }
 
 // Config configures a Server. Zero durations mean the defaults.

@@ -582,3 +582,33 @@ func TestEventsJobsAndAuditTakeTheCLIsFilters(t *testing.T) {
 		}
 	}
 }
+
+func TestRevokingTheOperatorEndsItsSession(t *testing.T) {
+	r := startRig(t, nil)
+	ro, err := ct.ClientAs(t, r.c, ct.CreateOperator(t, r.admin, "viewer", controller.RoleReadOnly))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookie := r.login(t, ro)
+	unused, err := ro.WebLogin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := r.get(t, "/api/whoami", cookie)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("before revoking: %d", resp.StatusCode)
+	}
+	if _, err := r.admin.RevokeOperator(context.Background(), messages.OperatorRevokeRequest{Name: "viewer"}); err != nil {
+		t.Fatal(err)
+	}
+	refused(t, r.get(t, "/api/whoami", cookie), "revoked operator's session")
+	resp, err = noRedirect().Get(unused.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a revoked operator's unused link answered %d, want 401", resp.StatusCode)
+	}
+}
