@@ -135,10 +135,10 @@ func TestFleetViewBenchmark(t *testing.T) {
 		if err := chromedp.Run(ctx, chromedp.Evaluate(`window.foundryDeltaBytes`, &r.deltaB)); err != nil {
 			t.Fatal(err)
 		}
-		screenshot(t, ctx, shots, fmt.Sprintf("fleet-%d", r.n))
 		rows = append(rows, r)
 		t.Logf("%d hosts: page load to every row %.0f ms (table built and painted in %.0f ms), snapshot %d B, deltas after one kill %v B, row turned after %.0f ms, %d messages in %v quiet",
 			r.n, r.loadMs, r.renderMs, r.snapshotB, r.deltaB, r.turnMs, r.quietMsgs, r.quietFor)
+		screenshot(t, ctx, shots, fmt.Sprintf("fleet-%d", r.n))
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "| hosts | load to every row (ms) | build and paint the table (ms) | snapshot (B) | deltas after one host dies (B) | delta ÷ snapshot | row turned (ms) | messages in %v quiet |\n|---|---|---|---|---|---|---|---|\n", rows[0].quietFor)

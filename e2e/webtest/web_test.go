@@ -102,11 +102,16 @@ func browser(t testing.TB, timeout time.Duration) context.Context {
 	return ctx
 }
 
+// screenshot saves the whole page, or only the window when the page is
+// longer than chromium captures at once (10,000 rows).
 func screenshot(t testing.TB, ctx context.Context, dir, name string) {
 	t.Helper()
 	var png []byte
 	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
-		t.Fatalf("screenshot %s: %v", name, err)
+		t.Logf("full-page screenshot %s: %v; taking the window only", name, err)
+		if err := chromedp.Run(ctx, chromedp.CaptureScreenshot(&png)); err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
 	}
 	p := filepath.Join(dir, name+".png")
 	if err := os.WriteFile(p, png, 0o644); err != nil {
