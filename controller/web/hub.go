@@ -15,29 +15,29 @@ import (
 
 // HostView is the part of a host record the fleet page shows. It leaves
 // out what changes with every heartbeat (load, memory used, uptime, the
-// heartbeat time itself), so a delta is sent when something a person
+// heartbeat time itself) and the heartbeat interval (which the controller
+// changes for every host at once as the fleet grows), so a delta is sent when something a person
 // would notice changed, not once per heartbeat per host.
 type HostView struct {
-	ID         string            `json:"id"`
-	State      string            `json:"state"`
-	LastSeen   int64             `json:"last_seen,omitempty"`
-	IntervalMs int64             `json:"interval_ms,omitempty"`
-	Version    string            `json:"version,omitempty"`
-	Role       string            `json:"role,omitempty"`
-	Labels     map[string]string `json:"labels,omitempty"`
-	Hostname   string            `json:"hostname,omitempty"`
-	OS         string            `json:"os,omitempty"`
-	Arch       string            `json:"arch,omitempty"`
-	Kernel     string            `json:"kernel,omitempty"`
-	CPUs       int               `json:"cpus,omitempty"`
-	MemTotal   uint64            `json:"mem_total,omitempty"`
+	ID       string            `json:"id"`
+	State    string            `json:"state"`
+	LastSeen int64             `json:"last_seen,omitempty"`
+	Version  string            `json:"version,omitempty"`
+	Role     string            `json:"role,omitempty"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Hostname string            `json:"hostname,omitempty"`
+	OS       string            `json:"os,omitempty"`
+	Arch     string            `json:"arch,omitempty"`
+	Kernel   string            `json:"kernel,omitempty"`
+	CPUs     int               `json:"cpus,omitempty"`
+	MemTotal uint64            `json:"mem_total,omitempty"`
 
 	match target.Host // what --where is evaluated against
 }
 
 // ViewOf is the page's view of a host record.
 func ViewOf(h messages.HostRecord) HostView {
-	return HostView{ID: h.ID, State: h.State, LastSeen: h.LastSeen, IntervalMs: h.IntervalMs,
+	return HostView{ID: h.ID, State: h.State, LastSeen: h.LastSeen,
 		Version: h.Facts.AgentVersion, Role: h.Role, Labels: h.Labels, Hostname: h.Facts.Hostname,
 		OS: joinNonEmpty(h.Facts.OS, h.Facts.OSVersion), Arch: h.Facts.Arch, Kernel: h.Facts.Kernel,
 		CPUs: h.Facts.CPUs, MemTotal: h.Facts.MemTotal,
@@ -56,7 +56,7 @@ func joinNonEmpty(a, b string) string {
 func same(a, b HostView) bool {
 	return a.State == b.State && a.Version == b.Version && a.Role == b.Role && maps.Equal(a.Labels, b.Labels) &&
 		a.Hostname == b.Hostname && a.OS == b.OS && a.Arch == b.Arch && a.Kernel == b.Kernel &&
-		a.CPUs == b.CPUs && a.MemTotal == b.MemTotal && a.IntervalMs == b.IntervalMs
+		a.CPUs == b.CPUs && a.MemTotal == b.MemTotal
 }
 
 // Diff is what changed between two fleets: hosts new or changed, and

@@ -111,16 +111,24 @@ func TestFleetViewBenchmark(t *testing.T) {
 		r.renderMs, _ = strconv.ParseFloat(render, 64)
 		r.snapshotB, _ = strconv.Atoi(snap)
 
-		// Quiet fleet: heartbeats alone send nothing.
-		if err := chromedp.Run(ctx, chromedp.Evaluate(`window.foundryDeltaBytes = []`, nil)); err != nil {
+		// Quiet fleet: heartbeats alone send nothing; what is sent is a
+		// host changing state (the simulator's hosts can go stale when
+		// the machine is loaded).
+		if err := chromedp.Run(ctx, chromedp.Evaluate(`window.foundryDeltaBytes = []; window.foundryDeltaHosts = []`, nil)); err != nil {
 			t.Fatal(err)
 		}
 		r.quietFor = 5 * time.Second
 		quiet := time.NewTimer(r.quietFor)
 		<-quiet.C
-		if err := chromedp.Run(ctx, chromedp.Evaluate(`window.foundryDeltaBytes.length`, &r.quietMsgs)); err != nil {
+		var quietHosts []string
+		if err := chromedp.Run(ctx, chromedp.Evaluate(`window.foundryDeltaBytes.length`, &r.quietMsgs),
+			chromedp.Evaluate(`window.foundryDeltaHosts`, &quietHosts)); err != nil {
 			t.Fatal(err)
 		}
+		if len(quietHosts) > 20 {
+			quietHosts = append(quietHosts[:20], "...")
+		}
+		t.Logf("%d hosts, quiet %v: %d messages, hosts in them: %v", r.n, r.quietFor, r.quietMsgs, quietHosts)
 
 		if err := chromedp.Run(ctx, chromedp.Evaluate(`window.foundryDeltaBytes = []`, nil)); err != nil {
 			t.Fatal(err)

@@ -160,6 +160,7 @@ function connectFleet() {
       applyDelta(msg);
       // Sizes of the deltas, for the benchmark (BENCHMARKS.md).
       if (window.foundryDeltaBytes) window.foundryDeltaBytes.push(e.data.length);
+      if (window.foundryDeltaHosts) window.foundryDeltaHosts.push(...(msg.upserts || []).map((h) => h.id + ":" + h.state));
     }
     if (msg.event) addEvent(msg.event);
   };
