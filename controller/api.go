@@ -58,6 +58,7 @@ func (c *Controller) startAPI() error {
 		{"job-show", messages.APIJobShow, handle(c, messages.APIJobShow, c.ShowJob)},
 		{"artifact-import", messages.APIArtifactImport, async(handle(c, messages.APIArtifactImport, c.ImportArtifact))},
 		{"artifact-list", messages.APIArtifactList, handle(c, messages.APIArtifactList, c.ListArtifacts)},
+		{"web-login", messages.APIWebLogin, handle(c, messages.APIWebLogin, c.webLogin)},
 	}
 	for _, e := range endpoints {
 		if err := svc.AddEndpoint(e.name, e.h, micro.WithEndpointSubject(e.subject)); err != nil {

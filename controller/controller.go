@@ -92,6 +92,9 @@ type Options struct {
 	// Replicas is the replica count of the KV buckets and streams. Zero
 	// means 3 when the routes describe at least 3 servers, else 1.
 	Replicas int
+	// WebLogin issues web view login links (`controller web-login`);
+	// nil when the web view is off.
+	WebLogin WebLoginFunc
 }
 
 // Controller is a running control plane.

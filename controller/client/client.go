@@ -300,3 +300,8 @@ func orDefault(s, d string) string {
 	}
 	return s
 }
+
+// WebLogin asks for a one-time login link to the controller's web view.
+func (c *Client) WebLogin(ctx context.Context) (messages.WebLoginResult, error) {
+	return call[messages.WebLoginRequest, messages.WebLoginResult](ctx, c, messages.APIWebLogin, messages.WebLoginRequest{})
+}

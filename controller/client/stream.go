@@ -161,3 +161,11 @@ func drain[T any](ctx context.Context, cons jetstream.Consumer, what string, dec
 	}
 	return nil
 }
+
+// StreamReader wraps a connection that already exists (the controller's
+// own, for its web view) so it reads the events and audit streams with the
+// same consumers and filters as the CLI. It has no operator key, so it can
+// read streams but not call the API.
+func StreamReader(nc *nats.Conn) *Client {
+	return &Client{nc: nc, denied: map[string]map[chan struct{}]struct{}{}}
+}

@@ -11,6 +11,6 @@ import (
 func NewCmdController(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{Use: "controller <verb>", Short: "Run and manage the controller"}
 	cmd.AddCommand(NewCmdRun(f, nil), NewCmdInfo(f, nil), NewCmdInit(f, nil),
-		NewCmdRotateCerts(f, nil), NewCmdRotateSigningKey(f, nil))
+		NewCmdRotateCerts(f, nil), NewCmdRotateSigningKey(f, nil), NewCmdWebLogin(f, nil))
 	return cmd
 }

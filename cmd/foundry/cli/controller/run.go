@@ -32,6 +32,8 @@ type RunOptions struct {
 	ClusterAdvertise string
 	Routes           []string
 	Replicas         int
+	// HTTP is the web view's listen address; empty means off.
+	HTTP string
 	// Ready, when set, is called once the controller serves (tests).
 	Ready func(*controller.Controller)
 }
@@ -86,6 +88,7 @@ its --advertise names, or the host of --cluster-advertise.`,
 	cmd.Flags().StringVar(&opts.ClusterName, "cluster-name", controller.DefaultClusterName, "NATS cluster name, the same on every member")
 	cmd.Flags().StringVar(&opts.ClusterAdvertise, "cluster-advertise", "", "host:port other members reach this one's routes at (default: first non-loopback --advertise name and the --cluster port)")
 	cmd.Flags().StringSliceVar(&opts.Routes, "routes", nil, "route URLs of the cluster members, nats://host:6222,... (this member's own may be listed)")
+	cmd.Flags().StringVar(&opts.HTTP, "http", "", "serve the read-only web view and /metrics on host:port, e.g. 127.0.0.1:8080 (off by default; see `controller web-login`)")
 	cmd.Flags().IntVar(&opts.Replicas, "replicas", 0, "JetStream replicas of the registry, identities, events and audit (default: 3 with at least 3 servers in --routes, else 1)")
 	return cmd
 }
@@ -109,15 +112,22 @@ func runRun(ctx context.Context, o *RunOptions) error {
 		return cmdutil.FlagErrorf("--log-level %q must be debug, info, warn or error", o.LogLevel)
 	}
 	logger := newLogger(o.IO.ErrOut, lv)
-	c, err := controller.Start(ctx, controller.Options{
+	copts := controller.Options{
 		Listen: o.Listen, DataDir: o.DataDir, Advertise: o.Advertise, Plaintext: o.Plaintext,
 		Version: o.Version, Logger: logger,
 		Name: o.Name, Cluster: o.Cluster, ClusterName: o.ClusterName, ClusterAdvertise: o.ClusterAdvertise,
 		Routes: o.Routes, Replicas: o.Replicas,
-	})
+	}
+	view, err := prepareWeb(o.HTTP, o.DataDir, logger, &copts)
 	if err != nil {
+		return err
+	}
+	c, err := controller.Start(ctx, copts)
+	if err != nil {
+		view.close()
 		return fmt.Errorf("start controller: %w", err)
 	}
+	view.serve(ctx, c)
 	if o.Ready != nil {
 		o.Ready(c)
 	}
