@@ -5,7 +5,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN     := bin
 
-.PHONY: all build demo test test-unit test-packaging cross cross-quick docs package reproducible reproducible-quick fuzz-short e2e bench clean
+.PHONY: all build demo test test-unit cross cross-quick docs package reproducible reproducible-quick fuzz-short e2e bench clean
 
 all: build
 
@@ -22,14 +22,9 @@ demo: build
 # (those skip with the reason when not root or the host tools are missing).
 test: test-unit cross-quick reproducible-quick fuzz-short e2e
 
-test-unit: test-packaging
+test-unit:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v /e2e)
-
-# packaging/deb is its own module (nFPM's dependencies stay out of go.mod);
-# ./... above does not reach it.
-test-packaging:
-	cd packaging/deb && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 # The CLI and the controller build for every platform an operator may run
 # them on; the agent is Linux-only (systemd). Only compiles (the build
@@ -67,7 +62,7 @@ package:
 	rm -rf $(DIST) $(PKG_WORK) && mkdir -p $(DIST) $(PKG_WORK)
 	./packaging/build.sh $(VERSION) $(DIST) $(addprefix foundry/,$(PACKAGE_CLI)) $(addprefix foundry-agent/,$(PACKAGE_AGENT))
 	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct) $(GO) run ./packaging/gendocs --man $(PKG_WORK)/man --completions $(PKG_WORK)/completions
-	cd packaging/deb && SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct) $(GO) run ./cmd/mkrelease --version $(VERSION) \
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct) $(GO) run ./packaging/deb/cmd/mkrelease --version $(VERSION) \
 		--dist $(abspath $(DIST)) --man $(abspath $(PKG_WORK))/man --completions $(abspath $(PKG_WORK))/completions
 	@echo "release in $(DIST)"
 

@@ -29,7 +29,7 @@ func buildAgentDeb(t *testing.T, version string) string {
 		}
 	}
 	run("..", "./packaging/build.sh", version, dist, "foundry-agent/linux/amd64")
-	run("../packaging/deb", "go", "run", "./cmd/mkrelease", "--version", version, "--dist", dist)
+	run("..", "go", "run", "./packaging/deb/cmd/mkrelease", "--version", version, "--dist", dist)
 	return filepath.Join(dist, "foundry-agent_"+version+"_amd64.deb")
 }
 
