@@ -143,7 +143,16 @@ func (rn *run) undo(ctx context.Context) {
 	defer cancel()
 	rn.step("roll back")
 	if rn.backedUp {
-		script := restoreScript(managedFiles) + "systemctl daemon-reload\n"
+		script := ""
+		if rn.installedPkg && rn.before.pkgStatus != pkgInstalled {
+			// The host ran the old layout: take the package away again,
+			// keeping the identity and config the old agent uses.
+			script += purgeScript(true)
+		}
+		script += restoreScript(managedFiles) + "systemctl daemon-reload\n"
+		if rn.before.enabled {
+			script += "systemctl enable " + agentunit.UnitName + " >/dev/null 2>&1 || true\n"
+		}
 		if rn.before.active {
 			script += "systemctl restart " + agentunit.UnitName + " || true\n"
 		}

@@ -65,7 +65,26 @@ func tarGz(entries []tarEntry, mtime time.Time) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	tw := tar.NewWriter(zw)
+	if err := writeTar(zw, entries, mtime); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// plainTar is tarGz without the compression.
+func plainTar(entries []tarEntry, mtime time.Time) ([]byte, error) {
+	var b bytes.Buffer
+	if err := writeTar(&b, entries, mtime); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+func writeTar(w io.Writer, entries []tarEntry, mtime time.Time) error {
+	tw := tar.NewWriter(w)
 	for _, e := range entries {
 		h := &tar.Header{Name: e.name, Mode: e.mode, ModTime: mtime, Uname: "root", Gname: "root", Format: tar.FormatGNU}
 		if e.dir {
@@ -75,19 +94,13 @@ func tarGz(entries []tarEntry, mtime time.Time) ([]byte, error) {
 			h.Size = int64(len(e.data))
 		}
 		if err := tw.WriteHeader(h); err != nil {
-			return nil, fmt.Errorf("tar %s: %w", e.name, err)
+			return fmt.Errorf("tar %s: %w", e.name, err)
 		}
 		if _, err := tw.Write(e.data); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+	return tw.Close()
 }
 
 // dataEntries lists every directory the files need (sorted, "./" first),

@@ -31,11 +31,10 @@ import (
 // /lib/systemd/system belong to packages; /usr/local and
 // /etc/systemd/system to the administrator).
 const (
-	AgentBinary = "/usr/bin/foundry-agent"
-	AgentUnit   = "/lib/systemd/system/" + agentunit.UnitName
-	CLIBinary   = "/usr/bin/foundry"
-	// AgentPackage is the agent package's name (dpkg -i, dpkg --purge).
-	AgentPackage = "foundry-agent"
+	AgentBinary  = agentunit.DefaultBinary
+	AgentUnit    = agentunit.UnitPath
+	CLIBinary    = "/usr/bin/foundry"
+	AgentPackage = agentunit.PackageName
 )
 
 // Options say what to package.
@@ -86,6 +85,11 @@ type Package struct {
 	// Scripts are the maintainer scripts by name (postinst, prerm,
 	// postrm, preinst); each is installed with mode 0755.
 	Scripts map[string]string
+	// Uncompressed writes data.tar instead of data.tar.gz (dpkg reads
+	// both): for a package built to be installed at once over a LAN
+	// (host add), where compressing a 9 MB agent costs more time than
+	// sending it.
+	Uncompressed bool
 }
 
 // File is one file the package installs.
@@ -244,14 +248,18 @@ func Write(p *Package, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("package %s: %w", p.Name, err)
 	}
-	dataTar, err := tarGz(dataEntries(files), p.MTime)
+	data, dataName := tarGz, "data.tar.gz"
+	if p.Uncompressed {
+		data, dataName = plainTar, "data.tar"
+	}
+	dataTar, err := data(dataEntries(files), p.MTime)
 	if err != nil {
 		return fmt.Errorf("package %s: %w", p.Name, err)
 	}
 	return writeAr(w, p.MTime, []arMember{
 		{"debian-binary", []byte("2.0\n")},
 		{"control.tar.gz", controlTar},
-		{"data.tar.gz", dataTar},
+		{dataName, dataTar},
 	})
 }
 

@@ -48,12 +48,13 @@ func PostInst() string {
 
 // PreRm stops and disables the agent when the package goes away. On
 // upgrade it leaves the agent running; postinst restarts it on the new
-// binary.
+// binary. `host remove` purges the package from inside a request the agent
+// still answers, with agentunit.KeepRunningEnv set, and stops it after.
 func PreRm() string {
 	return sh(
 		`case "$1" in`,
 		`remove|deconfigure)`,
-		`	if systemd_running; then`,
+		`	if systemd_running && [ "${`+agentunit.KeepRunningEnv+`:-}" != 1 ]; then`,
 		`		systemctl stop `+unit+` >/dev/null 2>&1 || true`,
 		`	fi`,
 		`	systemctl disable `+unit+` >/dev/null 2>&1 || true`,

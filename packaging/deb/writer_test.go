@@ -1,9 +1,10 @@
-package deb
+package deb_test
 
 import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"github.com/foundry-fleet/foundry/packaging/deb"
 	"io"
 	"os"
 	"sort"
@@ -147,11 +148,11 @@ func TestTheBinaryInMemoryOrOnDiskGivesTheSameBytes(t *testing.T) {
 }
 
 func TestConffilesAreListedAndDpkgReadsThem(t *testing.T) {
-	p := &Package{Name: "x", Version: "1.0", Arch: "amd64", Description: "x\n a test", MTime: when,
-		Files:     []File{{Path: "/etc/x/x.conf", Mode: 0o644, Data: []byte("a=1\n")}, {Path: "/usr/bin/x", Mode: 0o755, Data: []byte("x")}},
+	p := &deb.Package{Name: "x", Version: "1.0", Arch: "amd64", Description: "x\n a test", MTime: when,
+		Files:     []deb.File{{Path: "/etc/x/x.conf", Mode: 0o644, Data: []byte("a=1\n")}, {Path: "/usr/bin/x", Mode: 0o755, Data: []byte("x")}},
 		Conffiles: []string{"/etc/x/x.conf"}}
 	var b bytes.Buffer
-	if err := Write(p, &b); err != nil {
+	if err := deb.Write(p, &b); err != nil {
 		t.Fatal(err)
 	}
 	if cf := dpkgDeb(t, b.Bytes(), "--info", "{}", "conffiles"); cf != "/etc/x/x.conf\n" {
@@ -164,16 +165,16 @@ func TestConffilesAreListedAndDpkgReadsThem(t *testing.T) {
 }
 
 func TestWriteRefusesWhatDpkgWouldNot(t *testing.T) {
-	ok := func() *Package {
-		return &Package{Name: "x", Version: "1.0", Arch: "amd64", Description: "x", MTime: when,
-			Files: []File{{Path: "/usr/bin/x", Mode: 0o755, Data: []byte("x")}}}
+	ok := func() *deb.Package {
+		return &deb.Package{Name: "x", Version: "1.0", Arch: "amd64", Description: "x", MTime: when,
+			Files: []deb.File{{Path: "/usr/bin/x", Mode: 0o755, Data: []byte("x")}}}
 	}
-	cases := map[string]func(p *Package){
-		"absolute and clean":  func(p *Package) { p.Files[0].Path = "usr/bin/x" },
-		"listed twice":        func(p *Package) { p.Files = append(p.Files, p.Files[0]) },
-		"not among":           func(p *Package) { p.Conffiles = []string{"/etc/nope"} },
-		"not one dpkg runs":   func(p *Package) { p.Scripts = map[string]string{"config": "#!/bin/sh\n"} },
-		"needs a description": func(p *Package) { p.Description = "" },
+	cases := map[string]func(p *deb.Package){
+		"absolute and clean":  func(p *deb.Package) { p.Files[0].Path = "usr/bin/x" },
+		"listed twice":        func(p *deb.Package) { p.Files = append(p.Files, p.Files[0]) },
+		"not among":           func(p *deb.Package) { p.Conffiles = []string{"/etc/nope"} },
+		"not one dpkg runs":   func(p *deb.Package) { p.Scripts = map[string]string{"config": "#!/bin/sh\n"} },
+		"needs a description": func(p *deb.Package) { p.Description = "" },
 	}
 	keys := make([]string, 0, len(cases))
 	for k := range cases {
@@ -183,11 +184,29 @@ func TestWriteRefusesWhatDpkgWouldNot(t *testing.T) {
 	for _, want := range keys {
 		p := ok()
 		cases[want](p)
-		if err := Write(p, io.Discard); err == nil || !strings.Contains(err.Error(), want) {
+		if err := deb.Write(p, io.Discard); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v", want, err)
 		}
 	}
-	if err := Write(ok(), io.Discard); err != nil {
+	if err := deb.Write(ok(), io.Discard); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestAnUncompressedPackageIsReadByDpkg(t *testing.T) {
+	p, err := deb.Agent(opts(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Uncompressed = true
+	var b bytes.Buffer
+	if err := deb.Write(p, &b); err != nil {
+		t.Fatal(err)
+	}
+	if ms := readAr(t, b.Bytes()); len(ms) != 3 || ms[2].name != "data.tar" {
+		t.Fatalf("members %+v", ms)
+	}
+	if list := dpkgDeb(t, b.Bytes(), "--contents", "{}"); !strings.Contains(list, "./usr/bin/foundry-agent") {
+		t.Fatalf("contents:\n%s", list)
 	}
 }
