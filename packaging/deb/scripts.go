@@ -64,6 +64,12 @@ func PreRm() string {
 	)
 }
 
+// leftovers are what `foundry agent upgrade` puts beside the package's
+// binary (the previous agent, kept for the rollback step): not dpkg's
+// files, so postrm removes them.
+var leftovers = strings.Join([]string{agentunit.DefaultBinary + agentunit.PrevSuffix, agentunit.DefaultBinary + agentunit.PrevSuffix + ".tmp",
+	agentunit.DefaultBinary + agentunit.NewSuffix}, " ")
+
 // PostRm forgets the unit on remove and, on purge, deletes the host's
 // agent identity and state, which remove keeps (so a reinstall rejoins
 // the fleet as the same host). Like installer/agentunit's uninstall, it
@@ -74,6 +80,7 @@ func PostRm() string {
 		`case "$1" in`,
 		`remove|purge)`,
 		`	systemctl disable `+unit+` >/dev/null 2>&1 || true`,
+		`	rm -f `+leftovers,
 		`	if systemd_running; then`,
 		`		systemctl daemon-reload || true`,
 		`		systemctl reset-failed `+unit+` >/dev/null 2>&1 || true`,
