@@ -254,7 +254,9 @@ func outcome(before hostState, changes []string) string {
 	switch {
 	case len(changes) == 0:
 		return Unchanged
-	case !before.installed():
+	case !before.installed(), !before.enrolled() && !before.active:
+		// Nothing there, or a package an operator installed with dpkg -i
+		// that host add adopts and enrols.
 		return Added
 	case before.active && len(changes) == 1 && changes[0] == agentunit.DefaultConfig:
 		return Updated
@@ -326,7 +328,7 @@ func (rn *run) install(ctx context.Context) error {
 		sess.finish("")
 		return rn.fail("enroll", err)
 	}
-	rn.enrolled = enr.Created && !rn.before.installed()
+	rn.enrolled = enr.Created && !rn.before.enrolled()
 	if enr.Created && rn.before.sums[agentunit.SeedPath] != "" {
 		rn.changes = append(rn.changes, "identity re-enrolled")
 	}

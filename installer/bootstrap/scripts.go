@@ -58,6 +58,11 @@ const pkgInstalled = "install ok installed"
 // installed reports whether any part of the agent is on the host.
 func (s hostState) installed() bool { return len(s.sums) > 0 || s.pkgStatus == pkgInstalled }
 
+// enrolled reports whether the host has an identity or a configuration.
+func (s hostState) enrolled() bool {
+	return s.sums[agentunit.SeedPath] != "" || s.sums[agentunit.DefaultConfig] != ""
+}
+
 // legacy reports whether the layout from before the package is there.
 func (s hostState) legacy() bool {
 	return s.sums[agentunit.LegacyBinary] != "" || s.sums[agentunit.LegacyUnitPath] != ""

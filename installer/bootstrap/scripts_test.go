@@ -129,7 +129,9 @@ func TestOutcome(t *testing.T) {
 		want    string
 	}{
 		{"nothing", healthy, nil, Unchanged},
-		{"fresh host", hostState{sums: map[string]string{}}, []string{"agent binary", "identity"}, Added},
+		{"fresh host", hostState{sums: map[string]string{}}, []string{"agent package 1.0", "identity"}, Added},
+		{"package installed with dpkg -i, adopted", hostState{sums: map[string]string{agentunit.DefaultBinary: "x", agentunit.UnitPath: "u"}, pkgStatus: pkgInstalled},
+			[]string{"identity", agentunit.DefaultConfig}, Added},
 		{"new role or labels", healthy, []string{agentunit.DefaultConfig}, Updated},
 		{"config rewritten for a stopped agent", stopped, []string{agentunit.DefaultConfig}, Repaired},
 		{"config and unit", healthy, []string{agentunit.DefaultConfig, agentunit.UnitPath}, Repaired},
