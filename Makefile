@@ -5,7 +5,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN     := bin
 
-.PHONY: all build demo test test-unit test-packaging cross cross-quick docs package reproducible reproducible-quick fuzz-short e2e bench clean
+.PHONY: all build demo test test-unit cross cross-quick docs package reproducible reproducible-quick fuzz-short e2e bench clean
 
 all: build
 
@@ -27,14 +27,9 @@ test:
 		$(MAKE) --no-print-directory $$t || exit $$?; \
 		echo "make test: $$t took $$(( $$(date +%s) - s )) s"; done
 
-test-unit: test-packaging
+test-unit:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v /e2e)
-
-# packaging/deb is its own module (nFPM's dependencies stay out of go.mod);
-# ./... above does not reach it.
-test-packaging:
-	cd packaging/deb && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 # The CLI and the controller build for every platform an operator may run
 # them on; the agent is Linux-only (systemd). Only compiles (the build
@@ -72,7 +67,7 @@ package:
 	rm -rf $(DIST) $(PKG_WORK) && mkdir -p $(DIST) $(PKG_WORK)
 	./packaging/build.sh $(VERSION) $(DIST) $(addprefix foundry/,$(PACKAGE_CLI)) $(addprefix foundry-agent/,$(PACKAGE_AGENT))
 	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct) $(GO) run ./packaging/gendocs --man $(PKG_WORK)/man --completions $(PKG_WORK)/completions
-	cd packaging/deb && SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct) $(GO) run ./cmd/mkrelease --version $(VERSION) \
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct) $(GO) run ./packaging/deb/cmd/mkrelease --version $(VERSION) \
 		--dist $(abspath $(DIST)) --man $(abspath $(PKG_WORK))/man --completions $(abspath $(PKG_WORK))/completions
 	@echo "release in $(DIST)"
 

@@ -119,8 +119,8 @@ func agentTrace(t *testing.T, h harness.Host) string {
 // bare asserts that nothing of Foundry is on the host.
 func bare(t *testing.T, h harness.Host, user string) {
 	t.Helper()
-	out := inside(t, h, "ls /usr/local/bin/foundry-agent /etc/foundry /etc/systemd/system/foundry-agent.service 2>&1; "+
-		"grep -c foundry /home/"+user+"/.ssh/authorized_keys 2>/dev/null || true")
+	out := inside(t, h, "ls /usr/bin/foundry-agent /lib/systemd/system/foundry-agent.service /etc/foundry /usr/local/bin/foundry-agent /etc/systemd/system/foundry-agent.service 2>&1; "+
+		"grep -c foundry /home/"+user+"/.ssh/authorized_keys 2>/dev/null || true; dpkg-query -W -f='package ${Status}' foundry-agent 2>/dev/null || true")
 	for _, line := range strings.Split(out, "\n") {
 		if !strings.Contains(line, "No such file") && line != "0" && line != "" {
 			t.Errorf("%s is not bare: %q", h.Name, line)
@@ -384,7 +384,7 @@ func TestBootstrap(t *testing.T) {
 			t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 		}
 		ct.CheckFor(t, 30*time.Second, 200*time.Millisecond, func() error {
-			out := inside(t, h, "ls /usr/local/bin/foundry-agent /etc/foundry /etc/systemd/system/foundry-agent.service 2>&1 | grep -vc 'No such file' || true")
+			out := inside(t, h, "ls /usr/bin/foundry-agent /lib/systemd/system/foundry-agent.service /etc/foundry /usr/local/bin/foundry-agent /etc/systemd/system/foundry-agent.service 2>&1 | grep -vc 'No such file' || true")
 			if out != "0" {
 				return fmt.Errorf("still on host: %s files", out)
 			}
@@ -402,7 +402,7 @@ func TestBootstrap(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "ssh") || !strings.Contains(out, "removed") {
 			t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 		}
-		if left := inside(t, h, "ls /usr/local/bin/foundry-agent /etc/foundry /etc/systemd/system/foundry-agent.service 2>/dev/null | wc -l"); left != "0" {
+		if left := inside(t, h, "ls /usr/bin/foundry-agent /lib/systemd/system/foundry-agent.service /etc/foundry /usr/local/bin/foundry-agent /etc/systemd/system/foundry-agent.service 2>/dev/null | wc -l"); left != "0" {
 			t.Fatalf("%s files left on the host", left)
 		}
 		if n := inside(t, h, "grep -c ' foundry$' /home/"+h.User+"/.ssh/authorized_keys || true"); n != "0" {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/foundry-fleet/foundry/controller"
+	ct "github.com/foundry-fleet/foundry/controller/controllertest"
 	"github.com/foundry-fleet/foundry/e2e/harness"
 	"github.com/foundry-fleet/foundry/messages"
 )
@@ -29,7 +31,7 @@ func buildAgentDeb(t *testing.T, version string) string {
 		}
 	}
 	run("..", "./packaging/build.sh", version, dist, "foundry-agent/linux/amd64")
-	run("../packaging/deb", "go", "run", "./cmd/mkrelease", "--version", version, "--dist", dist)
+	run("..", "go", "run", "./packaging/deb/cmd/mkrelease", "--version", version, "--dist", dist)
 	return filepath.Join(dist, "foundry-agent_"+version+"_amd64.deb")
 }
 
@@ -184,6 +186,101 @@ func TestAgentDebInstallsDisabledAndRemovesCleanly(t *testing.T) {
 		inside(t, h, "dpkg --purge foundry-agent >/dev/null 2>&1")
 		if left := added(before, fileList(t, h)); len(left) > 0 {
 			t.Errorf("dpkg --purge left %v", left)
+		}
+		if s := inside(t, h, "dpkg-query -W -f '${Status}' foundry-agent 2>/dev/null || true"); s != "" && !strings.Contains(s, "not-installed") {
+			t.Errorf("package still known to dpkg: %q", s)
+		}
+	})
+}
+
+// TestHostAddAdoptsAnInstalledAgentDeb: an operator installs the agent
+// package with dpkg -i; host add of the same build, from a controller of
+// the same version, enrols it without installing it a second time and
+// says what it did; a re-run changes nothing. dpkg -r then leaves only
+// what the package says it keeps (and host add's SSH key), dpkg --purge
+// only the SSH key.
+func TestHostAddAdoptsAnInstalledAgentDeb(t *testing.T) {
+	hs := hosts(t)
+	h := hs[len(hs)-1]
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := harness.Reset(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		harness.Reset(ctx, h)
+	})
+	const version = "0.2.0"
+	c := ct.StartController(t, func(o *controller.Options) {
+		o.Listen = harness.ControllerIP + ":0"
+		o.Advertise = []string{harness.ControllerIP}
+		o.Version = version
+	})
+	f := &fleet{t: t, c: c, home: t.TempDir(), ca: ct.WriteCA(t, c)}
+	deb := buildAgentDeb(t, version)
+	bin := filepath.Join(filepath.Dir(deb), "foundry-agent_"+version+"_linux_amd64")
+	before := fileList(t, h)
+	copyIn(t, h, deb, "/var/tmp/foundry-agent.deb", 0o644)
+	inside(t, h, "dpkg -i /var/tmp/foundry-agent.deb >/dev/null 2>&1 && rm /var/tmp/foundry-agent.deb")
+	installed := inside(t, h, "stat -c '%i %Y' /usr/bin/foundry-agent /lib/systemd/system/foundry-agent.service")
+
+	t.Run("host add enrols the installed package without installing it again", func(t *testing.T) {
+		code, out, errOut := f.cli(harness.Password+"\n", "host", "add", h.IP, "--id", h.Name, "--password-stdin", "--yes", "--agent-binary", bin)
+		t.Logf("host add:\n%s%s", out, errOut)
+		if code != 0 || !strings.Contains(errOut, "1 added, 0 updated, 0 repaired, 0 unchanged, 0 failed") {
+			t.Fatalf("exit %d", code)
+		}
+		if !strings.Contains(out, "identity") || !strings.Contains(out, "/etc/foundry/agent.yaml") || strings.Contains(out, "agent package") {
+			t.Errorf("host add does not say it only enrolled the package:\n%s", out)
+		}
+		if now := inside(t, h, "stat -c '%i %Y' /usr/bin/foundry-agent /lib/systemd/system/foundry-agent.service"); now != installed {
+			t.Errorf("the package's files were replaced: %q, were %q", now, installed)
+		}
+		if st := inside(t, h, "dpkg-query -W -f '${Status} ${Version}' foundry-agent"); st != "install ok installed "+version {
+			t.Errorf("package status %q", st)
+		}
+		eventually(t, time.Minute, 200*time.Millisecond, func() error {
+			res, err := f.client().FleetStatus(context.Background(), messages.FleetStatusRequest{Hosts: []string{h.Name}, TimeoutMs: 5_000})
+			if err != nil {
+				return err
+			}
+			if len(res.Responded) != 1 || res.Responded[0].Status == nil || res.Responded[0].Status.AgentVersion != version {
+				return fmt.Errorf("status of %s: %+v", h.Name, res)
+			}
+			return nil
+		})
+		code, out, errOut = f.cli(harness.Password+"\n", "host", "add", h.IP, "--id", h.Name, "--password-stdin", "--yes", "--agent-binary", bin)
+		if code != 0 || !strings.Contains(errOut, "0 added, 0 updated, 0 repaired, 1 unchanged, 0 failed") {
+			t.Fatalf("re-run: exit %d\n%s%s", code, out, errOut)
+		}
+	})
+
+	// host add's own trace: Foundry's SSH key in the login user's
+	// authorized_keys (host remove takes it away, dpkg does not).
+	sshKey := func(p string) bool { return strings.HasPrefix(p, "/home/"+h.User+"/.ssh") }
+
+	t.Run("dpkg -r keeps only the identity and state, purge removes them", func(t *testing.T) {
+		inside(t, h, "dpkg -r foundry-agent >/dev/null 2>&1")
+		if s := inside(t, h, "systemctl is-active foundry-agent.service || true"); s != "inactive" {
+			t.Errorf("still running after remove: %q", s)
+		}
+		if s := inside(t, h, "systemctl list-unit-files 'foundry*' --no-legend | wc -l"); s != "0" {
+			t.Errorf("unit files left: %s", inside(t, h, "systemctl list-unit-files 'foundry*'"))
+		}
+		kept := map[string]bool{"/etc/foundry": true, "/etc/foundry/agent.yaml": true, "/etc/foundry/agent.nk": true,
+			"/etc/foundry/ca.pem": true, "/var/lib/foundry": true}
+		for _, p := range added(before, fileList(t, h)) {
+			if !kept[p] && !strings.HasPrefix(p, "/var/lib/foundry/") && !sshKey(p) {
+				t.Errorf("dpkg -r left %s", p)
+			}
+		}
+		inside(t, h, "dpkg --purge foundry-agent >/dev/null 2>&1")
+		for _, p := range added(before, fileList(t, h)) {
+			if !sshKey(p) {
+				t.Errorf("dpkg --purge left %s", p)
+			}
 		}
 		if s := inside(t, h, "dpkg-query -W -f '${Status}' foundry-agent 2>/dev/null || true"); s != "" && !strings.Contains(s, "not-installed") {
 			t.Errorf("package still known to dpkg: %q", s)

@@ -55,7 +55,7 @@ func TestHostRemoveLeavesNothing(t *testing.T) {
 		}
 	}()
 	for _, want := range []string{
-		h.Name + ": agent removed /etc/systemd/system/foundry-agent.service, /usr/local/bin/foundry-agent",
+		h.Name + ": agent removed /lib/systemd/system/foundry-agent.service, /usr/bin/foundry-agent",
 		h.Name + ": Foundry's SSH key removed from admin's authorized_keys",
 		h.Name + ": agent stopped (its connection closed)",
 		h.Name + ": NATS identity revoked (1 key(s))",
@@ -67,8 +67,11 @@ func TestHostRemoveLeavesNothing(t *testing.T) {
 		}
 	}
 	// Checked at once: remove returned only after all of it was done.
-	if left := inside(t, h, "ls /usr/local/bin/foundry-agent /etc/foundry /var/lib/foundry /etc/systemd/system/foundry-agent.service 2>/dev/null | wc -l"); left != "0" {
+	if left := inside(t, h, "ls /usr/bin/foundry-agent /lib/systemd/system/foundry-agent.service /etc/foundry /var/lib/foundry /usr/local/bin/foundry-agent /etc/systemd/system/foundry-agent.service 2>/dev/null | wc -l"); left != "0" {
 		t.Errorf("%s files left on the host", left)
+	}
+	if st := inside(t, h, "dpkg-query -W -f='${Status}' foundry-agent 2>/dev/null || true"); st != "" {
+		t.Errorf("dpkg still knows the agent package: %q", st)
 	}
 	// The agent's connection closing is what remove waited for; its
 	// process exits right after (goodbye sent, nothing left to do).

@@ -126,10 +126,10 @@ func TestAgentUpgradeRollsForwardAndBackByItself(t *testing.T) {
 		}
 		allReport(t, f, hs, B)
 		for _, h := range hs {
-			if v := inside(t, h, "/usr/local/bin/foundry-agent version"); v != B {
+			if v := inside(t, h, "/usr/bin/foundry-agent version"); v != B {
 				t.Errorf("%s runs %q", h.Name, v)
 			}
-			if left := inside(t, h, "ls "+agentunit.UpgradeMarker+" /usr/local/bin/foundry-agent.new 2>/dev/null | wc -l"); left != "0" {
+			if left := inside(t, h, "ls "+agentunit.UpgradeMarker+" /usr/bin/foundry-agent.new 2>/dev/null | wc -l"); left != "0" {
 				t.Errorf("%s: the marker or the staged binary is left", h.Name)
 			}
 		}
@@ -174,7 +174,7 @@ func TestAgentUpgradeRollsForwardAndBackByItself(t *testing.T) {
 		}
 		allReport(t, f, hs, A)
 		for _, h := range hs[:2] {
-			if v := inside(t, h, "/usr/local/bin/foundry-agent version"); v != A {
+			if v := inside(t, h, "/usr/bin/foundry-agent version"); v != A {
 				t.Errorf("%s runs %q after the rollback", h.Name, v)
 			}
 			if rec := inside(t, h, "cat "+agentunit.UpgradeFailedRecord); !strings.Contains(rec, "to="+Broken) || !strings.Contains(rec, "did not stay up") {
@@ -203,7 +203,7 @@ func TestAgentUpgradeRollsForwardAndBackByItself(t *testing.T) {
 			t.Fatalf("exit %d, output:\n%s", code, out)
 		}
 		allReport(t, f, hs, A)
-		if v := inside(t, h, "/usr/local/bin/foundry-agent version; pgrep -c -f '[s]leep 600' || true"); v != A+"\n0" {
+		if v := inside(t, h, "/usr/bin/foundry-agent version; pgrep -c -f '[s]leep 600' || true"); v != A+"\n0" {
 			t.Errorf("%s after the rollback: %q", h.Name, v)
 		}
 		// Started once and never crashed: what replaced it is the deadline.
@@ -260,7 +260,7 @@ func TestAgentUpgradeRollsForwardAndBackByItself(t *testing.T) {
 			if got := agentTrace(t, h); got != before[h.Name] {
 				t.Errorf("%s: agent restarted by a refused upgrade: %s -> %s", h.Name, before[h.Name], got)
 			}
-			if v := inside(t, h, "/usr/local/bin/foundry-agent version; ls /usr/local/bin/foundry-agent.new "+agentunit.UpgradeMarker+" 2>/dev/null | wc -l"); v != A+"\n0" {
+			if v := inside(t, h, "/usr/bin/foundry-agent version; ls /usr/bin/foundry-agent.new "+agentunit.UpgradeMarker+" 2>/dev/null | wc -l"); v != A+"\n0" {
 				t.Errorf("%s after a refused upgrade: %q", h.Name, v)
 			}
 		}

@@ -39,6 +39,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Binary is the running agent's executable.
 	Binary string
+	// Packaged says Binary is the package's (under PackagedPrefix), which
+	// the agent may not write: the new binary is staged in StageDir
+	// (default agentunit.StateDir) and a transient unit swaps it in.
+	// New sets it from Binary.
+	Packaged bool
+	StageDir string
 	// Marker and Record default to agentunit.UpgradeMarker and
 	// agentunit.UpgradeFailedRecord.
 	Marker, Record string
@@ -75,6 +81,12 @@ func New(o Options) *Updater {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if strings.HasPrefix(o.Binary, PackagedPrefix) {
+		o.Packaged = true
+	}
+	if o.StageDir == "" {
+		o.StageDir = agentunit.StateDir
+	}
 	if o.SystemdRun == nil {
 		o.SystemdRun = systemdRun
 	}
@@ -89,9 +101,9 @@ func systemdRun(ctx context.Context, args []string) error {
 	return nil
 }
 
-// packagedPrefix is where the .deb installs the agent; that directory is
-// read-only to the agent, and dpkg owns the file.
-const packagedPrefix = "/usr/bin/"
+// PackagedPrefix is where the .deb installs the agent: a directory the
+// agent's sandbox keeps read-only (ProtectSystem=strict).
+const PackagedPrefix = "/usr/bin/"
 
 // Upgrade moves the agent from current to req.Version (see the package
 // doc). It returns once the new binary is in place and the restart is
@@ -120,6 +132,9 @@ func (u *Updater) Upgrade(ctx context.Context, current, id string, req messages.
 	}
 	bin := u.o.Binary
 	staged := bin + agentunit.NewSuffix
+	if u.o.Packaged {
+		staged = filepath.Join(u.o.StageDir, filepath.Base(bin)+agentunit.NewSuffix)
+	}
 	if err := service.FetchArtifact(ctx, u.o.Source, u.o.Verifier, ref, staged); err != nil {
 		return rep, err
 	}
@@ -137,21 +152,10 @@ func (u *Updater) Upgrade(ctx context.Context, current, id string, req messages.
 	if err := m.Valid(); err != nil {
 		return rep, &messages.Error{Code: messages.CodeBadRequest, Message: err.Error()}
 	}
-	if err := linkOrCopy(bin, bin+agentunit.PrevSuffix); err != nil {
-		return rep, hostError("keep the running agent as "+bin+agentunit.PrevSuffix, err)
+	undo, err := u.swap(ctx, id, staged, m)
+	if err != nil {
+		return rep, err
 	}
-	if err := writeAtomic(u.o.Marker, m.Encode()); err != nil {
-		return rep, hostError("write the upgrade marker", err)
-	}
-	undo := func() {
-		os.Remove(u.o.Marker)
-		_ = os.Rename(bin+agentunit.PrevSuffix, bin)
-	}
-	if err := os.Rename(staged, bin); err != nil {
-		undo()
-		return rep, hostError("put the new agent in place", err)
-	}
-	syncDir(filepath.Dir(bin))
 	// From here the rollback step owns the way back: even if this process
 	// dies now, the next start counts against the marker.
 	if err := u.o.SystemdRun(ctx, agentunit.GuardRunArgs(id, req.Deadline()/1000)); err != nil {
@@ -170,13 +174,49 @@ func (u *Updater) Upgrade(ctx context.Context, current, id string, req messages.
 	return rep, nil
 }
 
+// swap keeps the running binary as .prev, writes the marker and puts the
+// staged binary in place; undo reverses all three. The package's binary
+// lives where the agent's sandbox may not write (/usr/bin), so there a
+// transient unit outside the sandbox does the file work, with the same
+// .prev the rollback step restores.
+func (u *Updater) swap(ctx context.Context, id, staged string, m agentunit.Marker) (undo func(), err error) {
+	bin := u.o.Binary
+	if u.o.Packaged {
+		if err := writeAtomic(u.o.Marker, m.Encode()); err != nil {
+			return nil, hostError("write the upgrade marker", err)
+		}
+		if err := u.o.SystemdRun(ctx, agentunit.SwapRunArgs(id, staged, bin)); err != nil {
+			os.Remove(u.o.Marker)
+			return nil, hostError("put the new agent in place of the package's "+bin, err)
+		}
+		return func() {
+			os.Remove(u.o.Marker)
+			if err := u.o.SystemdRun(context.WithoutCancel(ctx), agentunit.SwapBackRunArgs(id, bin)); err != nil {
+				u.o.Logger.Error("could not put the previous agent back; the rollback step does at the next start", "err", err)
+			}
+		}, nil
+	}
+	if err := linkOrCopy(bin, bin+agentunit.PrevSuffix); err != nil {
+		return nil, hostError("keep the running agent as "+bin+agentunit.PrevSuffix, err)
+	}
+	if err := writeAtomic(u.o.Marker, m.Encode()); err != nil {
+		return nil, hostError("write the upgrade marker", err)
+	}
+	undo = func() {
+		os.Remove(u.o.Marker)
+		_ = os.Rename(bin+agentunit.PrevSuffix, bin)
+	}
+	if err := os.Rename(staged, bin); err != nil {
+		undo()
+		return nil, hostError("put the new agent in place", err)
+	}
+	syncDir(filepath.Dir(bin))
+	return undo, nil
+}
+
 // canUpgrade refuses hosts where an upgrade could not be undone or would
 // fight the package manager.
 func (u *Updater) canUpgrade() error {
-	if strings.HasPrefix(u.o.Binary, packagedPrefix) {
-		return &messages.Error{Code: messages.CodeUnsupported, Message: fmt.Sprintf(
-			"agent %s is installed by the foundry-agent package; upgrade it with the package manager (dpkg -i foundry-agent_VERSION.deb)", u.o.Binary)}
-	}
 	if _, err := os.Stat(u.o.Marker); err == nil {
 		return &messages.Error{Code: messages.CodeConflict, Message: "an agent upgrade is pending on this host (" + u.o.Marker + "); wait for it to finish or roll back"}
 	}

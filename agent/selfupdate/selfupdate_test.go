@@ -6,8 +6,10 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -181,13 +183,75 @@ func TestUpgradeRefusesAUnitWithoutTheRollbackStep(t *testing.T) {
 	f.unchanged()
 }
 
-func TestUpgradeRefusesAPackagedAgent(t *testing.T) {
+// runSwaps makes the fixture's systemd-run run the swap scripts for real
+// (as the transient unit would) and record everything else.
+func (f *fixture) runSwaps() {
+	f.u.o.SystemdRun = func(_ context.Context, args []string) error {
+		f.systemd = append(f.systemd, args)
+		if strings.HasPrefix(args[0], "--unit="+agentunit.SwapUnit) {
+			if out, err := exec.Command("/bin/sh", "-c", args[len(args)-1]).CombinedOutput(); err != nil {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+		}
+		return nil
+	}
+}
+
+// TestAPackagedAgentStagesInItsStateAndSwapsThroughSystemd: the package's
+// /usr/bin is read-only to the agent, so the binary is staged in the
+// state directory and a transient unit (outside the sandbox) swaps it,
+// keeping .prev for the rollback step.
+func TestAPackagedAgentStagesInItsStateAndSwapsThroughSystemd(t *testing.T) {
 	f := newFixture(t)
-	f.u.o.Binary = "/usr/bin/foundry-agent"
+	state := t.TempDir()
+	f.u.o.Packaged, f.u.o.StageDir = true, state
+	f.runSwaps()
+	ref := f.publish("1.1.0", fakeAgent("1.1.0"))
+	rep, err := f.u.Upgrade(context.Background(), "1.0.0", "cmd1", messages.AgentUpgrade{Version: "1.1.0", Artifacts: []messages.ArtifactRef{ref}, DeadlineMs: 30_000})
+	if err != nil || !rep.Changed {
+		t.Fatalf("Upgrade = %+v, %v", rep, err)
+	}
+	if f.read("foundry-agent") != string(fakeAgent("1.1.0")) || f.read("foundry-agent.prev") != string(fakeAgent("1.0.0")) {
+		t.Errorf("binaries: now %q, prev %q", f.read("foundry-agent"), f.read("foundry-agent.prev"))
+	}
+	if left, _ := os.ReadDir(state); len(left) != 0 || f.read("foundry-agent.new") != "<absent>" {
+		t.Errorf("staged binary left behind: %v", left)
+	}
+	if len(f.systemd) != 3 || !strings.HasPrefix(f.systemd[0][0], "--unit="+agentunit.SwapUnit) ||
+		!strings.HasPrefix(f.systemd[1][0], "--unit="+agentunit.GuardUnit) || !strings.HasPrefix(f.systemd[2][0], "--unit="+agentunit.RestartUnit) {
+		t.Errorf("systemd-run calls %q", f.systemd)
+	}
+	if _, err := agentunit.ParseMarker([]byte(f.read("agent-upgrade"))); err != nil {
+		t.Errorf("marker: %v", err)
+	}
+}
+
+func TestAPackagedAgentIsPutBackWhenTheRestartCannotBeScheduled(t *testing.T) {
+	f := newFixture(t)
+	f.u.o.Packaged, f.u.o.StageDir = true, t.TempDir()
+	f.runSwaps()
+	inner := f.u.o.SystemdRun
+	f.u.o.SystemdRun = func(ctx context.Context, args []string) error {
+		if strings.HasPrefix(args[0], "--unit="+agentunit.RestartUnit) {
+			return os.ErrPermission
+		}
+		return inner(ctx, args)
+	}
 	ref := f.publish("1.1.0", fakeAgent("1.1.0"))
 	_, err := f.u.Upgrade(context.Background(), "1.0.0", "cmd", messages.AgentUpgrade{Version: "1.1.0", Artifacts: []messages.ArtifactRef{ref}})
-	if messages.CodeOf(err) != messages.CodeUnsupported || !strings.Contains(err.Error(), "package manager") {
-		t.Fatalf("packaged agent: %v", err)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	f.systemd = nil
+	f.unchanged()
+}
+
+func TestNewTakesAnAgentUnderUsrBinForThePackages(t *testing.T) {
+	if u := New(Options{Binary: "/usr/bin/foundry-agent"}); !u.o.Packaged || u.o.StageDir != agentunit.StateDir {
+		t.Fatalf("%+v", u.o)
+	}
+	if New(Options{Binary: "/usr/local/bin/foundry-agent"}).o.Packaged {
+		t.Fatal("a bare binary taken for the package's")
 	}
 }
 

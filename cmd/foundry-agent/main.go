@@ -128,7 +128,7 @@ func selfUpdate(logger *slog.Logger) func(service.Dialer, *messages.Verifier) ag
 			bin = agentunit.DefaultBinary
 		}
 		return selfupdate.New(selfupdate.Options{Logger: logger, Binary: bin, Source: service.ObjectStore{Dial: dial}, Verifier: trust,
-			Arch: runtime.GOARCH, UnitFiles: []string{agentunit.UnitPath, "/lib/systemd/system/" + agentunit.UnitName}})
+			Arch: runtime.GOARCH, UnitFiles: []string{agentunit.LegacyUnitPath, agentunit.UnitPath}})
 	}
 }
 

@@ -29,12 +29,24 @@ import (
 	"strings"
 )
 
-// Defaults of Options, and where the unit is installed.
+// Defaults of Options, and where the unit is installed. There is one
+// layout: the foundry-agent package's (packaging/deb), which `host add`
+// installs too.
 const (
 	UnitName      = "foundry-agent.service"
-	UnitPath      = "/etc/systemd/system/" + UnitName
-	DefaultBinary = "/usr/local/bin/foundry-agent"
+	UnitPath      = "/lib/systemd/system/" + UnitName
+	DefaultBinary = "/usr/bin/foundry-agent"
 	DefaultConfig = "/etc/foundry/agent.yaml"
+	// PackageName is the agent's Debian package.
+	PackageName = "foundry-agent"
+)
+
+// The layout `host add` used before it installed the package: a bare
+// binary and a unit of its own, which overrides the package's. host add
+// and host remove take them away.
+const (
+	LegacyUnitPath = "/etc/systemd/system/" + UnitName
+	LegacyBinary   = "/usr/local/bin/foundry-agent"
 )
 
 // ReadWritePaths are the only parts of the file system the agent may write

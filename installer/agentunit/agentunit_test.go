@@ -39,7 +39,7 @@ func TestUnitDefault(t *testing.T) {
 		{"[Unit]", "StartLimitIntervalSec", "0"},
 		{"[Service]", "Type", "notify"},
 		{"[Service]", "NotifyAccess", "main"},
-		{"[Service]", "ExecStart", "/usr/local/bin/foundry-agent run --config /etc/foundry/agent.yaml"},
+		{"[Service]", "ExecStart", "/usr/bin/foundry-agent run --config /etc/foundry/agent.yaml"},
 		{"[Service]", "Restart", "on-failure"},
 		{"[Service]", "RestartSec", "2s"},
 		{"[Service]", "WatchdogSec", "30s"},

@@ -18,8 +18,15 @@ func RekeyStageScript() string {
 	q := quote(StagedSeedPath)
 	return "set -eu\n" +
 		"rm -f " + q + "\n" +
-		quote(DefaultBinary) + " keygen --out " + q + "\n" +
+		agentBinaryLine() +
+		"\"$agent\" keygen --out " + q + "\n" +
 		"sync " + q + " " + quote(ConfigDir) + "\n"
+}
+
+// agentBinaryLine sets $agent to the host's agent: the package's, or the
+// bare binary of a host added before host add installed the package.
+func agentBinaryLine() string {
+	return "agent=" + quote(DefaultBinary) + "; [ -x \"$agent\" ] || agent=" + quote(LegacyBinary) + "\n"
 }
 
 // userKeyRe is the shape of an NKey user public key; the script only
@@ -39,7 +46,8 @@ func RekeySwitchScript(pub string) (string, error) {
 	staged, seed := quote(StagedSeedPath), quote(SeedPath)
 	return "set -eu\n" +
 		"[ -f " + staged + " ] || { echo 'no staged key on the host; run foundry host rekey --ssh again' >&2; exit 3; }\n" +
-		"got=$(" + quote(DefaultBinary) + " keygen --out " + staged + ")\n" +
+		agentBinaryLine() +
+		"got=$(\"$agent\" keygen --out " + staged + ")\n" +
 		"[ \"$got\" = " + quote(pub) + " ] || { echo 'the staged key is not the one enrolled; run foundry host rekey --ssh again' >&2; exit 3; }\n" +
 		"chmod 0600 " + staged + "\n" +
 		"mv -f " + staged + " " + seed + "\n" +

@@ -8,7 +8,8 @@ import (
 func TestRekeyStageScriptMakesTheSeedOnTheHost(t *testing.T) {
 	s := RekeyStageScript()
 	for _, want := range []string{"set -eu\n", "rm -f '/etc/foundry/agent.nk.next'\n",
-		"'/usr/local/bin/foundry-agent' keygen --out '/etc/foundry/agent.nk.next'\n", "sync '/etc/foundry/agent.nk.next' '/etc/foundry'\n"} {
+		"agent='/usr/bin/foundry-agent'; [ -x \"$agent\" ] || agent='/usr/local/bin/foundry-agent'\n",
+		"\"$agent\" keygen --out '/etc/foundry/agent.nk.next'\n", "sync '/etc/foundry/agent.nk.next' '/etc/foundry'\n"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("stage script lacks %q:\n%s", want, s)
 		}

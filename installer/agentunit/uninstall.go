@@ -19,6 +19,11 @@ const (
 	StopDelay = "1s"
 )
 
+// KeepRunningEnv, set to 1 in dpkg's environment, tells the package's
+// prerm not to stop the agent: host remove runs dpkg --purge from inside
+// a request the agent still has to answer.
+const KeepRunningEnv = "FOUNDRY_AGENT_KEEP_RUNNING"
+
 // Removed is how RemovalScript reports each thing it took away, one line
 // per item on stdout, so the agent can say exactly what went.
 const Removed = "removed "
@@ -53,7 +58,8 @@ func RemovalScript(user, keyLine string) string {
 	b.WriteString("gone() { echo " + quote(Removed) + "\"$1\"; }\n")
 	b.WriteString("fail() { echo \"could not remove $1\" >&2; rc=1; }\n")
 	b.WriteString("if systemctl is-enabled --quiet " + UnitName + " 2>/dev/null; then systemctl disable " + UnitName + " >/dev/null 2>&1 || fail 'the unit from boot'; fi\n")
-	for _, f := range []string{UnitPath, DefaultBinary, DefaultBinary + PrevSuffix, DefaultBinary + NewSuffix} {
+	for _, f := range []string{UnitPath, DefaultBinary, DefaultBinary + PrevSuffix, DefaultBinary + NewSuffix,
+		LegacyUnitPath, LegacyBinary, LegacyBinary + PrevSuffix, LegacyBinary + NewSuffix} {
 		q := quote(f)
 		b.WriteString("if [ -e " + q + " ]; then rm -f " + q + " && gone " + q + " || fail " + q + "; fi\n")
 	}
@@ -70,6 +76,11 @@ func RemovalScript(user, keyLine string) string {
 		b.WriteString("  { grep -vxF " + k + " \"$f\" > \"$f.foundry-tmp\" || true; } && cat \"$f.foundry-tmp\" > \"$f\" && rm -f \"$f.foundry-tmp\" && echo " + quote(KeyRemoved+user) + " || fail 'the ssh key'\n")
 		b.WriteString("fi\n")
 	}
+	// The package's files are gone already; this drops dpkg's record of
+	// it. The agent is stopped afterwards, by whoever runs this script,
+	// so the package's prerm must not stop it now (KeepRunningEnv).
+	b.WriteString("if dpkg-query -W " + PackageName + " >/dev/null 2>&1; then " + KeepRunningEnv + "=1 dpkg --purge " + PackageName +
+		" >/dev/null 2>&1 && gone 'package " + PackageName + "' || fail 'package " + PackageName + "'; fi\n")
 	b.WriteString("systemctl daemon-reload || rc=1\n")
 	b.WriteString("exit $rc\n")
 	return b.String()

@@ -187,3 +187,38 @@ func GuardRunArgs(id string, deadlineSec int64) []string {
 		"--timer-property=AccuracySec=1s", "/bin/sh", "-c",
 		"if [ -f " + quote(UpgradeMarker) + " ]; then /bin/systemctl restart " + UnitName + "; fi"}
 }
+
+// SwapUnit is the transient unit that swaps a packaged agent's binary.
+const SwapUnit = "foundry-agent-upgrade-swap"
+
+// SwapScript puts staged in place of binary, keeping binary as
+// binary+PrevSuffix for the rollback step: for the package's binary,
+// which lives where the agent's sandbox may not write, so a transient
+// unit runs this (SwapRunArgs). Each rename is atomic; binary is never
+// missing. dpkg keeps recording the package's version: the next host add
+// or dpkg -i puts a package in place again. It holds no '$' or '%', which
+// systemd would expand in a transient unit's command line.
+func SwapScript(staged, binary string) string {
+	s, b, prev, next := quote(staged), quote(binary), quote(binary+PrevSuffix), quote(binary+NewSuffix)
+	tmp := quote(binary + PrevSuffix + ".tmp")
+	return "cp -p " + b + " " + tmp + " && mv -f " + tmp + " " + prev +
+		" && cp " + s + " " + next + " && chown root:root " + next + " && chmod 0755 " + next +
+		" && mv -f " + next + " " + b + " && rm -f " + s + " && sync"
+}
+
+// SwapBackScript undoes SwapScript when the upgrade cannot go on.
+func SwapBackScript(binary string) string {
+	b, prev := quote(binary), quote(binary+PrevSuffix)
+	return "if [ -f " + prev + " ]; then mv -f " + prev + " " + b + "; fi; sync"
+}
+
+// SwapRunArgs run SwapScript as upgrade id's transient unit and wait for
+// it, its output piped back.
+func SwapRunArgs(id, staged, binary string) []string {
+	return []string{"--unit=" + upgradeUnit(SwapUnit, id), "--collect", "--quiet", "--wait", "--pipe", "/bin/sh", "-c", SwapScript(staged, binary)}
+}
+
+// SwapBackRunArgs run SwapBackScript likewise.
+func SwapBackRunArgs(id, binary string) []string {
+	return []string{"--unit=" + upgradeUnit(SwapUnit, id) + "-back", "--collect", "--quiet", "--wait", "--pipe", "/bin/sh", "-c", SwapBackScript(binary)}
+}

@@ -196,3 +196,18 @@ func TestGuardRestartsOnlyWithAMarker(t *testing.T) {
 		t.Errorf("guard %q", args)
 	}
 }
+
+// The swap runs as a transient unit's command line, where systemd expands
+// '$' and '%': the scripts must hold neither.
+func TestSwapArgsHoldNothingSystemdWouldExpand(t *testing.T) {
+	for _, args := range [][]string{SwapRunArgs("cmd1", StateDir+"/foundry-agent.new", DefaultBinary), SwapBackRunArgs("cmd1", DefaultBinary)} {
+		for _, a := range args {
+			if strings.ContainsAny(a, "$%\n") {
+				t.Errorf("argument %q", a)
+			}
+		}
+		if !strings.HasPrefix(args[0], "--unit="+SwapUnit+"-cmd1") {
+			t.Errorf("unit %q", args[0])
+		}
+	}
+}

@@ -11,6 +11,7 @@ package bootstrap
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -19,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -68,11 +70,21 @@ type Options struct {
 	Keys           KeyStore
 	Controller     Controller
 
-	// AgentBinary is the foundry-agent executable to install.
+	// AgentBinary is the foundry-agent executable to install, as the
+	// foundry-agent package built from it.
 	AgentBinary []byte
 	// AgentSHA256 is AgentBinary's hex sha256; AddMany fills it once for
 	// all hosts, Add hashes on demand when it is empty.
 	AgentSHA256 string
+	// AgentVersion is the package's version: the controller's (see
+	// DebVersion).
+	AgentVersion string
+	// AgentArch is the package's architecture; empty means the binary's
+	// (the host's for a binary that is no ELF executable).
+	AgentArch string
+	// pkgs builds the package, once per architecture; AddMany shares one
+	// between hosts, Add makes its own when it is nil.
+	pkgs *packages
 	// Heartbeat is written into the agent's config (0 = agent default).
 	Heartbeat time.Duration
 	// Role and Labels are written into the agent's config for --where.
@@ -145,6 +157,7 @@ type run struct {
 	keyCheck     chan error // result of the background login with the new host key
 	enrolled     bool       // this run created the identity
 	backedUp     bool
+	installedPkg bool // this run ran dpkg -i
 }
 
 // Add installs or repairs the agent on one host and waits until it
@@ -241,7 +254,9 @@ func outcome(before hostState, changes []string) string {
 	switch {
 	case len(changes) == 0:
 		return Unchanged
-	case !before.installed():
+	case !before.installed(), !before.enrolled() && !before.active:
+		// Nothing there, or a package an operator installed with dpkg -i
+		// that host add adopts and enrols.
 		return Added
 	case before.active && len(changes) == 1 && changes[0] == agentunit.DefaultConfig:
 		return Updated
@@ -257,19 +272,41 @@ func outcome(before hostState, changes []string) string {
 // — files and systemd — which exists only once the controller enrolled
 // that key.
 func (rn *run) install(ctx context.Context) error {
-	want := rn.o.agentSHA()
-	newBinary := rn.before.sums[agentunit.DefaultBinary] != want
+	if !rn.before.dpkg {
+		return rn.fail("check host", fmt.Errorf("the host has no dpkg: Foundry installs its agent as a .deb package, on Debian or Ubuntu hosts only"))
+	}
+	arch := rn.o.AgentArch
+	if arch == "" {
+		a, err := binaryArch(rn.o.AgentBinary)
+		if err != nil {
+			return rn.fail("build agent package", err)
+		}
+		arch = cmp.Or(a, rn.before.arch)
+	}
+	if rn.before.arch != arch {
+		return rn.fail("check host", fmt.Errorf("the host is %s and the agent binary is %s; pass a foundry-agent built for linux/%s with --agent-binary", rn.before.arch, arch, rn.before.arch))
+	}
+	if rn.o.pkgs == nil {
+		rn.o.pkgs = newPackages(rn.o.AgentBinary, rn.o.AgentVersion)
+	}
+	pkg, err := rn.o.pkgs.get(arch)
+	if err != nil {
+		return rn.fail("build agent package", err)
+	}
+	newPackage := rn.before.pkgStatus != pkgInstalled || rn.before.pkgVersion != pkg.version ||
+		rn.before.sums[agentunit.DefaultBinary] != rn.o.agentSHA() || rn.before.sums[agentunit.UnitPath] != pkg.unitSHA
 	var script strings.Builder
 	script.WriteString(scriptHeader())
 	var binary io.Reader = bytes.NewReader(nil)
-	if newBinary {
+	if newPackage {
 		if rn.before.installed() {
-			script.WriteString(backupScript([]string{agentunit.DefaultBinary}))
+			script.WriteString(backupScript([]string{agentunit.DefaultBinary, agentunit.UnitPath}))
 			rn.backedUp = true
 		}
-		script.WriteString(installBinaryScript(want, len(rn.o.AgentBinary)))
-		binary = bytes.NewReader(rn.o.AgentBinary)
-		rn.changes = append(rn.changes, "agent binary")
+		script.WriteString(installPackageScript(pkg.sha256, len(pkg.data)))
+		binary = bytes.NewReader(pkg.data)
+		rn.changes = append(rn.changes, "agent package "+pkg.version)
+		rn.installedPkg = true
 	}
 	script.WriteString(keygenScript())
 	script.WriteString(secondHalfScript())
@@ -291,7 +328,7 @@ func (rn *run) install(ctx context.Context) error {
 		sess.finish("")
 		return rn.fail("enroll", err)
 	}
-	rn.enrolled = enr.Created && !rn.before.installed()
+	rn.enrolled = enr.Created && !rn.before.enrolled()
 	if enr.Created && rn.before.sums[agentunit.SeedPath] != "" {
 		rn.changes = append(rn.changes, "identity re-enrolled")
 	}
@@ -303,28 +340,31 @@ func (rn *run) install(ctx context.Context) error {
 	}
 	var changed []managedFile
 	var changedPaths []string
-	unitChanged := false
 	for _, f := range files {
 		if rn.before.sums[f.path] != sha(f.data) {
 			changed = append(changed, f)
 			changedPaths = append(changedPaths, f.path)
-			unitChanged = unitChanged || f.path == agentunit.UnitPath
 		}
 	}
 	rn.changes = append(rn.changes, changedPaths...)
+	legacy := rn.before.legacy()
+	if legacy {
+		rn.changes = append(rn.changes, "removed "+agentunit.LegacyBinary+" and "+agentunit.LegacyUnitPath)
+	}
 	restart := len(rn.changes) > 0 || !rn.before.active
 	script.Reset()
-	if len(changed) > 0 && rn.before.installed() {
-		script.WriteString(backupScript(changedPaths))
+	if (len(changed) > 0 || legacy) && rn.before.installed() {
+		script.WriteString(backupScript(append(slices.Clone(changedPaths), agentunit.LegacyBinary, agentunit.LegacyUnitPath)))
 		rn.backedUp = true
 	}
 	script.WriteString(writeFilesScript(changed))
-	// enable reloads unit files itself; a separate daemon-reload is only
-	// needed when the unit changed on an already enabled host.
-	if !rn.before.enabled {
+	if legacy {
+		script.WriteString(removeLegacyScript())
+	}
+	// The unit is the package's: dpkg's postinst reloads systemd when it
+	// changes, and enable reloads too (after the old layout's unit went).
+	if !rn.before.enabled || legacy {
 		script.WriteString("step='enable agent'\nsystemctl enable " + agentunit.UnitName + " >/dev/null 2>&1\n")
-	} else if unitChanged {
-		script.WriteString("systemctl daemon-reload\n")
 	}
 	if restart {
 		script.WriteString("step='start agent'\nsystemctl restart " + agentunit.UnitName + "\n")
@@ -361,9 +401,8 @@ func (rn *run) renderFiles(enr messages.EnrollResult) ([]managedFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(out,
-		managedFile{agentunit.DefaultConfig, 0o644, y},
-		managedFile{agentunit.UnitPath, 0o644, []byte(agentunit.Unit(agentunit.Options{}))}), nil
+	// The unit is the package's.
+	return append(out, managedFile{agentunit.DefaultConfig, 0o644, y}), nil
 }
 
 func sha(b []byte) string {

@@ -143,7 +143,24 @@ func (rn *run) undo(ctx context.Context) {
 	defer cancel()
 	rn.step("roll back")
 	if rn.backedUp {
-		script := restoreScript(managedFiles) + "systemctl daemon-reload\n"
+		script := ""
+		if rn.installedPkg && rn.before.pkgStatus != pkgInstalled {
+			// The host ran the old layout: take the package away again,
+			// keeping the identity and config the old agent uses.
+			script += purgeScript(true)
+		}
+		script += restoreScript(managedFiles)
+		// What this run created where nothing was (a package installed
+		// with dpkg -i, then adopted) goes again.
+		for _, f := range []string{agentunit.DefaultConfig, agentunit.CAPath, agentunit.SeedPath} {
+			if rn.before.sums[f] == "" {
+				script += "rm -f " + ssh.Quote(f) + "\n"
+			}
+		}
+		script += "systemctl daemon-reload\n"
+		if rn.before.enabled {
+			script += "systemctl enable " + agentunit.UnitName + " >/dev/null 2>&1 || true\n"
+		}
 		if rn.before.active {
 			script += "systemctl restart " + agentunit.UnitName + " || true\n"
 		}
@@ -165,10 +182,12 @@ func (rn *run) undo(ctx context.Context) {
 		}
 	}
 	if rn.enrolled {
-		// The agent is gone already when SSH removed it: only the
-		// identity is left to revoke, and no uninstall command is sent
-		// (it could only fail, and be audited as a failed uninstall).
-		if _, err := rn.o.Controller.RemoveHost(ctx, messages.HostRemoveRequest{Host: rn.o.ID, RevokeOnly: uninstalled}); err != nil {
+		// The agent is gone already when SSH removed it, or it is a
+		// package an operator installed that this run only failed to
+		// adopt: only the identity is left to revoke, and no uninstall
+		// command is sent (it could only fail, and be audited as a
+		// failed uninstall).
+		if _, err := rn.o.Controller.RemoveHost(ctx, messages.HostRemoveRequest{Host: rn.o.ID, RevokeOnly: uninstalled || rn.before.installed()}); err != nil {
 			rn.log.Warn("identity not revoked", "err", err)
 		}
 	}

@@ -13,8 +13,14 @@ func AddMany(ctx context.Context, hosts []Options, parallel int) []Result {
 		parallel = 1
 	}
 	out := make([]Result, len(hosts))
-	// Hash each distinct agent binary once, not once per host.
+	// Hash each distinct agent binary and build its package once (per
+	// architecture), not once per host.
 	sums := map[*byte]string{}
+	type pkgKey struct {
+		bin     *byte
+		version string
+	}
+	pkgs := map[pkgKey]*packages{}
 	for i := range hosts {
 		if hosts[i].AgentSHA256 == "" && len(hosts[i].AgentBinary) > 0 {
 			k := &hosts[i].AgentBinary[0]
@@ -22,6 +28,13 @@ func AddMany(ctx context.Context, hosts []Options, parallel int) []Result {
 				sums[k] = sha(hosts[i].AgentBinary)
 			}
 			hosts[i].AgentSHA256 = sums[k]
+		}
+		if hosts[i].pkgs == nil && len(hosts[i].AgentBinary) > 0 {
+			k := pkgKey{&hosts[i].AgentBinary[0], hosts[i].AgentVersion}
+			if pkgs[k] == nil {
+				pkgs[k] = newPackages(hosts[i].AgentBinary, hosts[i].AgentVersion)
+			}
+			hosts[i].pkgs = pkgs[k]
 		}
 	}
 	sem := make(chan struct{}, parallel)

@@ -9,19 +9,24 @@ import (
 	"github.com/foundry-fleet/foundry/installer/ssh"
 )
 
-// Files the bootstrap manages, in the order the probe reports them.
+// Files the bootstrap manages, in the order the probe reports them: the
+// package's binary and unit, the files host add writes, and the old
+// layout's binary and unit, which host add removes.
 var managedFiles = []string{
 	agentunit.DefaultBinary,
 	agentunit.DefaultConfig,
 	agentunit.CAPath,
 	agentunit.UnitPath,
 	agentunit.SeedPath,
+	agentunit.LegacyBinary,
+	agentunit.LegacyUnitPath,
 }
 
 // probeScript reports, in one round trip and without sudo, what of the
 // agent is already on the host: a sha256 per managed file ("-" when
-// absent, "?" when present but readable only by root, like the seed) and
-// the unit's enabled and active states.
+// absent, "?" when present but readable only by root, like the seed),
+// the unit's enabled and active states, and whether the host has dpkg,
+// its architecture and the agent package's status and version.
 func probeScript() string {
 	var b strings.Builder
 	b.WriteString("for f in")
@@ -31,6 +36,8 @@ func probeScript() string {
 	b.WriteString("; do if [ ! -e \"$f\" ]; then echo \"- $f\"; elif [ -r \"$f\" ]; then sha256sum \"$f\"; else echo \"? $f\"; fi; done\n")
 	b.WriteString("echo \"enabled $(systemctl is-enabled " + agentunit.UnitName + " 2>/dev/null || true)\"\n")
 	b.WriteString("echo \"active $(systemctl is-active " + agentunit.UnitName + " 2>/dev/null || true)\"\n")
+	b.WriteString("if command -v dpkg >/dev/null 2>&1; then echo \"arch $(dpkg --print-architecture)\"; " +
+		"echo \"package $(dpkg-query -W -f='${Status}|${Version}' " + agentunit.PackageName + " 2>/dev/null | tr ' ' _ || true)\"; else echo nodpkg; fi\n")
 	return b.String()
 }
 
@@ -39,10 +46,27 @@ type hostState struct {
 	sums    map[string]string // path -> sha256 hex, absent when missing
 	enabled bool
 	active  bool
+	dpkg    bool   // the host has dpkg (Debian, Ubuntu)
+	arch    string // dpkg --print-architecture
+	// pkgStatus and pkgVersion are dpkg's for foundry-agent; pkgStatus is
+	// "install ok installed" when it is installed.
+	pkgStatus, pkgVersion string
 }
 
+const pkgInstalled = "install ok installed"
+
 // installed reports whether any part of the agent is on the host.
-func (s hostState) installed() bool { return len(s.sums) > 0 }
+func (s hostState) installed() bool { return len(s.sums) > 0 || s.pkgStatus == pkgInstalled }
+
+// enrolled reports whether the host has an identity or a configuration.
+func (s hostState) enrolled() bool {
+	return s.sums[agentunit.SeedPath] != "" || s.sums[agentunit.DefaultConfig] != ""
+}
+
+// legacy reports whether the layout from before the package is there.
+func (s hostState) legacy() bool {
+	return s.sums[agentunit.LegacyBinary] != "" || s.sums[agentunit.LegacyUnitPath] != ""
+}
 
 // parseProbe reads probeScript's output.
 func parseProbe(out string) (hostState, error) {
@@ -58,6 +82,17 @@ func parseProbe(out string) (hostState, error) {
 			st.enabled = len(f) > 1 && f[1] == "enabled"
 		case f[0] == "active":
 			st.active = len(f) > 1 && f[1] == "active"
+		case f[0] == "nodpkg":
+		case f[0] == "arch":
+			st.dpkg = true
+			if len(f) > 1 {
+				st.arch = f[1]
+			}
+		case f[0] == "package":
+			if len(f) > 1 {
+				status, version, _ := strings.Cut(f[1], "|")
+				st.pkgStatus, st.pkgVersion = strings.ReplaceAll(status, "_", " "), version
+			}
 		case len(f) == 2 && f[0] == "-":
 			seen++
 		case len(f) == 2 && f[0] == "?":

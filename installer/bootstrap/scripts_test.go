@@ -15,21 +15,33 @@ import (
 
 func TestParseProbe(t *testing.T) {
 	sum := strings.Repeat("a", 64)
-	full := sum + "  /usr/local/bin/foundry-agent\n" + sum + "  /etc/foundry/agent.yaml\n- /etc/foundry/ca.pem\n" +
-		sum + "  /etc/systemd/system/foundry-agent.service\n" + "? /etc/foundry/agent.nk\nenabled enabled\nactive active\n"
+	full := sum + "  /usr/bin/foundry-agent\n" + sum + "  /etc/foundry/agent.yaml\n- /etc/foundry/ca.pem\n" +
+		sum + "  /lib/systemd/system/foundry-agent.service\n" + "? /etc/foundry/agent.nk\n- /usr/local/bin/foundry-agent\n- /etc/systemd/system/foundry-agent.service\n" +
+		"enabled enabled\nactive active\narch amd64\npackage install_ok_installed|0~e2e\n"
 	st, err := parseProbe(full)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !st.installed() || !st.enabled || !st.active || len(st.sums) != 4 || st.sums["/etc/foundry/ca.pem"] != "" || st.sums["/etc/foundry/agent.nk"] != "?" {
+	if !st.installed() || !st.enabled || !st.active || len(st.sums) != 4 || st.sums["/etc/foundry/ca.pem"] != "" || st.sums["/etc/foundry/agent.nk"] != "?" ||
+		!st.dpkg || st.arch != "amd64" || st.pkgStatus != pkgInstalled || st.pkgVersion != "0~e2e" || st.legacy() {
 		t.Fatalf("%+v", st)
 	}
-	bare := "- /usr/local/bin/foundry-agent\n- /etc/foundry/agent.yaml\n- /etc/foundry/ca.pem\n- /etc/systemd/system/foundry-agent.service\n- /etc/foundry/agent.nk\nenabled \nactive inactive\n"
+	bare := "- /usr/bin/foundry-agent\n- /etc/foundry/agent.yaml\n- /etc/foundry/ca.pem\n- /lib/systemd/system/foundry-agent.service\n- /etc/foundry/agent.nk\n" +
+		"- /usr/local/bin/foundry-agent\n- /etc/systemd/system/foundry-agent.service\nenabled \nactive inactive\narch arm64\npackage \n"
 	st, err = parseProbe(bare)
-	if err != nil || st.installed() || st.enabled || st.active {
+	if err != nil || st.installed() || st.enabled || st.active || !st.dpkg || st.arch != "arm64" || st.pkgStatus != "" {
 		t.Fatalf("bare: %+v %v", st, err)
 	}
-	for _, bad := range []string{"", "garbage line here\n", "- /usr/local/bin/foundry-agent\nenabled enabled\n"} {
+	// Removed but not purged: dpkg still knows it, it is not installed.
+	st, err = parseProbe(strings.Replace(bare, "package \n", "package deinstall_ok_config-files|1.2.0\n", 1))
+	if err != nil || st.installed() || st.pkgStatus != "deinstall ok config-files" {
+		t.Fatalf("removed package: %+v %v", st, err)
+	}
+	old := strings.Replace(bare, "- /usr/local/bin/foundry-agent", sum+"  /usr/local/bin/foundry-agent", 1)
+	if st, err = parseProbe(strings.Replace(old, "arch arm64\npackage \n", "nodpkg\n", 1)); err != nil || !st.legacy() || !st.installed() || st.dpkg {
+		t.Fatalf("old layout without dpkg: %+v %v", st, err)
+	}
+	for _, bad := range []string{"", "garbage line here\n", "- /usr/bin/foundry-agent\nenabled enabled\n"} {
 		if _, err := parseProbe(bad); err == nil {
 			t.Errorf("accepted %q", bad)
 		}
@@ -117,7 +129,9 @@ func TestOutcome(t *testing.T) {
 		want    string
 	}{
 		{"nothing", healthy, nil, Unchanged},
-		{"fresh host", hostState{sums: map[string]string{}}, []string{"agent binary", "identity"}, Added},
+		{"fresh host", hostState{sums: map[string]string{}}, []string{"agent package 1.0", "identity"}, Added},
+		{"package installed with dpkg -i, adopted", hostState{sums: map[string]string{agentunit.DefaultBinary: "x", agentunit.UnitPath: "u"}, pkgStatus: pkgInstalled},
+			[]string{"identity", agentunit.DefaultConfig}, Added},
 		{"new role or labels", healthy, []string{agentunit.DefaultConfig}, Updated},
 		{"config rewritten for a stopped agent", stopped, []string{agentunit.DefaultConfig}, Repaired},
 		{"config and unit", healthy, []string{agentunit.DefaultConfig, agentunit.UnitPath}, Repaired},

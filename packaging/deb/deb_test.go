@@ -1,7 +1,8 @@
-package deb
+package deb_test
 
 import (
 	"bytes"
+	"github.com/foundry-fleet/foundry/packaging/deb"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,17 +15,17 @@ import (
 
 var when = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 
-func opts(t *testing.T) Options {
+func opts(t *testing.T) deb.Options {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bin")
 	os.WriteFile(bin, []byte("#!/bin/sh\necho agent\n"), 0o755)
-	return Options{Version: "v1.2.3", Arch: "amd64", Binary: bin, MTime: when, Stage: t.TempDir()}
+	return deb.Options{Version: "v1.2.3", Arch: "amd64", Binary: bin, MTime: when}
 }
 
-func build(t *testing.T, o Options, cli bool) []byte {
+func build(t *testing.T, o deb.Options, cli bool) []byte {
 	t.Helper()
-	info, err := Agent(o)
+	info, err := deb.Agent(o)
 	if cli {
 		for _, k := range clidocs.EnvDefaults {
 			t.Setenv(k, "")
@@ -37,13 +38,13 @@ func build(t *testing.T, o Options, cli bool) []byte {
 		if err := clidocs.Completions(cmd, comp); err != nil {
 			t.Fatal(err)
 		}
-		info, err = CLI(o, man, comp)
+		info, err = deb.CLI(o, man, comp)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	var b bytes.Buffer
-	if err := Write(info, &b); err != nil {
+	if err := deb.Write(info, &b); err != nil {
 		t.Fatal(err)
 	}
 	return b.Bytes()
@@ -119,7 +120,6 @@ func TestCLIPackageShipsManPagesAndCompletions(t *testing.T) {
 func TestPackagesAreReproducible(t *testing.T) {
 	o := opts(t)
 	a := build(t, o, false)
-	o.Stage = t.TempDir()
 	time.Sleep(1100 * time.Millisecond) // a second later: no timestamp may leak in
 	b := build(t, o, false)
 	if !bytes.Equal(a, b) {
@@ -130,23 +130,23 @@ func TestPackagesAreReproducible(t *testing.T) {
 func TestOptionsAreChecked(t *testing.T) {
 	o := opts(t)
 	o.Version = "dev"
-	if _, err := Agent(o); err == nil || !strings.Contains(err.Error(), "must start with a digit") {
+	if _, err := deb.Agent(o); err == nil || !strings.Contains(err.Error(), "must start with a digit") {
 		t.Fatal(err)
 	}
 	o = opts(t)
 	o.Arch = "386"
-	if _, err := Agent(o); err == nil {
+	if _, err := deb.Agent(o); err == nil {
 		t.Fatal("386 accepted")
 	}
 }
 
 func TestScriptsKeepIdentityOnRemoveAndDropItOnPurge(t *testing.T) {
-	post := PostRm()
+	post := deb.PostRm()
 	purge := post[strings.Index(post, `if [ "$1" = purge ]`):]
 	if !strings.Contains(purge, "rm -rf /var/lib/foundry") || strings.Count(post, "/var/lib/foundry") != 1 {
 		t.Fatalf("state is removed outside purge:\n%s", post)
 	}
-	if !strings.Contains(PostInst(), "--no-block restart") || !strings.Contains(PostInst(), "if [ -f /etc/foundry/agent.yaml ]") {
-		t.Fatalf("postinst:\n%s", PostInst())
+	if !strings.Contains(deb.PostInst(), "--no-block restart") || !strings.Contains(deb.PostInst(), "if [ -f /etc/foundry/agent.yaml ]") {
+		t.Fatalf("postinst:\n%s", deb.PostInst())
 	}
 }

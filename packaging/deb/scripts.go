@@ -48,12 +48,13 @@ func PostInst() string {
 
 // PreRm stops and disables the agent when the package goes away. On
 // upgrade it leaves the agent running; postinst restarts it on the new
-// binary.
+// binary. `host remove` purges the package from inside a request the agent
+// still answers, with agentunit.KeepRunningEnv set, and stops it after.
 func PreRm() string {
 	return sh(
 		`case "$1" in`,
 		`remove|deconfigure)`,
-		`	if systemd_running; then`,
+		`	if systemd_running && [ "${`+agentunit.KeepRunningEnv+`:-}" != 1 ]; then`,
 		`		systemctl stop `+unit+` >/dev/null 2>&1 || true`,
 		`	fi`,
 		`	systemctl disable `+unit+` >/dev/null 2>&1 || true`,
@@ -62,6 +63,12 @@ func PreRm() string {
 		`exit 0`,
 	)
 }
+
+// leftovers are what `foundry agent upgrade` puts beside the package's
+// binary (the previous agent, kept for the rollback step): not dpkg's
+// files, so postrm removes them.
+var leftovers = strings.Join([]string{agentunit.DefaultBinary + agentunit.PrevSuffix, agentunit.DefaultBinary + agentunit.PrevSuffix + ".tmp",
+	agentunit.DefaultBinary + agentunit.NewSuffix}, " ")
 
 // PostRm forgets the unit on remove and, on purge, deletes the host's
 // agent identity and state, which remove keeps (so a reinstall rejoins
@@ -73,6 +80,7 @@ func PostRm() string {
 		`case "$1" in`,
 		`remove|purge)`,
 		`	systemctl disable `+unit+` >/dev/null 2>&1 || true`,
+		`	rm -f `+leftovers,
 		`	if systemd_running; then`,
 		`		systemctl daemon-reload || true`,
 		`		systemctl reset-failed `+unit+` >/dev/null 2>&1 || true`,

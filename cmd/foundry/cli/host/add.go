@@ -88,7 +88,7 @@ func addFlags(cmd *cobra.Command, opts *AddOptions) {
 	cmd.Flags().StringVar(&opts.KeyFile, "key", "", "existing SSH private key for the first connection")
 	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "trust unknown host keys without asking (they are still pinned)")
 	cmd.Flags().IntVar(&opts.Parallel, "parallel", 10, "hosts worked on at once")
-	cmd.Flags().StringVar(&opts.AgentBinary, "agent-binary", "", "foundry-agent executable to install (default: next to foundry)")
+	cmd.Flags().StringVar(&opts.AgentBinary, "agent-binary", "", "foundry-agent executable to install, as the foundry-agent package (default: next to foundry)")
 	cmd.Flags().DurationVar(&opts.Heartbeat, "heartbeat", 0, "agent heartbeat interval (default 10s)")
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "upper bound for the whole run")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the per-host results as JSON")
@@ -223,7 +223,7 @@ func addTargets(ctx context.Context, o *AddOptions, targets []target) error {
 		hosts[i] = bootstrap.Options{
 			ID: t.id, Address: t.address, Port: port, User: user, Password: password, KeyFile: o.KeyFile,
 			KnownHostsFile: filepath.Join(home, "known_hosts"), TrustPrompt: prompt, Keys: keys, Controller: cl,
-			AgentBinary: binary, Heartbeat: o.Heartbeat, Role: o.Role, Labels: o.Labels, Progress: progress.step,
+			AgentBinary: binary, AgentVersion: info.Version, Heartbeat: o.Heartbeat, Role: o.Role, Labels: o.Labels, Progress: progress.step,
 		}
 	}
 	start := time.Now()

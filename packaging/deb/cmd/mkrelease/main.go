@@ -46,11 +46,6 @@ func run(o opts, stdout, stderr io.Writer) error {
 		return fmt.Errorf("need --version, --dist and --date (or SOURCE_DATE_EPOCH)")
 	}
 	mtime := time.Unix(secs, 0).UTC()
-	stage, err := os.MkdirTemp("", "foundry-package-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(stage)
 
 	for _, arch := range []string{"amd64", "arm64"} {
 		for _, p := range []struct {
@@ -61,20 +56,16 @@ func run(o opts, stdout, stderr io.Writer) error {
 			if _, err := os.Stat(bin); err != nil {
 				continue // not built for this architecture (a partial package run)
 			}
-			dir := filepath.Join(stage, p.name+"-"+arch)
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return err
-			}
-			do := deb.Options{Version: o.version, Arch: arch, Binary: bin, MTime: mtime, Stage: dir}
-			info, err := deb.Agent(do)
+			do := deb.Options{Version: o.version, Arch: arch, Binary: bin, MTime: mtime}
+			pkg, err := deb.Agent(do)
 			if p.cli {
-				info, err = deb.CLI(do, o.man, o.completions)
+				pkg, err = deb.CLI(do, o.man, o.completions)
 			}
 			if err != nil {
 				return err
 			}
 			var buf bytes.Buffer
-			if err := deb.Write(info, &buf); err != nil {
+			if err := deb.Write(pkg, &buf); err != nil {
 				return err
 			}
 			name := deb.FileName(p.name, do)
