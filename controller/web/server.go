@@ -147,6 +147,11 @@ func New(cfg Config) (*Server, error) {
 // event stream until ctx ends.
 func (s *Server) Attach(ctx context.Context, src Source) {
 	s.src = src
+	// A controller serves its own metrics here, on the listener the
+	// operator already opened, unless Config named a handler.
+	if m, ok := src.(interface{ MetricsHandler() http.Handler }); ok && s.cfg.Metrics == nil {
+		s.cfg.Metrics = m.MetricsHandler()
+	}
 	s.done = ctx.Done()
 	s.hub = newHub(src, s.cfg.Tick, s.cfg.Now, s.logger)
 	go s.hub.run(ctx)
