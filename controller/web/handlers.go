@@ -298,9 +298,9 @@ func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Metrics == nil {
+	if s.metricsH == nil {
 		http.NotFound(w, r)
 		return
 	}
-	s.cfg.Metrics.ServeHTTP(w, r)
+	s.metricsH.ServeHTTP(w, r)
 }

@@ -71,8 +71,6 @@ type Config struct {
 	// BaseURL is how login links start, e.g. http://127.0.0.1:8080.
 	BaseURL string
 	Logger  *slog.Logger
-	// Metrics serves /metrics behind the same auth; nil answers 404.
-	Metrics http.Handler
 	// ScrapeTokenFile holds the bearer token Prometheus may use for
 	// /metrics instead of a session; created 0600 when absent. Empty
 	// means no scrape token.
@@ -95,14 +93,15 @@ const (
 
 // Server is the web view.
 type Server struct {
-	cfg    Config
-	logger *slog.Logger
-	src    Source
-	done   <-chan struct{} // closed when Attach's ctx ends: streams end with it
-	auth   *authStore
-	hub    *hub
-	routes []Route
-	mux    *http.ServeMux
+	cfg      Config
+	logger   *slog.Logger
+	src      Source
+	metricsH http.Handler    // nil: /metrics answers 404
+	done     <-chan struct{} // closed when Attach's ctx ends: streams end with it
+	auth     *authStore
+	hub      *hub
+	routes   []Route
+	mux      *http.ServeMux
 }
 
 // Route is one path the server answers. Public routes are served without
@@ -144,14 +143,11 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Attach sets what the view reads and starts following the fleet and the
-// event stream until ctx ends.
-func (s *Server) Attach(ctx context.Context, src Source) {
+// event stream until ctx ends. metrics is served at /metrics, on the
+// listener the operator already opened (nil answers 404).
+func (s *Server) Attach(ctx context.Context, src Source, metrics http.Handler) {
 	s.src = src
-	// A controller serves its own metrics here, on the listener the
-	// operator already opened, unless Config named a handler.
-	if m, ok := src.(interface{ MetricsHandler() http.Handler }); ok && s.cfg.Metrics == nil {
-		s.cfg.Metrics = m.MetricsHandler()
-	}
+	s.metricsH = metrics
 	s.done = ctx.Done()
 	s.hub = newHub(src, s.cfg.Tick, s.cfg.Now, s.logger)
 	go s.hub.run(ctx)

@@ -54,7 +54,7 @@ func startRig(t *testing.T, metrics http.Handler) *rig {
 	var err error
 	ts := httptest.NewUnstartedServer(nil)
 	srv, err = web.New(web.Config{BaseURL: "http://" + ts.Listener.Addr().String(), Now: clk.now,
-		Metrics: metrics, ScrapeTokenFile: filepath.Join(dir, "scrape-token"), Tick: 100 * time.Millisecond})
+		ScrapeTokenFile: filepath.Join(dir, "scrape-token"), Tick: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func startRig(t *testing.T, metrics http.Handler) *rig {
 		}
 	})
 	ctx, cancel := context.WithCancel(context.Background())
-	srv.Attach(ctx, c)
+	srv.Attach(ctx, c, metrics)
 	ts.Config.Handler = srv.Handler()
 	ts.Start()
 	t.Cleanup(ts.Close)

@@ -74,7 +74,7 @@ func startView(t testing.TB, mutate ...func(*controller.Options)) (*controller.C
 	})
 	c := ct.StartController(t, mutate...)
 	ctx, cancel := context.WithCancel(context.Background())
-	srv.Attach(ctx, c)
+	srv.Attach(ctx, c, c.MetricsHandler())
 	ts.Config.Handler = srv.Handler()
 	ts.Start()
 	t.Cleanup(ts.Close)

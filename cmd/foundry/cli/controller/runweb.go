@@ -64,7 +64,7 @@ func (v *webView) serve(ctx context.Context, c *controller.Controller) {
 	if v.srv == nil {
 		return
 	}
-	v.srv.Attach(ctx, c)
+	v.srv.Attach(ctx, c, c.MetricsHandler())
 	v.logger.Info("web view up; run `foundry controller web-login` for a link", "listen", v.ln.Addr().String())
 	go func() {
 		if err := v.srv.Serve(ctx, v.ln); err != nil {
