@@ -58,6 +58,9 @@ func (c *Controller) startAPI() error {
 		{"job-show", messages.APIJobShow, handle(c, messages.APIJobShow, c.ShowJob)},
 		{"artifact-import", messages.APIArtifactImport, async(handle(c, messages.APIArtifactImport, c.ImportArtifact))},
 		{"artifact-list", messages.APIArtifactList, handle(c, messages.APIArtifactList, c.ListArtifacts)},
+		{"artifact-upload", messages.APIArtifactUpload, handle(c, messages.APIArtifactUpload, c.UploadArtifact)},
+		{"artifact-chunks", messages.APIArtifactChunks, async(handle(c, messages.APIArtifactChunks, c.ArtifactChunks))},
+		{"stream-read", messages.APIStreamRead, async(handle(c, messages.APIStreamRead, c.StreamRead))},
 	}
 	for _, e := range endpoints {
 		if err := svc.AddEndpoint(e.name, e.h, micro.WithEndpointSubject(e.subject)); err != nil {
@@ -80,6 +83,9 @@ func handle[Req, Res any](c *Controller, subject string, fn func(context.Context
 	write := !slices.Contains(messages.ReadAPISubjects, subject)
 	action := strings.TrimPrefix(subject, messages.APIPrefix+".")
 	return func(r micro.Request) {
+		if !c.replyToSender(r) {
+			return
+		}
 		var resp messages.APIResponse[Res]
 		req, err := messages.DecodeAPI[Req](orEmptyObject(r.Data()))
 		var call *apiCall
@@ -98,6 +104,28 @@ func handle[Req, Res any](c *Controller, subject string, fn func(context.Context
 		resp.Error = messages.AsError(err)
 		_ = r.Respond(fitAnswer(encodeAnswer(resp), messages.MaxAPIBytes))
 	}
+}
+
+// replyToSender reports whether r's reply subject is under an operator's
+// inbox (OperatorInbox), and under the claimed sender's own when the
+// request names one. NATS checks a reply subject against no permission,
+// so without this anyone allowed to call the API could have the
+// controller's answer delivered to any subject (a host's command
+// subject, the broadcast, an agent's inbox). Other requests are dropped
+// unanswered and unexecuted. Only operators subscribe under "_INBOX_"
+// followed by a user key, each to its own, so a forged claim gets at
+// most an error on the claimed operator's own inbox.
+func (c *Controller) replyToSender(r micro.Request) bool {
+	rest, _ := strings.CutPrefix(r.Reply(), "_INBOX_")
+	key, _, _ := strings.Cut(rest, ".")
+	claimed := r.Headers().Get(messages.HeaderOperator)
+	if InOperatorInbox(key, r.Reply()) && (claimed == "" || claimed == key) {
+		return true
+	}
+	if n := c.apiDropped.Add(1); n%1000 == 1 {
+		c.logger.Warn("API request dropped: its reply subject is not the sender's inbox", "subject", r.Subject(), "reply", clipLog(r.Reply()), "dropped", n)
+	}
+	return false
 }
 
 // fitAnswer replaces an answer over limit bytes with an error that says

@@ -93,24 +93,45 @@ func (c *Controller) serveArtifact(host string, m *nats.Msg) {
 		fail(err)
 		return
 	}
+	end, err := c.artifactChunks(ctx, req, func(seq uint64, data []byte) error {
+		out := nats.NewMsg(m.Reply)
+		out.Header.Set(messages.HeaderArtifactSeq, strconv.FormatUint(seq, 10))
+		out.Data = data
+		return c.nc.PublishMsg(out)
+	})
+	if err != nil {
+		if !errors.Is(err, errEmit) {
+			fail(err)
+		}
+		return
+	}
+	out := nats.NewMsg(m.Reply)
+	out.Header.Set(messages.HeaderArtifactEnd, end)
+	_ = c.nc.PublishMsg(out)
+}
+
+// errEmit marks a failure to pass a chunk on, after which nothing more is
+// sent.
+var errEmit = errors.New("chunk not sent")
+
+// artifactChunks reads up to req.Max chunks of req.Name after req.After,
+// in order, passing each to emit, and says whether more follow
+// (messages.ArtifactEndMore or ArtifactEndEOF).
+func (c *Controller) artifactChunks(ctx context.Context, req messages.ArtifactChunkRequest, emit func(seq uint64, data []byte) error) (string, error) {
 	obs, err := c.artifacts(ctx)
 	if err != nil {
-		fail(err)
-		return
+		return "", err
 	}
 	info, err := obs.GetInfo(ctx, req.Name)
 	if errors.Is(err, jetstream.ErrObjectNotFound) || (err == nil && info.Deleted) {
-		fail(&messages.Error{Code: messages.CodeNotFound, Message: fmt.Sprintf("artifact %s is not in the artifact store", req.Name)})
-		return
+		return "", &messages.Error{Code: messages.CodeNotFound, Message: fmt.Sprintf("artifact %s is not in the artifact store", req.Name)}
 	}
 	if err != nil {
-		fail(fmt.Errorf("read artifact %s: %w", req.Name, err))
-		return
+		return "", fmt.Errorf("read artifact %s: %w", req.Name, err)
 	}
 	stream, err := c.js.Stream(ctx, "OBJ_"+messages.ArtifactBucket)
 	if err != nil {
-		fail(fmt.Errorf("open the artifact stream: %w", err))
-		return
+		return "", fmt.Errorf("open the artifact stream: %w", err)
 	}
 	chunks := "$O." + messages.ArtifactBucket + ".C." + info.NUID
 	after, end := req.After, messages.ArtifactEndMore
@@ -121,14 +142,10 @@ func (c *Controller) serveArtifact(host string, m *nats.Msg) {
 			break
 		}
 		if err != nil {
-			fail(fmt.Errorf("read artifact %s: %w", req.Name, err))
-			return
+			return "", fmt.Errorf("read artifact %s: %w", req.Name, err)
 		}
-		out := nats.NewMsg(m.Reply)
-		out.Header.Set(messages.HeaderArtifactSeq, strconv.FormatUint(msg.Sequence, 10))
-		out.Data = msg.Data
-		if err := c.nc.PublishMsg(out); err != nil {
-			return
+		if err := emit(msg.Sequence, msg.Data); err != nil {
+			return "", errEmit
 		}
 		after = msg.Sequence
 	}
@@ -138,9 +155,7 @@ func (c *Controller) serveArtifact(host string, m *nats.Msg) {
 			end = messages.ArtifactEndEOF
 		}
 	}
-	out := nats.NewMsg(m.Reply)
-	out.Header.Set(messages.HeaderArtifactEnd, end)
-	_ = c.nc.PublishMsg(out)
+	return end, nil
 }
 
 // boundArtifactConsumers sets the artifact stream's max_consumers (the

@@ -16,3 +16,11 @@ func (c *Controller) Signer() *messages.Signer { return c.keys.current() }
 
 // AgentKeys are the public keys enrolled for host.
 func (c *Controller) AgentKeys(host string) []string { return c.agentIdentities(host) }
+
+// StreamReadsWaiting is how many stream reads (events and audit follows)
+// are waiting on the controller for news.
+func (c *Controller) StreamReadsWaiting() int64 { return c.readsWaiting.Load() }
+
+// APIRequestsDropped is how many API requests the controller dropped
+// because their reply subject was not the sender's inbox.
+func (c *Controller) APIRequestsDropped() uint64 { return c.apiDropped.Load() }

@@ -350,3 +350,26 @@ func FuzzDecodeArtifactChunkRequest(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeStreamReadRequest(f *testing.F) {
+	b, _ := json.Marshal(StreamReadRequest{Stream: StreamEvents, Filter: EventPrefix + ".web-1.*", After: 7, Max: 10, WaitMs: 5000})
+	f.Add(b)
+	f.Add([]byte(`{"stream":"audit","filter":"foundry.audit.*.alice","since_ms":1}`))
+	f.Add([]byte(`{"stream":"events","filter":"foundry.evt.>"}`))
+	f.Add([]byte(`{"stream":"audit","filter":"foundry.evt.*.*"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := DecodeStreamReadRequest(data)
+		if err != nil {
+			return
+		}
+		prefix := map[string]string{StreamEvents: EventPrefix + ".", StreamAudit: AuditPrefix + "."}[r.Stream]
+		if prefix == "" || !strings.HasPrefix(r.Filter, prefix) || strings.Contains(r.Filter, ">") || strings.Count(r.Filter, ".") != strings.Count(prefix, ".")+1 ||
+			r.Max < 0 || r.Max > MaxStreamReadRecords || r.WaitMs < 0 || r.WaitMs > MaxStreamReadWait.Milliseconds() || r.SinceMs < 0 {
+			t.Fatalf("accepted an out-of-bounds request: %+v", r)
+		}
+		b, _ := json.Marshal(r)
+		if _, err := DecodeStreamReadRequest(b); err != nil {
+			t.Fatalf("re-encoded request refused: %v", err)
+		}
+	})
+}

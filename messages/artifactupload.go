@@ -1,0 +1,100 @@
+package messages
+
+import (
+	"encoding/hex"
+	"fmt"
+)
+
+// Operators move artifact bytes only through the controller: upload in
+// chunks (APIArtifactUpload), then import (APIArtifactImport) to have
+// them signed, and read them back (APIArtifactChunks). They have no
+// JetStream permission, because NATS checks neither a consumer's deliver
+// subject nor a request's reply subject: with access to the artifact
+// stream an admin credential could have the server deliver bytes of its
+// choosing to any host's command subject.
+var (
+	APIArtifactUpload = MustAPISubject("artifact", "upload")
+	APIArtifactChunks = MustAPISubject("artifact", "chunks")
+)
+
+// ArtifactUploadChunkBytes is the size of one uploaded chunk, which the
+// store keeps as one message and agents fetch as one.
+const ArtifactUploadChunkBytes = 256 << 10
+
+// ArtifactUploadRequest is one step of an upload of object Name under
+// the upload id Upload (a random token the client chooses, one per
+// upload). A step carries the next Chunk, in order; the final one sets
+// Done with the Size and SHA256 of the whole, which the controller checks
+// against what it stored before the object replaces an earlier one of the
+// same name; Abort discards what was sent.
+type ArtifactUploadRequest struct {
+	Name   string `json:"name"`
+	Upload string `json:"upload"`
+	Chunk  []byte `json:"chunk,omitempty"`
+	Done   bool   `json:"done,omitempty"`
+	Abort  bool   `json:"abort,omitempty"`
+	Size   int64  `json:"size,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// ArtifactUploadResult answers a step: the bytes stored so far under the
+// upload, and after Done the object's size and digest.
+type ArtifactUploadResult struct {
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// ArtifactChunksResult answers an operator's ArtifactChunkRequest: up to
+// Max chunks in order, each with its stream sequence (to ask after next),
+// and End when the object has no more.
+type ArtifactChunksResult struct {
+	Chunks []ArtifactChunk `json:"chunks,omitempty"`
+	End    bool            `json:"end"`
+}
+
+// ArtifactChunk is one stored chunk of an object.
+type ArtifactChunk struct {
+	Seq  uint64 `json:"seq"`
+	Data []byte `json:"data"`
+}
+
+// ValidArtifactUpload checks an upload step: an object name of the form
+// component/version/file, an upload id that is one plain subject token,
+// a chunk within bounds, and a final step's size and digest.
+func ValidArtifactUpload(r ArtifactUploadRequest) error {
+	bad := func(format string, a ...any) error {
+		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf(format, a...)}
+	}
+	if err := ValidArtifactChunkRequest(ArtifactChunkRequest{Name: r.Name, Max: 1}); err != nil {
+		return err
+	}
+	if len(r.Upload) < 16 || len(r.Upload) > 64 {
+		return bad("upload id must be 16 to 64 letters and digits")
+	}
+	for _, ch := range r.Upload {
+		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9') {
+			return bad("upload id must be 16 to 64 letters and digits")
+		}
+	}
+	if len(r.Chunk) > ArtifactUploadChunkBytes {
+		return bad("an upload chunk is %d bytes; send at most %d", len(r.Chunk), ArtifactUploadChunkBytes)
+	}
+	if r.Done && r.Abort {
+		return bad("an upload step cannot both finish and abort")
+	}
+	if (r.Done || r.Abort) && len(r.Chunk) > 0 {
+		return bad("the last upload step carries no chunk")
+	}
+	if !r.Done && !r.Abort && len(r.Chunk) == 0 {
+		return bad("an upload step carries a chunk, or finishes, or aborts")
+	}
+	if r.Done {
+		if r.Size < 0 {
+			return bad("upload size %d is negative", r.Size)
+		}
+		if b, err := hex.DecodeString(r.SHA256); err != nil || len(b) != 32 {
+			return bad("upload sha256 must be 64 hex digits")
+		}
+	}
+	return nil
+}
