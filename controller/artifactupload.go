@@ -8,6 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -15,72 +19,219 @@ import (
 	"github.com/foundry-fleet/foundry/messages"
 )
 
+// Upload bounds, per controller. An upload's chunks sit in the artifact
+// stream until its final step, so what one operator can make the
+// controller store before that is bounded: maxUploads uploads at once,
+// each at most messages.MaxArtifactBytes, and an upload whose last chunk
+// is older than uploadStale is purged by the sweep.
+const (
+	defaultMaxUploads  = 8
+	defaultUploadStale = 10 * time.Minute
+)
+
+// headerUploadPart numbers a stored chunk within its upload, so the final
+// step can refuse chunks stored out of order or twice.
+const headerUploadPart = "Foundry-Upload-Part"
+
+// uploadChunkPrefix starts the chunk id of every operator upload. It is
+// longer than a NUID (22 characters, what the object store client gives
+// an object), so an upload never writes to, nor purges, the chunks of an
+// object it did not create.
+const uploadChunkPrefix = "up"
+
+// uploadTable is what this controller knows of uploads in progress: who
+// started each and the bytes it stored for it. Another controller of a
+// cluster may take some steps of the same upload; each bounds what it
+// stores itself.
+type uploadTable struct {
+	mu       sync.Mutex
+	m        map[string]*uploadState // by chunk id
+	max      int
+	maxBytes int64
+	stale    time.Duration
+}
+
+type uploadState struct {
+	name  string
+	bytes int64
+	last  time.Time
+}
+
+func newUploadTable() *uploadTable {
+	return &uploadTable{m: map[string]*uploadState{}, max: defaultMaxUploads, maxBytes: messages.MaxArtifactBytes, stale: defaultUploadStale}
+}
+
+// uploadChunkID is the object store chunk id (its NUID) of an upload: a
+// digest of who uploads what under which client-chosen id, so operators
+// cannot aim their chunks, or an abort, at another upload or object.
+func uploadChunkID(operator, name, upload string) string {
+	h := sha256.Sum256([]byte(operator + "\x00" + name + "\x00" + upload))
+	return uploadChunkPrefix + hex.EncodeToString(h[:20])
+}
+
+func artifactChunkSubject(id string) string { return "$O." + messages.ArtifactBucket + ".C." + id }
+
+func artifactMetaSubject(name string) string {
+	return "$O." + messages.ArtifactBucket + ".M." + base64.URLEncoding.EncodeToString([]byte(name))
+}
+
+// callerKey is the public key of the operator ctx's API call is for.
+func callerKey(ctx context.Context) string {
+	if call, ok := ctx.Value(callKey{}).(*apiCall); ok && call != nil {
+		return call.op.PublicKey
+	}
+	return ""
+}
+
 // UploadArtifact stores one step of an operator's upload
 // (messages.APIArtifactUpload). Chunks go straight into the artifact
 // stream under the upload's own chunk subject, in the object store's
 // format, so any controller of a cluster can take any step; the final
-// step reads them back, checks the size and digest the client claims,
-// and writes the object's metadata, which makes the upload the object
-// and drops the chunks of the object it replaces (what the object store
-// client's Put does). Like before, the upload is inert until
-// ImportArtifact signs it.
+// step reads them back, checks that every part arrived in order and the
+// size and digest the client claims, and only then writes the object's
+// metadata, which makes the upload the object and drops the chunks of the
+// object it replaces (what the object store client's Put does). A
+// half-finished, aborted or refused upload leaves the existing object as
+// it was. Like before, the upload is inert until ImportArtifact signs it.
 func (c *Controller) UploadArtifact(ctx context.Context, req messages.ArtifactUploadRequest) (messages.ArtifactUploadResult, error) {
 	var out messages.ArtifactUploadResult
 	if err := messages.ValidArtifactUpload(req); err != nil {
 		return out, err
 	}
-	chunks := "$O." + messages.ArtifactBucket + ".C." + req.Upload
-	if !req.Done {
-		// An upload is audited once, by its final step.
-		noteUnchanged(ctx)
-		if req.Abort {
-			return out, c.purgeChunks(ctx, chunks)
-		}
-		if _, err := c.js.Publish(ctx, chunks, req.Chunk); err != nil {
-			return out, fmt.Errorf("store a chunk of %s: %w", req.Name, err)
-		}
-		return out, nil
+	id := uploadChunkID(callerKey(ctx), req.Name, req.Upload)
+	switch {
+	case req.Abort:
+		noteUnchanged(ctx) // an upload is audited once, by its final step
+		c.uploads.forget(id)
+		return out, c.purgeChunks(ctx, artifactChunkSubject(id))
+	case req.Done:
+		defer c.uploads.forget(id)
+		return c.commitUpload(ctx, req, id)
 	}
+	noteUnchanged(ctx)
+	fresh, err := c.uploads.reserve(id, req.Name, int64(len(req.Chunk)))
+	if err != nil {
+		_ = c.purgeChunks(ctx, artifactChunkSubject(id))
+		return out, err
+	}
+	if fresh {
+		// The client chose an upload id it used for the object already
+		// stored; its chunks would join that object's.
+		if old, err := c.currentObject(ctx, req.Name); err != nil {
+			c.uploads.forget(id)
+			return out, err
+		} else if old != nil && old.NUID == id {
+			c.uploads.forget(id)
+			return out, &messages.Error{Code: messages.CodeConflict, Message: fmt.Sprintf("upload id of %s was already used; start a new upload", req.Name)}
+		}
+	}
+	m := nats.NewMsg(artifactChunkSubject(id))
+	m.Header.Set(headerUploadPart, strconv.Itoa(req.Part))
+	m.Data = req.Chunk
+	// The message id makes a resent step a no-op within the server's
+	// duplicate window.
+	if _, err := c.js.PublishMsg(ctx, m, jetstream.WithMsgID(id+"."+strconv.Itoa(req.Part))); err != nil {
+		return out, fmt.Errorf("store a chunk of %s: %w", req.Name, err)
+	}
+	out.Window = messages.MaxArtifactUploadWindow
+	if len(c.opts.Routes) > 0 {
+		out.Window = 1
+	}
+	return out, nil
+}
+
+// reserve counts n more bytes against upload id, opening it (fresh) if
+// this controller has not seen it, within the bounds.
+func (t *uploadTable) reserve(id, name string, n int64) (fresh bool, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	u, ok := t.m[id]
+	if !ok {
+		if len(t.m) >= t.max {
+			return false, &messages.Error{Code: messages.CodeUnavailable, Message: fmt.Sprintf("%d artifact uploads are in progress on the controller, the most it takes at once; retry when one has finished", len(t.m))}
+		}
+		u = &uploadState{name: name}
+		t.m[id] = u
+	}
+	if u.bytes+n > t.maxBytes {
+		delete(t.m, id)
+		return false, &messages.Error{Code: messages.CodeTooLarge, Message: fmt.Sprintf("artifact %s is over the %d-byte limit; upload a smaller file", name, t.maxBytes)}
+	}
+	u.bytes += n
+	u.last = time.Now()
+	return !ok, nil
+}
+
+func (t *uploadTable) forget(id string) {
+	t.mu.Lock()
+	delete(t.m, id)
+	t.mu.Unlock()
+}
+
+func (t *uploadTable) bounds() (maxBytes int64, stale time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.maxBytes, t.stale
+}
+
+// commitUpload is the final step: read the parts back in order, check
+// them, and only then write the metadata that makes them the object.
+func (c *Controller) commitUpload(ctx context.Context, req messages.ArtifactUploadRequest, id string) (messages.ArtifactUploadResult, error) {
+	var out messages.ArtifactUploadResult
+	chunks := artifactChunkSubject(id)
+	refuse := func(format string, a ...any) (messages.ArtifactUploadResult, error) {
+		_ = c.purgeChunks(ctx, chunks)
+		return out, &messages.Error{Code: messages.CodeBadRequest, Message: fmt.Sprintf(format, a...)}
+	}
+	old, err := c.currentObject(ctx, req.Name)
+	if err != nil {
+		return out, err
+	}
+	if old != nil && old.NUID == id {
+		return out, &messages.Error{Code: messages.CodeConflict, Message: fmt.Sprintf("upload id of %s was already used; start a new upload", req.Name)}
+	}
+	stream, err := c.js.Stream(ctx, "OBJ_"+messages.ArtifactBucket)
+	if err != nil {
+		return out, fmt.Errorf("open the artifact stream: %w", err)
+	}
+	maxBytes, stale := c.uploads.bounds()
 	h := sha256.New()
 	var size int64
 	var n uint32
-	stream := "OBJ_" + messages.ArtifactBucket
-	for seq := uint64(0); ; {
-		m, err := c.msgGet(ctx, stream, jsMsgGet{Seq: seq + 1, NextFor: chunks})
-		if errors.Is(err, errNoMsg) {
+	var last time.Time
+	for seq := uint64(1); ; n++ {
+		m, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(chunks))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			break
 		}
 		if err != nil {
 			return out, fmt.Errorf("read back %s: %w", req.Name, err)
 		}
+		if m.Header.Get(headerUploadPart) != strconv.Itoa(int(n)) {
+			return refuse("the chunks of %s were stored out of order or twice; run the import again", req.Name)
+		}
 		h.Write(m.Data)
 		size += int64(len(m.Data))
-		n++
-		seq = m.Seq
-		if size > messages.MaxArtifactBytes {
-			_ = c.purgeChunks(ctx, chunks)
-			return out, &messages.Error{Code: messages.CodeTooLarge, Message: fmt.Sprintf("artifact %s is over the %d-byte limit", req.Name, messages.MaxArtifactBytes)}
+		if size > maxBytes {
+			return refuse("artifact %s is over the %d-byte limit; upload a smaller file", req.Name, maxBytes)
 		}
+		last, seq = m.Time, m.Sequence+1
+	}
+	// The sweep purges chunks left alone for stale; one half as old is
+	// safe from it while this step commits.
+	if n > 0 && time.Since(last) > stale/2 {
+		return refuse("the upload of %s paused too long between chunks; run the import again", req.Name)
 	}
 	sum := h.Sum(nil)
 	if size != req.Size || hex.EncodeToString(sum) != req.SHA256 {
-		_ = c.purgeChunks(ctx, chunks)
-		return out, &messages.Error{Code: messages.CodeBadRequest, Message: fmt.Sprintf("the upload of %s arrived as %d bytes with another digest than the %d bytes sent; run the import again", req.Name, size, req.Size)}
-	}
-	obs, err := c.artifacts(ctx)
-	if err != nil {
-		return out, err
-	}
-	old, err := obs.GetInfo(ctx, req.Name, jetstream.GetObjectInfoShowDeleted())
-	if err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
-		return out, fmt.Errorf("read artifact %s: %w", req.Name, err)
+		return refuse("the upload of %s arrived as %d bytes with another digest than the %d bytes sent; run the import again", req.Name, size, req.Size)
 	}
 	info := jetstream.ObjectInfo{
 		ObjectMeta: jetstream.ObjectMeta{Name: req.Name, Opts: &jetstream.ObjectMetaOptions{ChunkSize: messages.ArtifactUploadChunkBytes}},
-		Bucket:     messages.ArtifactBucket, NUID: req.Upload, Size: uint64(size), Chunks: n,
+		Bucket:     messages.ArtifactBucket, NUID: id, Size: uint64(size), Chunks: n,
 		Digest: "SHA-256=" + base64.URLEncoding.EncodeToString(sum),
 	}
-	meta := nats.NewMsg("$O." + messages.ArtifactBucket + ".M." + base64.URLEncoding.EncodeToString([]byte(req.Name)))
+	meta := nats.NewMsg(artifactMetaSubject(req.Name))
 	meta.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
 	if meta.Data, err = json.Marshal(info); err != nil {
 		return out, err
@@ -88,11 +239,28 @@ func (c *Controller) UploadArtifact(ctx context.Context, req messages.ArtifactUp
 	if _, err := c.js.PublishMsg(ctx, meta); err != nil {
 		return out, fmt.Errorf("store artifact %s: %w", req.Name, err)
 	}
-	if old != nil && !old.Deleted && old.NUID != req.Upload {
-		_ = c.purgeChunks(ctx, "$O."+messages.ArtifactBucket+".C."+old.NUID)
+	if old != nil && !old.Deleted {
+		_ = c.purgeChunks(ctx, artifactChunkSubject(old.NUID))
 	}
 	out.Size, out.SHA256 = size, req.SHA256
 	return out, nil
+}
+
+// currentObject is the stored object called name, deleted ones included,
+// or nil.
+func (c *Controller) currentObject(ctx context.Context, name string) (*jetstream.ObjectInfo, error) {
+	obs, err := c.artifacts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	old, err := obs.GetInfo(ctx, name, jetstream.GetObjectInfoShowDeleted())
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read artifact %s: %w", name, err)
+	}
+	return old, nil
 }
 
 func (c *Controller) purgeChunks(ctx context.Context, subject string) error {
@@ -101,6 +269,80 @@ func (c *Controller) purgeChunks(ctx context.Context, subject string) error {
 		return fmt.Errorf("open the artifact stream: %w", err)
 	}
 	return s.Purge(ctx, jetstream.WithPurgeSubject(subject))
+}
+
+// sweepUploads purges the chunks of uploads nobody finished: chunk
+// subjects of operator uploads that no object refers to and whose last
+// chunk is older than the stale bound, whichever controller stored them
+// and whether or not it was restarted since. It also forgets uploads
+// this controller has not seen a step of for as long.
+func (c *Controller) sweepUploads(ctx context.Context) error {
+	_, stale := c.uploads.bounds()
+	c.uploads.mu.Lock()
+	for id, u := range c.uploads.m {
+		if time.Since(u.last) > stale {
+			delete(c.uploads.m, id)
+		}
+	}
+	c.uploads.mu.Unlock()
+
+	obs, err := c.artifacts(ctx)
+	if err != nil {
+		return err
+	}
+	stream, err := c.js.Stream(ctx, "OBJ_"+messages.ArtifactBucket)
+	if err != nil {
+		return fmt.Errorf("open the artifact stream: %w", err)
+	}
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(artifactChunkSubject(uploadChunkPrefix+"*")))
+	if err != nil {
+		return fmt.Errorf("list artifact uploads: %w", err)
+	}
+	if len(info.State.Subjects) == 0 {
+		return nil
+	}
+	used := map[string]bool{}
+	infos, err := obs.List(ctx)
+	if err != nil && !errors.Is(err, jetstream.ErrNoObjectsFound) {
+		return fmt.Errorf("list artifacts: %w", err)
+	}
+	for _, o := range infos {
+		used[o.NUID] = true
+	}
+	for subject := range info.State.Subjects {
+		id := strings.TrimPrefix(subject, artifactChunkSubject(""))
+		if used[id] || !strings.HasPrefix(id, uploadChunkPrefix) {
+			continue
+		}
+		last, err := stream.GetLastMsgForSubject(ctx, subject)
+		if err != nil || time.Since(last.Time) <= stale {
+			continue
+		}
+		if err := c.purgeChunks(ctx, subject); err != nil {
+			return err
+		}
+		c.logger.Info("stale artifact upload purged", "chunks", info.State.Subjects[subject], "last_chunk", last.Time)
+	}
+	return nil
+}
+
+// runUploadSweeps sweeps stale uploads until ctx ends.
+func (c *Controller) runUploadSweeps(ctx context.Context) {
+	_, stale := c.uploads.bounds()
+	t := time.NewTicker(min(max(stale/2, time.Second), time.Minute))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			if err := c.sweepUploads(sctx); err != nil && ctx.Err() == nil {
+				c.logger.Warn("artifact upload sweep", "err", err)
+			}
+			cancel()
+		}
+	}
 }
 
 // ArtifactChunks serves an operator's read of an artifact

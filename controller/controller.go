@@ -125,6 +125,7 @@ type Controller struct {
 	artDropped   atomic.Uint64 // artifact requests whose reply was not the host's inbox
 	apiDropped   atomic.Uint64 // API requests whose reply was not the sender's inbox
 	news         *newsBoard
+	uploads      *uploadTable
 	readsWaiting atomic.Int64 // stream reads waiting for news (tests wait on it)
 	auditing     bool
 	trustLimiter *keyedLimiter
@@ -180,7 +181,7 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 	}
 	c := &Controller{opts: opts, logger: opts.Logger, done: make(chan struct{}), livenessSent: map[string]livenessMark{},
 		auth:   newAuthenticator(opts.MaxConnsPerAgent, opts.MaxConnsPerOperator),
-		replay: newReplayCache(), news: newNewsBoard(), trustLimiter: newKeyedLimiter(1, time.Minute), denyLog: newKeyedLimiter(1, time.Minute),
+		replay: newReplayCache(), news: newNewsBoard(), uploads: newUploadTable(), trustLimiter: newKeyedLimiter(1, time.Minute), denyLog: newKeyedLimiter(1, time.Minute),
 		audit: newAuditor(opts.Logger.With("component", "audit")), plan: plan}
 	c.issued = newIssuedCommands(maxIssuedCommands)
 	c.auth.onDeny = func(id Identity, limit int) {
@@ -376,6 +377,7 @@ func (c *Controller) startServices(ctx context.Context) error {
 	}
 	c.sweeping = true
 	go c.sweepLoop(runCtx)
+	go c.runUploadSweeps(runCtx)
 	if c.plan != nil {
 		c.logger.Info("cluster member", "cluster", c.opts.ClusterName, "route_listen", c.srv.ClusterAddr().String(),
 			"route_advertise", c.plan.advertise, "servers_in_routes", c.plan.servers)

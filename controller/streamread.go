@@ -25,15 +25,44 @@ var streamNames = map[string]struct{ name, wildcard string }{
 	messages.StreamAudit:  {messages.AuditStream, messages.AuditWildcard},
 }
 
+// maxWaitingReads bounds the stream reads one operator may have waiting
+// for news at once. A follow keeps one waiting, so this is many
+// terminals' worth; without it one credential could park any number of
+// goroutines and timers on the controller for MaxStreamReadWait each.
+const maxWaitingReads = 16
+
 // newsBoard wakes waiting follows when something is published into a
 // stream they read: each stream has a channel closed (and replaced) on
-// every publish.
+// every publish. It also counts each operator's waiting reads.
 type newsBoard struct {
-	mu sync.Mutex
-	ch map[string]chan struct{}
+	mu      sync.Mutex
+	ch      map[string]chan struct{}
+	waiting map[string]int
 }
 
-func newNewsBoard() *newsBoard { return &newsBoard{ch: map[string]chan struct{}{}} }
+func newNewsBoard() *newsBoard {
+	return &newsBoard{ch: map[string]chan struct{}{}, waiting: map[string]int{}}
+}
+
+// startWaiting counts one more waiting read of operator, unless it has
+// maxWaitingReads already.
+func (b *newsBoard) startWaiting(operator string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.waiting[operator] >= maxWaitingReads {
+		return false
+	}
+	b.waiting[operator]++
+	return true
+}
+
+func (b *newsBoard) stopWaiting(operator string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.waiting[operator]--; b.waiting[operator] <= 0 {
+		delete(b.waiting, operator)
+	}
+}
 
 // wait returns a channel closed at the next publish into stream.
 func (b *newsBoard) wait(stream string) <-chan struct{} {
@@ -76,9 +105,9 @@ func (c *Controller) StreamRead(ctx context.Context, req messages.StreamReadRequ
 		return messages.StreamReadResult{}, err
 	}
 	s := streamNames[req.Stream]
-	max := req.Max
-	if max == 0 {
-		max = messages.MaxStreamReadRecords
+	limit := req.Max
+	if limit == 0 {
+		limit = messages.MaxStreamReadRecords
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(req.WaitMs)*time.Millisecond+15*time.Second)
 	defer cancel()
@@ -97,20 +126,24 @@ func (c *Controller) StreamRead(ctx context.Context, req messages.StreamReadRequ
 		after = last
 	}
 	deadline := time.Now().Add(time.Duration(req.WaitMs) * time.Millisecond)
-	waiting := false
+	waiting, who := false, callerKey(ctx)
 	defer func() {
 		if waiting {
 			c.readsWaiting.Add(-1)
+			c.news.stopWaiting(who)
 		}
 	}()
 	for {
 		news := c.news.wait(req.Stream)
-		res, err := c.readRecords(ctx, s.name, req.Filter, after, since, max)
+		res, err := c.readRecords(ctx, s.name, req.Filter, after, since, limit)
 		if err != nil || len(res.Records) > 0 || !time.Now().Before(deadline) {
 			return res, err
 		}
 		after, since = res.Next, nil
 		if !waiting {
+			if !c.news.startWaiting(who) {
+				return res, &messages.Error{Code: messages.CodeUnavailable, Message: fmt.Sprintf("%d follows of yours are already waiting on the controller, the most it keeps; end one and retry", maxWaitingReads)}
+			}
 			waiting = true
 			c.readsWaiting.Add(1)
 		}

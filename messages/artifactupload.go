@@ -21,15 +21,26 @@ var (
 // store keeps as one message and agents fetch as one.
 const ArtifactUploadChunkBytes = 256 << 10
 
+// MaxArtifactUploadParts is the most chunks one upload can have: an
+// artifact of MaxArtifactBytes in full chunks.
+const MaxArtifactUploadParts = MaxArtifactBytes / ArtifactUploadChunkBytes
+
+// MaxArtifactUploadWindow is the most chunk steps a client may have in
+// flight at once (ArtifactUploadResult.Window): one round trip per chunk
+// would make a large upload wait on latency rather than bandwidth.
+const MaxArtifactUploadWindow = 8
+
 // ArtifactUploadRequest is one step of an upload of object Name under
 // the upload id Upload (a random token the client chooses, one per
-// upload). A step carries the next Chunk, in order; the final one sets
-// Done with the Size and SHA256 of the whole, which the controller checks
-// against what it stored before the object replaces an earlier one of the
-// same name; Abort discards what was sent.
+// upload). A step carries the next Chunk, numbered Part from 0; the final
+// one sets Done with the Size and SHA256 of the whole, which the
+// controller checks against what it stored (every part, in order) before
+// the object replaces an earlier one of the same name; Abort discards
+// what was sent.
 type ArtifactUploadRequest struct {
 	Name   string `json:"name"`
 	Upload string `json:"upload"`
+	Part   int    `json:"part,omitempty"`
 	Chunk  []byte `json:"chunk,omitempty"`
 	Done   bool   `json:"done,omitempty"`
 	Abort  bool   `json:"abort,omitempty"`
@@ -37,10 +48,13 @@ type ArtifactUploadRequest struct {
 	SHA256 string `json:"sha256,omitempty"`
 }
 
-// ArtifactUploadResult answers a step: the bytes stored so far under the
-// upload, and after Done the object's size and digest.
+// ArtifactUploadResult answers a step: after a chunk, how many chunk
+// steps the client may have in flight (Window: 1 when other controllers
+// of a cluster may take steps, since they could store pipelined chunks
+// out of order); after Done the object's size and digest.
 type ArtifactUploadResult struct {
-	Size   int64  `json:"size"`
+	Window int    `json:"window,omitempty"`
+	Size   int64  `json:"size,omitempty"`
 	SHA256 string `json:"sha256,omitempty"`
 }
 
@@ -76,6 +90,9 @@ func ValidArtifactUpload(r ArtifactUploadRequest) error {
 			return bad("upload id must be 16 to 64 letters and digits")
 		}
 	}
+	if r.Part < 0 || r.Part >= MaxArtifactUploadParts {
+		return bad("upload part %d is out of bounds (0 to %d)", r.Part, MaxArtifactUploadParts-1)
+	}
 	if len(r.Chunk) > ArtifactUploadChunkBytes {
 		return bad("an upload chunk is %d bytes; send at most %d", len(r.Chunk), ArtifactUploadChunkBytes)
 	}
@@ -89,12 +106,21 @@ func ValidArtifactUpload(r ArtifactUploadRequest) error {
 		return bad("an upload step carries a chunk, or finishes, or aborts")
 	}
 	if r.Done {
-		if r.Size < 0 {
-			return bad("upload size %d is negative", r.Size)
+		if r.Size < 0 || r.Size > MaxArtifactBytes {
+			return bad("upload size %d is out of bounds (0 to %d)", r.Size, MaxArtifactBytes)
 		}
 		if b, err := hex.DecodeString(r.SHA256); err != nil || len(b) != 32 {
 			return bad("upload sha256 must be 64 hex digits")
 		}
 	}
 	return nil
+}
+
+// DecodeArtifactUploadRequest parses and checks one upload step.
+func DecodeArtifactUploadRequest(b []byte) (ArtifactUploadRequest, error) {
+	r, err := DecodeAPI[ArtifactUploadRequest](b)
+	if err != nil {
+		return r, err
+	}
+	return r, ValidArtifactUpload(r)
 }

@@ -18,8 +18,10 @@ import (
 // messages.ArtifactObjectName(component, version, file), replacing any
 // earlier object of that name once every byte has arrived. The bytes go
 // through the controller (messages.APIArtifactUpload), chunk by chunk,
-// each answered before the next is sent; the controller checks the whole
-// against the size and digest sent last. The upload is inert until
+// with as many chunks in flight as the controller's first answer allows
+// (a window hides the round trip per chunk); the controller checks the
+// whole against the size and digest sent last, and discards what it got
+// when the upload fails half way. The upload is inert until
 // ImportArtifact asks the controller to sign it.
 func (c *Client) UploadArtifact(ctx context.Context, component, version, file string, r io.Reader) error {
 	if err := messages.ValidComponent(component); err != nil {
@@ -32,63 +34,110 @@ func (c *Client) UploadArtifact(ctx context.Context, component, version, file st
 		return err
 	}
 	name := messages.ArtifactObjectName(component, version, file)
-	req := messages.ArtifactUploadRequest{Name: name, Upload: rand.Text()}
-	step := func(req messages.ArtifactUploadRequest) error {
+	base := messages.ArtifactUploadRequest{Name: name, Upload: rand.Text()}
+	send := func(ctx context.Context, req messages.ArtifactUploadRequest) (messages.ArtifactUploadResult, error) {
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
-		_, err := call[messages.ArtifactUploadRequest, messages.ArtifactUploadResult](sctx, c, messages.APIArtifactUpload, req)
+		res, err := call[messages.ArtifactUploadRequest, messages.ArtifactUploadResult](sctx, c, messages.APIArtifactUpload, req)
 		if err != nil && strings.HasPrefix(err.Error(), "your operator role may not call") {
-			return fmt.Errorf("your operator role may not upload artifacts; ask an admin to run foundry artifact import")
+			return res, fmt.Errorf("your operator role may not upload artifacts; ask an admin to run foundry artifact import")
 		}
-		return err
+		return res, err
 	}
-	abort := func(err error) error {
-		a := req
-		a.Chunk, a.Abort = nil, true
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		_, _ = call[messages.ArtifactUploadRequest, messages.ArtifactUploadResult](actx, c, messages.APIArtifactUpload, a)
-		if ctx.Err() != nil {
-			return ctx.Err()
+	sent, err := c.sendChunks(ctx, base, r, send)
+	if err != nil {
+		if sent {
+			a := base
+			a.Abort = true
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			_, _ = send(actx, a)
+			cancel()
 		}
-		return fmt.Errorf("upload %s: %w", name, err)
-	}
-	h := sha256.New()
-	buf := make([]byte, messages.ArtifactUploadChunkBytes)
-	var size int64
-	sent := false
-	for {
-		n, rerr := io.ReadFull(r, buf)
-		if n > 0 {
-			h.Write(buf[:n])
-			size += int64(n)
-			req.Chunk = buf[:n]
-			if err := step(req); err != nil {
-				if !sent {
-					return err // nothing stored yet
-				}
-				return abort(err)
-			}
-			sent = true
-		}
-		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
-			break
-		}
-		if rerr != nil {
-			if sent {
-				return abort(rerr)
-			}
-			return fmt.Errorf("upload %s: %w", name, rerr)
-		}
-	}
-	req.Chunk, req.Done, req.Size, req.SHA256 = nil, true, size, hex.EncodeToString(h.Sum(nil))
-	if err := step(req); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		return fmt.Errorf("upload %s: %w", name, err)
 	}
 	return nil
+}
+
+// stepResult is the answer to one chunk step.
+type stepResult struct {
+	res messages.ArtifactUploadResult
+	err error
+}
+
+// sendChunks sends r in chunks, then the final step, and says whether
+// any chunk step was sent (so the caller knows to abort on failure).
+func (c *Client) sendChunks(ctx context.Context, base messages.ArtifactUploadRequest, r io.Reader,
+	send func(context.Context, messages.ArtifactUploadRequest) (messages.ArtifactUploadResult, error)) (bool, error) {
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var pending []chan stepResult
+	window := 1 // until the controller's first answer says more
+	wait := func() error {
+		res := <-pending[0]
+		pending = pending[1:]
+		if res.err == nil {
+			window = min(max(res.res.Window, 1), messages.MaxArtifactUploadWindow)
+		}
+		return res.err
+	}
+	fail := func(err error) (bool, error) {
+		cancel()
+		for len(pending) > 0 {
+			_ = wait()
+		}
+		return true, err
+	}
+	h := sha256.New()
+	var size int64
+	for part := 0; ; part++ {
+		buf := make([]byte, messages.ArtifactUploadChunkBytes)
+		n, rerr := io.ReadFull(r, buf)
+		if n > 0 {
+			if size+int64(n) > messages.MaxArtifactBytes {
+				err := fmt.Errorf("the file is over the %d-byte artifact limit; import a smaller one", int64(messages.MaxArtifactBytes))
+				if part == 0 {
+					return false, err
+				}
+				return fail(err)
+			}
+			h.Write(buf[:n])
+			size += int64(n)
+			req := base
+			req.Part, req.Chunk = part, buf[:n]
+			done := make(chan stepResult, 1)
+			pending = append(pending, done)
+			go func() {
+				res, err := send(cctx, req)
+				done <- stepResult{res, err}
+			}()
+			for len(pending) >= window {
+				if err := wait(); err != nil {
+					return fail(err)
+				}
+			}
+		}
+		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+			break
+		}
+		if rerr != nil {
+			if part == 0 && n == 0 {
+				return false, rerr
+			}
+			return fail(rerr)
+		}
+	}
+	for len(pending) > 0 {
+		if err := wait(); err != nil {
+			return fail(err)
+		}
+	}
+	final := base
+	final.Done, final.Size, final.SHA256 = true, size, hex.EncodeToString(h.Sum(nil))
+	_, err := send(ctx, final)
+	return true, err
 }
 
 // ImportArtifact asks the controller to sign files already uploaded with
