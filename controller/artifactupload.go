@@ -294,7 +294,9 @@ func (c *Controller) sweepUploads(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open the artifact stream: %w", err)
 	}
-	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(artifactChunkSubject(uploadChunkPrefix+"*")))
+	// A wildcard is a whole token: list every object's chunks, keep the
+	// uploads'.
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(artifactChunkSubject("*")))
 	if err != nil {
 		return fmt.Errorf("list artifact uploads: %w", err)
 	}

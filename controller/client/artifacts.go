@@ -40,7 +40,7 @@ func (c *Client) UploadArtifact(ctx context.Context, component, version, file st
 		defer cancel()
 		res, err := call[messages.ArtifactUploadRequest, messages.ArtifactUploadResult](sctx, c, messages.APIArtifactUpload, req)
 		if err != nil && strings.HasPrefix(err.Error(), "your operator role may not call") {
-			return res, fmt.Errorf("your operator role may not upload artifacts; ask an admin to run foundry artifact import")
+			return res, errUploadForbidden
 		}
 		return res, err
 	}
@@ -56,10 +56,16 @@ func (c *Client) UploadArtifact(ctx context.Context, component, version, file st
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if errors.Is(err, errUploadForbidden) {
+			return err
+		}
 		return fmt.Errorf("upload %s: %w", name, err)
 	}
 	return nil
 }
+
+// errUploadForbidden is the whole answer to a read-only operator's upload.
+var errUploadForbidden = errors.New("your operator role may not upload artifacts; ask an admin to run foundry artifact import")
 
 // stepResult is the answer to one chunk step.
 type stepResult struct {
