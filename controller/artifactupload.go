@@ -49,6 +49,7 @@ type uploadTable struct {
 	max      int
 	maxBytes int64
 	stale    time.Duration
+	window   int // chunk steps a client may pipeline
 }
 
 type uploadState struct {
@@ -58,7 +59,8 @@ type uploadState struct {
 }
 
 func newUploadTable() *uploadTable {
-	return &uploadTable{m: map[string]*uploadState{}, max: defaultMaxUploads, maxBytes: messages.MaxArtifactBytes, stale: defaultUploadStale}
+	return &uploadTable{m: map[string]*uploadState{}, max: defaultMaxUploads, maxBytes: messages.MaxArtifactBytes, stale: defaultUploadStale,
+		window: messages.MaxArtifactUploadWindow}
 }
 
 // uploadChunkID is the object store chunk id (its NUID) of an upload: a
@@ -133,8 +135,12 @@ func (c *Controller) UploadArtifact(ctx context.Context, req messages.ArtifactUp
 	if _, err := c.js.PublishMsg(ctx, m, jetstream.WithMsgID(id+"."+strconv.Itoa(req.Part))); err != nil {
 		return out, fmt.Errorf("store a chunk of %s: %w", req.Name, err)
 	}
-	out.Window = messages.MaxArtifactUploadWindow
+	c.uploads.mu.Lock()
+	out.Window = c.uploads.window
+	c.uploads.mu.Unlock()
 	if len(c.opts.Routes) > 0 {
+		// Pipelined steps could reach different controllers and be
+		// stored out of order.
 		out.Window = 1
 	}
 	return out, nil

@@ -60,3 +60,10 @@ func (c *Controller) UploadChunks(ctx context.Context) (uint64, error) {
 	}
 	return n, nil
 }
+
+// SetUploadWindow changes how many chunk steps clients may pipeline.
+func (c *Controller) SetUploadWindow(n int) {
+	c.uploads.mu.Lock()
+	defer c.uploads.mu.Unlock()
+	c.uploads.window = n
+}

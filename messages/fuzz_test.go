@@ -373,3 +373,51 @@ func FuzzDecodeStreamReadRequest(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeArtifactUploadRequest(f *testing.F) {
+	b, _ := json.Marshal(ArtifactUploadRequest{Name: "k3s/v1.31.4/k3s", Upload: "ABCDEFGHIJKLMNOPQRSTUVWXYZ", Part: 3, Chunk: []byte("bytes")})
+	f.Add(b)
+	b, _ = json.Marshal(ArtifactUploadRequest{Name: "k3s/v1.31.4/k3s", Upload: "ABCDEFGHIJKLMNOPQRSTUVWXYZ", Done: true, Size: 5,
+		SHA256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"})
+	f.Add(b)
+	f.Add([]byte(`{"name":"a/b/c","upload":"0123456789abcdef","abort":true}`))
+	f.Add([]byte(`{"name":"a/b/c","upload":"0123456789abcdef.>","part":-1,"chunk":"eA=="}`))
+	f.Add([]byte(`{"name":"a/b/c","upload":"0123456789abcdef","done":true,"abort":true,"size":-1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := DecodeArtifactUploadRequest(data)
+		if err != nil {
+			return
+		}
+		steps := 0
+		for _, s := range []bool{len(r.Chunk) > 0, r.Done, r.Abort} {
+			if s {
+				steps++
+			}
+		}
+		if strings.Count(r.Name, "/") != 2 || len(r.Upload) < 16 || len(r.Upload) > 64 || strings.ContainsAny(r.Upload, ".*> ") ||
+			len(r.Chunk) > ArtifactUploadChunkBytes || r.Part < 0 || r.Part >= MaxArtifactUploadParts || steps != 1 ||
+			(r.Done && (r.Size < 0 || r.Size > MaxArtifactBytes || len(r.SHA256) != 64)) {
+			t.Fatalf("accepted an out-of-bounds step: %+v", r)
+		}
+		b, _ := json.Marshal(r)
+		if _, err := DecodeArtifactUploadRequest(b); err != nil {
+			t.Fatalf("re-encoded step refused: %v", err)
+		}
+	})
+}
+
+func FuzzDecodeStreamReadResult(f *testing.F) {
+	b, _ := json.Marshal(APIResponse[StreamReadResult]{Result: StreamReadResult{Records: []StreamRecord{{Seq: 1, Subject: EventPrefix + ".web-1.agent_started", Data: []byte(`{}`)}}, Next: 1, End: true}})
+	f.Add(b)
+	f.Add([]byte(`{"result":{"records":[{"seq":1,"subject":"x","data":"!!"}],"next":-1}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := DecodeAPI[APIResponse[StreamReadResult]](data)
+		if err != nil {
+			return
+		}
+		b, _ := json.Marshal(r)
+		if _, err := DecodeAPI[APIResponse[StreamReadResult]](b); err != nil {
+			t.Fatalf("re-encoded answer refused: %v", err)
+		}
+	})
+}

@@ -1,6 +1,7 @@
 // Package client is how the CLI talks to a running controller: one NATS
-// connection authenticated with an operator NKey, requests to the API
-// subjects, and read access to the events stream.
+// connection authenticated with an operator NKey and requests to the API
+// subjects. Operators have no JetStream access: events, audit records and
+// artifact bytes go through the controller's API too.
 package client
 
 import (
@@ -156,7 +157,8 @@ func OperatorInbox(pub string) string { return "_INBOX_" + pub }
 // Close ends the connection.
 func (c *Client) Close() { c.nc.Close() }
 
-// Conn exposes the NATS connection for streaming reads (events).
+// Conn exposes the NATS connection, for tests that send raw requests
+// with the operator's permissions.
 func (c *Client) Conn() *nats.Conn { return c.nc }
 
 // defaultCallTimeout bounds a request whose context has no deadline.
