@@ -58,7 +58,7 @@ func (c *Controller) startAPI() error {
 		{"job-show", messages.APIJobShow, handle(c, messages.APIJobShow, c.ShowJob)},
 		{"artifact-import", messages.APIArtifactImport, async(handle(c, messages.APIArtifactImport, c.ImportArtifact))},
 		{"artifact-list", messages.APIArtifactList, handle(c, messages.APIArtifactList, c.ListArtifacts)},
-		{"artifact-upload", messages.APIArtifactUpload, handle(c, messages.APIArtifactUpload, c.UploadArtifact)},
+		{"artifact-upload", messages.APIArtifactUpload, handleWith(c, messages.APIArtifactUpload, messages.DecodeArtifactUploadRequest, c.UploadArtifact)},
 		{"artifact-chunks", messages.APIArtifactChunks, async(handle(c, messages.APIArtifactChunks, c.ArtifactChunks))},
 		{"stream-read", messages.APIStreamRead, async(handle(c, messages.APIStreamRead, c.StreamRead))},
 	}
@@ -80,6 +80,12 @@ func (c *Controller) startAPI() error {
 // with the operator in its context, an audit record for every write, and
 // one envelope for result or error.
 func handle[Req, Res any](c *Controller, subject string, fn func(context.Context, Req) (Res, error)) micro.HandlerFunc {
+	return handleWith(c, subject, func(b []byte) (Req, error) { return messages.DecodeAPI[Req](orEmptyObject(b)) }, fn)
+}
+
+// handleWith is handle with a decoder of its own, for a request that is
+// not plain JSON (an upload step's raw chunk).
+func handleWith[Req, Res any](c *Controller, subject string, decode func([]byte) (Req, error), fn func(context.Context, Req) (Res, error)) micro.HandlerFunc {
 	write := !slices.Contains(messages.ReadAPISubjects, subject)
 	action := strings.TrimPrefix(subject, messages.APIPrefix+".")
 	return func(r micro.Request) {
@@ -87,7 +93,7 @@ func handle[Req, Res any](c *Controller, subject string, fn func(context.Context
 			return
 		}
 		var resp messages.APIResponse[Res]
-		req, err := messages.DecodeAPI[Req](orEmptyObject(r.Data()))
+		req, err := decode(r.Data())
 		var call *apiCall
 		if err == nil {
 			call, err = c.authorize(r.Subject(), r.Data(), r.Headers().Get, write, action)

@@ -110,6 +110,22 @@ func (c *Controller) serveArtifact(host string, m *nats.Msg) {
 	_ = c.nc.PublishMsg(out)
 }
 
+// maxArtifactAnswerBytes bounds the chunk bytes of one answer, whatever
+// the object's chunk size: an operator's answer is one API message
+// (base64 in JSON, under messages.MaxAPIBytes), and an agent holds at most
+// this much per batch.
+const maxArtifactAnswerBytes = 4 << 20
+
+// chunksPerAnswer is how many of info's chunks one answer carries: what
+// was asked for, within maxArtifactAnswerBytes, and at least one.
+func chunksPerAnswer(info *jetstream.ObjectInfo, asked int) int {
+	size := 128 << 10 // the object store client's default
+	if info.Opts != nil && info.Opts.ChunkSize > 0 {
+		size = int(info.Opts.ChunkSize)
+	}
+	return max(1, min(asked, maxArtifactAnswerBytes/size))
+}
+
 // errEmit marks a failure to pass a chunk on, after which nothing more is
 // sent.
 var errEmit = errors.New("chunk not sent")
@@ -135,7 +151,7 @@ func (c *Controller) artifactChunks(ctx context.Context, req messages.ArtifactCh
 	}
 	chunks := "$O." + messages.ArtifactBucket + ".C." + info.NUID
 	after, end := req.After, messages.ArtifactEndMore
-	for range req.Max {
+	for range chunksPerAnswer(info, req.Max) {
 		msg, err := stream.GetMsg(ctx, after+1, jetstream.WithGetMsgSubject(chunks))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			end = messages.ArtifactEndEOF

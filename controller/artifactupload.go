@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,8 +55,17 @@ type uploadTable struct {
 
 type uploadState struct {
 	name  string
-	bytes int64
+	bytes int64 // reserved against the bound
 	last  time.Time
+
+	// What this controller stored itself, in part order: while every
+	// part so far came through here in order (next is the part count),
+	// the final step can take the digest from here instead of reading
+	// every chunk back.
+	next    int
+	size    int64
+	sum     hash.Hash
+	ordered bool
 }
 
 func newUploadTable() *uploadTable {
@@ -132,8 +142,13 @@ func (c *Controller) UploadArtifact(ctx context.Context, req messages.ArtifactUp
 	m.Data = req.Chunk
 	// The message id makes a resent step a no-op within the server's
 	// duplicate window.
-	if _, err := c.js.PublishMsg(ctx, m, jetstream.WithMsgID(id+"."+strconv.Itoa(req.Part))); err != nil {
+	ack, err := c.js.PublishMsg(ctx, m, jetstream.WithMsgID(id+"."+strconv.Itoa(req.Part)))
+	if err != nil {
+		c.uploads.disorder(id)
 		return out, fmt.Errorf("store a chunk of %s: %w", req.Name, err)
+	}
+	if !ack.Duplicate {
+		c.uploads.stored(id, req.Part, req.Chunk)
 	}
 	c.uploads.mu.Lock()
 	out.Window = c.uploads.window
@@ -156,7 +171,7 @@ func (t *uploadTable) reserve(id, name string, n int64) (fresh bool, err error) 
 		if len(t.m) >= t.max {
 			return false, &messages.Error{Code: messages.CodeUnavailable, Message: fmt.Sprintf("%d artifact uploads are in progress on the controller, the most it takes at once; retry when one has finished", len(t.m))}
 		}
-		u = &uploadState{name: name}
+		u = &uploadState{name: name, sum: sha256.New(), ordered: true}
 		t.m[id] = u
 	}
 	if u.bytes+n > t.maxBytes {
@@ -166,6 +181,45 @@ func (t *uploadTable) reserve(id, name string, n int64) (fresh bool, err error) 
 	u.bytes += n
 	u.last = time.Now()
 	return !ok, nil
+}
+
+// stored notes that part of upload id was stored through this controller.
+func (t *uploadTable) stored(id string, part int, chunk []byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	u, ok := t.m[id]
+	if !ok || !u.ordered {
+		return
+	}
+	if part != u.next {
+		u.ordered = false
+		return
+	}
+	u.sum.Write(chunk)
+	u.next++
+	u.size += int64(len(chunk))
+}
+
+// disorder stops the shortcut for upload id: a chunk may or may not have
+// been stored.
+func (t *uploadTable) disorder(id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if u, ok := t.m[id]; ok {
+		u.ordered = false
+	}
+}
+
+// storedHere returns the part count, size and digest of upload id when
+// this controller stored all of it in order, and when it last took a step.
+func (t *uploadTable) storedHere(id string) (parts int, size int64, sum []byte, last time.Time, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	u, found := t.m[id]
+	if !found || !u.ordered {
+		return 0, 0, nil, time.Time{}, false
+	}
+	return u.next, u.size, u.sum.Sum(nil), u.last, true
 }
 
 func (t *uploadTable) forget(id string) {
@@ -201,34 +255,23 @@ func (c *Controller) commitUpload(ctx context.Context, req messages.ArtifactUplo
 		return out, fmt.Errorf("open the artifact stream: %w", err)
 	}
 	maxBytes, stale := c.uploads.bounds()
-	h := sha256.New()
-	var size int64
-	var n uint32
-	var last time.Time
-	for seq := uint64(1); ; n++ {
-		m, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(chunks))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			break
+	sum, size, n, last, err := c.storedParts(ctx, stream, id)
+	if err != nil {
+		return out, err
+	}
+	if sum == nil {
+		if sum, size, n, last, err = c.readBackParts(ctx, stream, req.Name, chunks, maxBytes); err != nil {
+			if e := messages.AsError(err); e != nil && e.Code == messages.CodeBadRequest {
+				_ = c.purgeChunks(ctx, chunks)
+			}
+			return out, err
 		}
-		if err != nil {
-			return out, fmt.Errorf("read back %s: %w", req.Name, err)
-		}
-		if m.Header.Get(headerUploadPart) != strconv.Itoa(int(n)) {
-			return refuse("the chunks of %s were stored out of order or twice; run the import again", req.Name)
-		}
-		h.Write(m.Data)
-		size += int64(len(m.Data))
-		if size > maxBytes {
-			return refuse("artifact %s is over the %d-byte limit; upload a smaller file", req.Name, maxBytes)
-		}
-		last, seq = m.Time, m.Sequence+1
 	}
 	// The sweep purges chunks left alone for stale; one half as old is
 	// safe from it while this step commits.
 	if n > 0 && time.Since(last) > stale/2 {
 		return refuse("the upload of %s paused too long between chunks; run the import again", req.Name)
 	}
-	sum := h.Sum(nil)
 	if size != req.Size || hex.EncodeToString(sum) != req.SHA256 {
 		return refuse("the upload of %s arrived as %d bytes with another digest than the %d bytes sent; run the import again", req.Name, size, req.Size)
 	}
@@ -250,6 +293,52 @@ func (c *Controller) commitUpload(ctx context.Context, req messages.ArtifactUplo
 	}
 	out.Size, out.SHA256 = size, req.SHA256
 	return out, nil
+}
+
+// storedParts is the digest, size and part count of upload id when this
+// controller stored every part itself, in order, and the stream holds
+// exactly those (no other controller added one, no sweep removed one);
+// otherwise sum is nil and the parts must be read back.
+func (c *Controller) storedParts(ctx context.Context, stream jetstream.Stream, id string) (sum []byte, size int64, n uint32, last time.Time, err error) {
+	parts, size, sum, last, ok := c.uploads.storedHere(id)
+	if !ok || parts == 0 {
+		return nil, 0, 0, time.Time{}, nil
+	}
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(artifactChunkSubject(id)))
+	if err != nil {
+		return nil, 0, 0, time.Time{}, fmt.Errorf("open the artifact stream: %w", err)
+	}
+	if info.State.Subjects[artifactChunkSubject(id)] != uint64(parts) {
+		return nil, 0, 0, time.Time{}, nil
+	}
+	return sum, size, uint32(parts), last, nil
+}
+
+// readBackParts reads an upload's chunks back in stream order, refusing
+// parts out of order, missing or twice, and more than maxBytes.
+func (c *Controller) readBackParts(ctx context.Context, stream jetstream.Stream, name, chunks string, maxBytes int64) (sum []byte, size int64, n uint32, last time.Time, err error) {
+	refuse := func(format string, a ...any) ([]byte, int64, uint32, time.Time, error) {
+		return nil, 0, 0, time.Time{}, &messages.Error{Code: messages.CodeBadRequest, Message: fmt.Sprintf(format, a...)}
+	}
+	h := sha256.New()
+	for seq := uint64(1); ; n++ {
+		m, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(chunks))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return h.Sum(nil), size, n, last, nil
+		}
+		if err != nil {
+			return nil, 0, 0, time.Time{}, fmt.Errorf("read back %s: %w", name, err)
+		}
+		if m.Header.Get(headerUploadPart) != strconv.Itoa(int(n)) {
+			return refuse("the chunks of %s were stored out of order or twice; run the import again", name)
+		}
+		h.Write(m.Data)
+		size += int64(len(m.Data))
+		if size > maxBytes {
+			return refuse("artifact %s is over the %d-byte limit; upload a smaller file", name, maxBytes)
+		}
+		last, seq = m.Time, m.Sequence+1
+	}
 }
 
 // currentObject is the stored object called name, deleted ones included,

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -40,7 +39,7 @@ func newUploader(t *testing.T, c *controller.Controller, cl *client.Client, file
 func (u *uploader) step(req messages.ArtifactUploadRequest) *messages.Error {
 	u.t.Helper()
 	req.Name, req.Upload = u.name, u.id
-	b, err := json.Marshal(req)
+	b, err := messages.EncodeArtifactUploadRequest(req)
 	if err != nil {
 		u.t.Fatal(err)
 	}

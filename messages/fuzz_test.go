@@ -375,14 +375,15 @@ func FuzzDecodeStreamReadRequest(f *testing.F) {
 }
 
 func FuzzDecodeArtifactUploadRequest(f *testing.F) {
-	b, _ := json.Marshal(ArtifactUploadRequest{Name: "k3s/v1.31.4/k3s", Upload: "ABCDEFGHIJKLMNOPQRSTUVWXYZ", Part: 3, Chunk: []byte("bytes")})
+	b, _ := EncodeArtifactUploadRequest(ArtifactUploadRequest{Name: "k3s/v1.31.4/k3s", Upload: "ABCDEFGHIJKLMNOPQRSTUVWXYZ", Part: 3, Chunk: []byte("bytes\n{}")})
 	f.Add(b)
-	b, _ = json.Marshal(ArtifactUploadRequest{Name: "k3s/v1.31.4/k3s", Upload: "ABCDEFGHIJKLMNOPQRSTUVWXYZ", Done: true, Size: 5,
+	b, _ = EncodeArtifactUploadRequest(ArtifactUploadRequest{Name: "k3s/v1.31.4/k3s", Upload: "ABCDEFGHIJKLMNOPQRSTUVWXYZ", Done: true, Size: 5,
 		SHA256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"})
 	f.Add(b)
+	f.Add([]byte(`{"name":"a/b/c","upload":"0123456789abcdef","abort":true}` + "\n"))
 	f.Add([]byte(`{"name":"a/b/c","upload":"0123456789abcdef","abort":true}`))
-	f.Add([]byte(`{"name":"a/b/c","upload":"0123456789abcdef.>","part":-1,"chunk":"eA=="}`))
-	f.Add([]byte(`{"name":"a/b/c","upload":"0123456789abcdef","done":true,"abort":true,"size":-1}`))
+	f.Add([]byte(`{"name":"a/b/c","upload":"0123456789abcdef.>","part":-1}` + "\nx"))
+	f.Add([]byte(`{"name":"a/b/c","upload":"0123456789abcdef","done":true,"abort":true,"size":-1}` + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := DecodeArtifactUploadRequest(data)
 		if err != nil {
@@ -399,9 +400,16 @@ func FuzzDecodeArtifactUploadRequest(f *testing.F) {
 			(r.Done && (r.Size < 0 || r.Size > MaxArtifactBytes || len(r.SHA256) != 64)) {
 			t.Fatalf("accepted an out-of-bounds step: %+v", r)
 		}
-		b, _ := json.Marshal(r)
-		if _, err := DecodeArtifactUploadRequest(b); err != nil {
+		b, err := EncodeArtifactUploadRequest(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := DecodeArtifactUploadRequest(b)
+		if err != nil {
 			t.Fatalf("re-encoded step refused: %v", err)
+		}
+		if !bytes.Equal(back.Chunk, r.Chunk) || back.Part != r.Part || back.Name != r.Name {
+			t.Fatalf("re-encoded step changed: %+v, was %+v", back, r)
 		}
 	})
 }

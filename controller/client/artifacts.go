@@ -35,22 +35,17 @@ func (c *Client) UploadArtifact(ctx context.Context, component, version, file st
 	}
 	name := messages.ArtifactObjectName(component, version, file)
 	base := messages.ArtifactUploadRequest{Name: name, Upload: rand.Text()}
-	send := func(ctx context.Context, req messages.ArtifactUploadRequest) (messages.ArtifactUploadResult, error) {
-		sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		defer cancel()
-		res, err := call[messages.ArtifactUploadRequest, messages.ArtifactUploadResult](sctx, c, messages.APIArtifactUpload, req)
-		if err != nil && strings.HasPrefix(err.Error(), "your operator role may not call") {
-			return res, errUploadForbidden
-		}
-		return res, err
-	}
-	sent, err := c.sendChunks(ctx, base, r, send)
+	sent, err := c.sendChunks(ctx, base, r)
 	if err != nil {
 		if sent {
+			// Sent after every chunk on the same connection, so the
+			// controller takes it after them.
 			a := base
 			a.Abort = true
 			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			_, _ = send(actx, a)
+			if body, err := messages.EncodeArtifactUploadRequest(a); err == nil {
+				_, _ = call[rawBody, messages.ArtifactUploadResult](actx, c, messages.APIArtifactUpload, body)
+			}
 			cancel()
 		}
 		if ctx.Err() != nil {
@@ -67,61 +62,66 @@ func (c *Client) UploadArtifact(ctx context.Context, component, version, file st
 // errUploadForbidden is the whole answer to a read-only operator's upload.
 var errUploadForbidden = errors.New("your operator role may not upload artifacts; ask an admin to run foundry artifact import")
 
-// stepResult is the answer to one chunk step.
-type stepResult struct {
-	res messages.ArtifactUploadResult
-	err error
+// uploadStepWait bounds the wait for the answer to one upload step.
+const uploadStepWait = 2 * time.Minute
+
+func uploadErr(err error) error {
+	if err != nil && strings.HasPrefix(err.Error(), "your operator role may not call") {
+		return errUploadForbidden
+	}
+	return err
 }
 
 // sendChunks sends r in chunks, then the final step, and says whether
-// any chunk step was sent (so the caller knows to abort on failure).
-func (c *Client) sendChunks(ctx context.Context, base messages.ArtifactUploadRequest, r io.Reader,
-	send func(context.Context, messages.ArtifactUploadRequest) (messages.ArtifactUploadResult, error)) (bool, error) {
-	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var pending []chan stepResult
+// any step was sent (so the caller knows to abort on failure). Chunks are
+// published from this goroutine, so they reach the controller in order;
+// up to the controller's window of them await their answers at once.
+func (c *Client) sendChunks(ctx context.Context, base messages.ArtifactUploadRequest, r io.Reader) (bool, error) {
+	var pending []*pendingCall[messages.ArtifactUploadResult]
+	defer func() {
+		for _, p := range pending { // left unanswered after a failure
+			p.stop()
+			_ = p.sub.Unsubscribe()
+		}
+	}()
 	window := 1 // until the controller's first answer says more
 	wait := func() error {
-		res := <-pending[0]
+		p := pending[0]
 		pending = pending[1:]
-		if res.err == nil {
-			window = min(max(res.res.Window, 1), messages.MaxArtifactUploadWindow)
+		wctx, cancel := context.WithTimeout(ctx, uploadStepWait)
+		defer cancel()
+		res, err := p.wait(wctx)
+		if err != nil {
+			return uploadErr(err)
 		}
-		return res.err
-	}
-	fail := func(err error) (bool, error) {
-		cancel()
-		for len(pending) > 0 {
-			_ = wait()
-		}
-		return true, err
+		window = min(max(res.Window, 1), messages.MaxArtifactUploadWindow)
+		return nil
 	}
 	h := sha256.New()
 	var size int64
+	buf := make([]byte, messages.ArtifactUploadChunkBytes)
 	for part := 0; ; part++ {
-		buf := make([]byte, messages.ArtifactUploadChunkBytes)
 		n, rerr := io.ReadFull(r, buf)
 		if n > 0 {
 			if size+int64(n) > messages.MaxArtifactBytes {
-				err := fmt.Errorf("the file is over the %d-byte artifact limit; import a smaller one", int64(messages.MaxArtifactBytes))
-				if part == 0 {
-					return false, err
-				}
-				return fail(err)
+				return part > 0, fmt.Errorf("the file is over the %d-byte artifact limit; import a smaller one", int64(messages.MaxArtifactBytes))
 			}
 			h.Write(buf[:n])
 			size += int64(n)
 			req := base
 			req.Part, req.Chunk = part, buf[:n]
-			done := make(chan stepResult, 1)
-			pending = append(pending, done)
-			go func() {
-				res, err := send(cctx, req)
-				done <- stepResult{res, err}
-			}()
+			body, err := messages.EncodeArtifactUploadRequest(req)
+			if err != nil {
+				return part > 0, err
+			}
+			p, err := sendCall[rawBody, messages.ArtifactUploadResult](c, messages.APIArtifactUpload, body)
+			if err != nil {
+				return part > 0, uploadErr(err)
+			}
+			pending = append(pending, p)
 			for len(pending) >= window {
 				if err := wait(); err != nil {
-					return fail(err)
+					return true, err
 				}
 			}
 		}
@@ -129,21 +129,24 @@ func (c *Client) sendChunks(ctx context.Context, base messages.ArtifactUploadReq
 			break
 		}
 		if rerr != nil {
-			if part == 0 && n == 0 {
-				return false, rerr
-			}
-			return fail(rerr)
+			return part > 0, rerr
 		}
 	}
 	for len(pending) > 0 {
 		if err := wait(); err != nil {
-			return fail(err)
+			return true, err
 		}
 	}
 	final := base
 	final.Done, final.Size, final.SHA256 = true, size, hex.EncodeToString(h.Sum(nil))
-	_, err := send(ctx, final)
-	return true, err
+	fctx, cancel := context.WithTimeout(ctx, uploadStepWait)
+	defer cancel()
+	body, err := messages.EncodeArtifactUploadRequest(final)
+	if err != nil {
+		return true, err
+	}
+	_, err = call[rawBody, messages.ArtifactUploadResult](fctx, c, messages.APIArtifactUpload, body)
+	return true, uploadErr(err)
 }
 
 // ImportArtifact asks the controller to sign files already uploaded with

@@ -111,6 +111,14 @@ func readStreamCtx[T any](ctx context.Context, c *Client, q streamQuery, decode 
 		if res.Next < req.After {
 			return fmt.Errorf("read %s: the controller went back from record %d to %d; retry", q.what, req.After, res.Next)
 		}
-		req.After, req.SinceMs = res.Next, 0
+		// Next is 0 only while the stream was empty: everything stored
+		// from then on is wanted, which "only new" (After and SinceMs 0)
+		// would not give once something has been stored.
+		req.After = res.Next
+		if res.Next > 0 {
+			req.SinceMs = 0
+		} else if req.SinceMs == 0 {
+			req.SinceMs = 1
+		}
 	}
 }
