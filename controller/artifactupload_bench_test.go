@@ -40,6 +40,7 @@ func BenchmarkArtifactImport(b *testing.B) {
 	}{
 		{"controller", controllerPath(messages.MaxArtifactUploadWindow)},
 		{"controller-window-1", controllerPath(1)},
+		{"controller-window-2", controllerPath(2)},
 		{"object-store-put", func() error {
 			_, err := obs.Put(ctx, jetstream.ObjectMeta{Name: messages.ArtifactObjectName("app", "1.0", "big")}, bytes.NewReader(data))
 			return err

@@ -33,7 +33,7 @@ const MaxArtifactUploadParts = MaxArtifactBytes / ArtifactUploadChunkBytes
 // MaxArtifactUploadWindow is the most chunk steps a client may have in
 // flight at once (ArtifactUploadResult.Window): one round trip per chunk
 // would make a large upload wait on latency rather than bandwidth.
-const MaxArtifactUploadWindow = 8
+const MaxArtifactUploadWindow = 4
 
 // ArtifactUploadRequest is one step of an upload of object Name under
 // the upload id Upload (a random token the client chooses, one per
