@@ -30,6 +30,14 @@ const (
 	defaultUploadStale = 10 * time.Minute
 )
 
+// defaultUploadWindow is how many chunk steps the controller lets a
+// client pipeline. Two hide one round trip per chunk on a distant link;
+// on loopback, where the work not the latency bounds an upload, four were
+// slower than one or two (BenchmarkArtifactImport), the controller's
+// acknowledgements from JetStream queueing behind chunks on its one
+// connection.
+const defaultUploadWindow = 2
+
 // headerUploadPart numbers a stored chunk within its upload, so the final
 // step can refuse chunks stored out of order or twice.
 const headerUploadPart = "Foundry-Upload-Part"
@@ -70,7 +78,7 @@ type uploadState struct {
 
 func newUploadTable() *uploadTable {
 	return &uploadTable{m: map[string]*uploadState{}, max: defaultMaxUploads, maxBytes: messages.MaxArtifactBytes, stale: defaultUploadStale,
-		window: messages.MaxArtifactUploadWindow}
+		window: defaultUploadWindow}
 }
 
 // uploadChunkID is the object store chunk id (its NUID) of an upload: a

@@ -13,12 +13,12 @@ import (
 
 // BenchmarkArtifactImport imports a 64 MiB file (upload, then the
 // controller's signing read) through the controller's upload endpoint,
-// with the default window of chunks in flight and with one, against the
-// path operators had before issue 20: the object store client's Put on a
-// connection with JetStream access (here the controller's own, as
-// operators no longer have any). Run with
+// with the default window of chunks in flight (2), with 1 and with 4,
+// against the path operators had before issue 20: the object store
+// client's Put on a connection with JetStream access (here the
+// controller's own, as operators no longer have any). Run with
 //
-//	go test -run '^$' -bench BenchmarkArtifactImport -benchtime 3x ./controller/
+//	go test -run '^$' -bench BenchmarkArtifactImport -benchtime 5x ./controller/
 func BenchmarkArtifactImport(b *testing.B) {
 	c := ct.StartController(b)
 	cl := ct.Client(b, c)
@@ -38,9 +38,9 @@ func BenchmarkArtifactImport(b *testing.B) {
 		name   string
 		upload func() error
 	}{
-		{"controller", controllerPath(messages.MaxArtifactUploadWindow)},
+		{"controller", controllerPath(2)}, // the default window
 		{"controller-window-1", controllerPath(1)},
-		{"controller-window-2", controllerPath(2)},
+		{"controller-window-4", controllerPath(messages.MaxArtifactUploadWindow)},
 		{"object-store-put", func() error {
 			_, err := obs.Put(ctx, jetstream.ObjectMeta{Name: messages.ArtifactObjectName("app", "1.0", "big")}, bytes.NewReader(data))
 			return err
