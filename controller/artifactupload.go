@@ -31,11 +31,10 @@ const (
 )
 
 // defaultUploadWindow is how many chunk steps the controller lets a
-// client pipeline. Two hide one round trip per chunk on a distant link;
-// on loopback, where the work not the latency bounds an upload, four were
-// slower than one or two (BenchmarkArtifactImport), the controller's
-// acknowledgements from JetStream queueing behind chunks on its one
-// connection.
+// client pipeline. Two hide one round trip per chunk on a distant link
+// while little is in flight; on loopback, where the work and not the
+// latency bounds an upload, windows of 1, 2 and 4 measured the same
+// within the noise (BenchmarkArtifactImport, BENCHMARKS.md).
 const defaultUploadWindow = 2
 
 // headerUploadPart numbers a stored chunk within its upload, so the final
