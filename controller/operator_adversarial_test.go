@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -47,8 +48,9 @@ func operatorConn(t *testing.T, c *controller.Controller, credsFile string, errs
 // server nor the controller deliver anything outside its own inbox: push
 // consumers with a foreign deliver subject and every JetStream request
 // (whose reply subject NATS does not check) are refused by permission,
-// so none is created; a correctly signed API request whose reply subject
-// is a host's command subject, the broadcast or another inbox is dropped
+// so none is created; a correctly signed API request (a stream read, a
+// host list, an artifact read or an upload step) whose reply subject is
+// a host's command subject, the broadcast or another inbox is dropped
 // unanswered and unexecuted. The same credential still reads events and
 // audit records, lists and follows, through the controller.
 func TestStolenOperatorCredentialCannotDeliverStreamDataElsewhere(t *testing.T) {
@@ -72,6 +74,8 @@ func TestStolenOperatorCredentialCannotDeliverStreamDataElsewhere(t *testing.T) 
 		t.Fatal(err)
 	}
 	streams := []string{controller.EventsStream, messages.AuditStream, "OBJ_" + messages.ArtifactBucket}
+	// Artifact bytes an attacker would like delivered to a host.
+	stored := importBytes(t, admin, "app", []byte("stored artifact"))
 
 	for _, role := range []struct{ name, creds string }{{"admin", c.AdminCredsPath()}, {"read-only", viewerCreds}} {
 		t.Run(role.name, func(t *testing.T) {
@@ -123,24 +127,35 @@ func TestStolenOperatorCredentialCannotDeliverStreamDataElsewhere(t *testing.T) 
 			dropped := c.APIRequestsDropped()
 			foreign := []string{web2cmd, messages.BroadcastSubject(), messages.AgentInbox("web-2") + ".x", "_INBOX.stolen.x",
 				controller.OperatorInbox(strings.Repeat("U", 56)) + ".x"}
+			chunks, _ := json.Marshal(messages.ArtifactChunkRequest{Name: stored.ObjectName(), Max: messages.MaxArtifactChunksPerRequest})
+			step, _ := messages.EncodeArtifactUploadRequest(messages.ArtifactUploadRequest{Name: stored.ObjectName(), Upload: "0123456789abcdef", Chunk: []byte("evil")})
+			reaching := 0 // requests the role may publish, which the controller must drop
 			for _, reply := range foreign {
 				for _, api := range []struct {
 					subject string
 					body    []byte
-				}{{messages.APIStreamRead, read}, {messages.APIHostList, []byte(`{}`)}} {
+				}{{messages.APIStreamRead, read}, {messages.APIHostList, []byte(`{}`)},
+					{messages.APIArtifactChunks, chunks}, {messages.APIArtifactUpload, step}} {
 					m := signedMsg(t, kp, api.subject, api.body)
 					m.Reply = reply
 					if err := nc.PublishMsg(m); err != nil {
 						t.Fatal(err)
 					}
+					if role.name == "admin" || slices.Contains(messages.ReadAPISubjects, api.subject) {
+						reaching++
+					}
 				}
 			}
 			ct.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-				if n := c.APIRequestsDropped() - dropped; n < uint64(2*len(foreign)) {
-					return fmt.Errorf("%d of %d requests with foreign replies dropped", n, 2*len(foreign))
+				if n := c.APIRequestsDropped() - dropped; n < uint64(reaching) {
+					return fmt.Errorf("%d of %d requests with foreign replies dropped", n, reaching)
 				}
 				return nil
 			})
+			// None of them ran: no upload chunk beside the stored object's.
+			if n, err := c.UploadChunks(ctx); err != nil || n != 1 {
+				t.Fatalf("%d upload chunks after dropped uploads (%v), want the stored object's 1", n, err)
+			}
 
 			// The credential's own reads still work: a list, and a follow
 			// that sees an event published after it started.
