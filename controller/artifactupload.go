@@ -106,8 +106,10 @@ func callerKey(ctx context.Context) string {
 // (messages.APIArtifactUpload). Chunks go straight into the artifact
 // stream under the upload's own chunk subject, in the object store's
 // format, so any controller of a cluster can take any step; the final
-// step reads them back, checks that every part arrived in order and the
-// size and digest the client claims, and only then writes the object's
+// step checks that every part arrived, in order, with the size and digest
+// the client claims (from what this controller kept while storing them
+// when it stored them all, else by reading them back), and only then
+// writes the object's
 // metadata, which makes the upload the object and drops the chunks of the
 // object it replaces (what the object store client's Put does). A
 // half-finished, aborted or refused upload leaves the existing object as
