@@ -186,7 +186,7 @@ func (c *Controller) readRecords(ctx context.Context, stream, filter string, aft
 		if err != nil {
 			return res, err
 		}
-		if size > 0 && size+len(m.Data) > messages.MaxStreamReadBytes {
+		if size > 0 && size+len(m.Data)+len(m.Subject) > messages.MaxStreamReadBytes {
 			break
 		}
 		res.Records = append(res.Records, messages.StreamRecord{Seq: m.Seq, Subject: m.Subject, Data: m.Data})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -161,5 +162,45 @@ func TestWaitingStreamReadsAreBoundedPerOperator(t *testing.T) {
 	}
 	if _, err := c.StreamRead(alice, messages.StreamReadRequest{Stream: messages.StreamEvents, Filter: hostFilter("web-1"), WaitMs: 10}); err != nil {
 		t.Fatalf("a read after the waits ended: %v", err)
+	}
+}
+
+// One answer carries at most MaxStreamReadBytes of records (the reader
+// asks again for the rest), so it always fits in one API message.
+func TestStreamReadIsBoundedInBytes(t *testing.T) {
+	c := ct.StartController(t)
+	ctx := context.Background()
+	subj, _ := messages.EventSubject("web-1", messages.EventAgentStarted)
+	const n, big = 100, 15000
+	for i := range n {
+		b, _ := json.Marshal(messages.Event{V: messages.Version, Time: time.Now().UnixMilli(), Type: messages.EventAgentStarted,
+			Message: fmt.Sprintf("%d %s", i, strings.Repeat("x", big))})
+		if _, err := c.JetStream().Publish(ctx, subj, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := messages.StreamReadRequest{Stream: messages.StreamEvents, Filter: hostFilter("web-1"), SinceMs: 1}
+	got, answers := 0, 0
+	for {
+		res, err := c.StreamRead(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answers++
+		size := 0
+		for _, r := range res.Records {
+			size += len(r.Data) + len(r.Subject)
+		}
+		if size > messages.MaxStreamReadBytes {
+			t.Fatalf("an answer of %d bytes of records, over the %d bound", size, messages.MaxStreamReadBytes)
+		}
+		got += len(res.Records)
+		if res.End {
+			break
+		}
+		req.After, req.SinceMs = res.Next, 0
+	}
+	if got != n || answers < n*big/messages.MaxStreamReadBytes {
+		t.Fatalf("%d records in %d answers, want all %d in at least %d", got, answers, n, n*big/messages.MaxStreamReadBytes)
 	}
 }
