@@ -59,6 +59,9 @@ func (c *Controller) startAPI() error {
 		{"artifact-import", messages.APIArtifactImport, async(handle(c, messages.APIArtifactImport, c.ImportArtifact))},
 		{"artifact-list", messages.APIArtifactList, handle(c, messages.APIArtifactList, c.ListArtifacts)},
 		{"web-login", messages.APIWebLogin, handle(c, messages.APIWebLogin, c.webLogin)},
+		{"artifact-upload", messages.APIArtifactUpload, handleWith(c, messages.APIArtifactUpload, messages.DecodeArtifactUploadRequest, c.UploadArtifact)},
+		{"artifact-chunks", messages.APIArtifactChunks, async(handle(c, messages.APIArtifactChunks, c.ArtifactChunks))},
+		{"stream-read", messages.APIStreamRead, async(handle(c, messages.APIStreamRead, c.StreamRead))},
 	}
 	for _, e := range endpoints {
 		if err := svc.AddEndpoint(e.name, e.h, micro.WithEndpointSubject(e.subject)); err != nil {
@@ -78,11 +81,20 @@ func (c *Controller) startAPI() error {
 // with the operator in its context, an audit record for every write, and
 // one envelope for result or error.
 func handle[Req, Res any](c *Controller, subject string, fn func(context.Context, Req) (Res, error)) micro.HandlerFunc {
+	return handleWith(c, subject, func(b []byte) (Req, error) { return messages.DecodeAPI[Req](orEmptyObject(b)) }, fn)
+}
+
+// handleWith is handle with a decoder of its own, for a request that is
+// not plain JSON (an upload step's raw chunk).
+func handleWith[Req, Res any](c *Controller, subject string, decode func([]byte) (Req, error), fn func(context.Context, Req) (Res, error)) micro.HandlerFunc {
 	write := !slices.Contains(messages.ReadAPISubjects, subject)
 	action := strings.TrimPrefix(subject, messages.APIPrefix+".")
 	return func(r micro.Request) {
+		if !c.replyToSender(r) {
+			return
+		}
 		var resp messages.APIResponse[Res]
-		req, err := messages.DecodeAPI[Req](orEmptyObject(r.Data()))
+		req, err := decode(r.Data())
 		var call *apiCall
 		if err == nil {
 			call, err = c.authorize(r.Subject(), r.Data(), r.Headers().Get, write, action)
@@ -99,6 +111,28 @@ func handle[Req, Res any](c *Controller, subject string, fn func(context.Context
 		resp.Error = messages.AsError(err)
 		_ = r.Respond(fitAnswer(encodeAnswer(resp), messages.MaxAPIBytes))
 	}
+}
+
+// replyToSender reports whether r's reply subject is under an operator's
+// inbox (OperatorInbox), and under the claimed sender's own when the
+// request names one. NATS checks a reply subject against no permission,
+// so without this anyone allowed to call the API could have the
+// controller's answer delivered to any subject (a host's command
+// subject, the broadcast, an agent's inbox). Other requests are dropped
+// unanswered and unexecuted. Only operators subscribe under "_INBOX_"
+// followed by a user key, each to its own, so a forged claim gets at
+// most an error on the claimed operator's own inbox.
+func (c *Controller) replyToSender(r micro.Request) bool {
+	rest, _ := strings.CutPrefix(r.Reply(), "_INBOX_")
+	key, _, _ := strings.Cut(rest, ".")
+	claimed := r.Headers().Get(messages.HeaderOperator)
+	if InOperatorInbox(key, r.Reply()) && (claimed == "" || claimed == key) {
+		return true
+	}
+	if n := c.apiDropped.Add(1); n%1000 == 1 {
+		c.logger.Warn("API request dropped: its reply subject is not the sender's inbox", "subject", r.Subject(), "reply", clipLog(r.Reply()), "dropped", n)
+	}
+	return false
 }
 
 // fitAnswer replaces an answer over limit bytes with an error that says

@@ -93,42 +93,75 @@ func (c *Controller) serveArtifact(host string, m *nats.Msg) {
 		fail(err)
 		return
 	}
+	end, err := c.artifactChunks(ctx, req, func(seq uint64, data []byte) error {
+		out := nats.NewMsg(m.Reply)
+		out.Header.Set(messages.HeaderArtifactSeq, strconv.FormatUint(seq, 10))
+		out.Data = data
+		return c.nc.PublishMsg(out)
+	})
+	if err != nil {
+		if !errors.Is(err, errEmit) {
+			fail(err)
+		}
+		return
+	}
+	out := nats.NewMsg(m.Reply)
+	out.Header.Set(messages.HeaderArtifactEnd, end)
+	_ = c.nc.PublishMsg(out)
+}
+
+// maxArtifactAnswerBytes bounds the chunk bytes of one answer, whatever
+// the object's chunk size: an operator's answer is one API message
+// (base64 in JSON, under messages.MaxAPIBytes), and an agent holds at most
+// this much per batch.
+const maxArtifactAnswerBytes = 4 << 20
+
+// chunksPerAnswer is how many of info's chunks one answer carries: what
+// was asked for, within maxArtifactAnswerBytes, and at least one.
+func chunksPerAnswer(info *jetstream.ObjectInfo, asked int) int {
+	size := 128 << 10 // the object store client's default
+	if info.Opts != nil && info.Opts.ChunkSize > 0 {
+		size = int(info.Opts.ChunkSize)
+	}
+	return max(1, min(asked, maxArtifactAnswerBytes/size))
+}
+
+// errEmit marks a failure to pass a chunk on, after which nothing more is
+// sent.
+var errEmit = errors.New("chunk not sent")
+
+// artifactChunks reads up to req.Max chunks of req.Name after req.After,
+// in order, passing each to emit, and says whether more follow
+// (messages.ArtifactEndMore or ArtifactEndEOF).
+func (c *Controller) artifactChunks(ctx context.Context, req messages.ArtifactChunkRequest, emit func(seq uint64, data []byte) error) (string, error) {
 	obs, err := c.artifacts(ctx)
 	if err != nil {
-		fail(err)
-		return
+		return "", err
 	}
 	info, err := obs.GetInfo(ctx, req.Name)
 	if errors.Is(err, jetstream.ErrObjectNotFound) || (err == nil && info.Deleted) {
-		fail(&messages.Error{Code: messages.CodeNotFound, Message: fmt.Sprintf("artifact %s is not in the artifact store", req.Name)})
-		return
+		return "", &messages.Error{Code: messages.CodeNotFound, Message: fmt.Sprintf("artifact %s is not in the artifact store", req.Name)}
 	}
 	if err != nil {
-		fail(fmt.Errorf("read artifact %s: %w", req.Name, err))
-		return
+		return "", fmt.Errorf("read artifact %s: %w", req.Name, err)
 	}
 	stream, err := c.js.Stream(ctx, "OBJ_"+messages.ArtifactBucket)
 	if err != nil {
-		fail(fmt.Errorf("open the artifact stream: %w", err))
-		return
+		return "", fmt.Errorf("open the artifact stream: %w", err)
 	}
 	chunks := "$O." + messages.ArtifactBucket + ".C." + info.NUID
 	after, end := req.After, messages.ArtifactEndMore
-	for range req.Max {
+	for range chunksPerAnswer(info, req.Max) {
 		msg, err := stream.GetMsg(ctx, after+1, jetstream.WithGetMsgSubject(chunks))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			end = messages.ArtifactEndEOF
 			break
 		}
 		if err != nil {
-			fail(fmt.Errorf("read artifact %s: %w", req.Name, err))
-			return
+			return "", fmt.Errorf("read artifact %s: %w", req.Name, err)
 		}
-		out := nats.NewMsg(m.Reply)
-		out.Header.Set(messages.HeaderArtifactSeq, strconv.FormatUint(msg.Sequence, 10))
-		out.Data = msg.Data
-		if err := c.nc.PublishMsg(out); err != nil {
-			return
+		if err := emit(msg.Sequence, msg.Data); err != nil {
+			return "", errEmit
 		}
 		after = msg.Sequence
 	}
@@ -138,9 +171,7 @@ func (c *Controller) serveArtifact(host string, m *nats.Msg) {
 			end = messages.ArtifactEndEOF
 		}
 	}
-	out := nats.NewMsg(m.Reply)
-	out.Header.Set(messages.HeaderArtifactEnd, end)
-	_ = c.nc.PublishMsg(out)
+	return end, nil
 }
 
 // boundArtifactConsumers sets the artifact stream's max_consumers (the

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -291,41 +292,15 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 // is derived from the public key so two operators never share replies.
 func OperatorInbox(pub string) string { return "_INBOX_" + pub }
 
-// streamReadSubjects are the JetStream API calls that read one stream with
-// ephemeral consumers, which is all `events` and `audit` need.
-func streamReadSubjects(stream string) []string {
-	return []string{
-		"$JS.API.STREAM.INFO." + stream,
-		"$JS.API.CONSUMER.CREATE." + stream + ".>",
-		"$JS.API.CONSUMER.CREATE." + stream,
-		"$JS.API.CONSUMER.DELETE." + stream + ".>",
-		"$JS.API.CONSUMER.INFO." + stream + ".>",
-		"$JS.API.CONSUMER.MSG.NEXT." + stream + ".>",
+// InOperatorInbox reports whether reply is a subject under pub's inbox,
+// the only place the controller answers pub's requests. pub must be a
+// user key: a claimed "AGENT_<host>" would otherwise name an agent's inbox.
+func InOperatorInbox(pub, reply string) bool {
+	if !nkeys.IsValidPublicUserKey(pub) {
+		return false
 	}
-}
-
-// artifactReadSubjects let a client fetch objects from the artifact store
-// (stream info, metadata by direct get, an ordered consumer over the
-// chunks) and nothing else: no publish into the store, no other stream.
-func artifactReadSubjects() []string {
-	stream := "OBJ_" + messages.ArtifactBucket
-	return append(streamReadSubjects(stream),
-		"$JS.API.STREAM.MSG.GET."+stream,
-		"$JS.API.DIRECT.GET."+stream+".>",
-		"$JS.API.DIRECT.GET."+stream,
-		// Ordered consumers answer the server's flow control here; denied,
-		// a large fetch stalls once the server's window is full.
-		"$JS.FC."+stream+".>")
-}
-
-// artifactWriteSubjects let an admin upload objects; only the controller
-// can sign them, so an upload is inert until foundry artifact import asks
-// the controller to sign it.
-func artifactWriteSubjects() []string {
-	stream := "OBJ_" + messages.ArtifactBucket
-	return append(artifactReadSubjects(),
-		"$O."+messages.ArtifactBucket+".>",
-		"$JS.API.STREAM.PURGE."+stream)
+	rest, ok := strings.CutPrefix(reply, OperatorInbox(pub)+".")
+	return ok && rest != "" && !strings.ContainsAny(rest, "*> \t\r\n")
 }
 
 // agentEventSubjects are the event subjects host may publish: its own, of
@@ -351,8 +326,9 @@ func agentEventSubjects(host string) []string {
 //     (allow_responses); artifact reads need a connection of their own
 //     (agentFetchPermissions);
 //   - an operator reaches only the controller API (a read-only one only
-//     the read endpoints) and read access to the events and audit
-//     streams, and receives only on its own inbox;
+//     the read endpoints, events and audit reads among them), and
+//     receives only on its own inbox; the controller answers only there
+//     (replyToSender);
 //   - the controller's own connection is unrestricted.
 func permissionsFor(id Identity) (*server.Permissions, error) {
 	switch id.Kind {
@@ -376,13 +352,14 @@ func permissionsFor(id Identity) (*server.Permissions, error) {
 			Response:  &server.ResponsePermission{MaxMsgs: 1, Expires: messages.MaxValidity},
 		}, nil
 	case KindOperator:
-		pub := []string{"$JS.API.INFO"}
-		pub = append(pub, streamReadSubjects(EventsStream)...)
-		pub = append(pub, streamReadSubjects(messages.AuditStream)...)
+		// No JetStream at all: operators read events and audit
+		// (messages.APIStreamRead) and move artifact bytes
+		// (messages.APIArtifactUpload, APIArtifactChunks) through the
+		// controller, which answers only on their own inbox.
+		var pub []string
 		switch id.Role {
 		case RoleAdmin:
 			pub = append(pub, messages.APIPrefix+".>")
-			pub = append(pub, artifactWriteSubjects()...)
 		case RoleReadOnly:
 			pub = append(pub, messages.ReadAPISubjects...)
 			pub = append(pub, messages.VerbCheckedAPISubjects...)

@@ -127,6 +127,10 @@ type Controller struct {
 	rejoins      rejoins
 	arts         artifactStore
 	artDropped   atomic.Uint64 // artifact requests whose reply was not the host's inbox
+	apiDropped   atomic.Uint64 // API requests whose reply was not the sender's inbox
+	news         *newsBoard
+	uploads      *uploadTable
+	readsWaiting atomic.Int64 // stream reads waiting for news (tests wait on it)
 	auditing     bool
 	trustLimiter *keyedLimiter
 	denyLog      *keyedLimiter
@@ -182,7 +186,7 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 	}
 	c := &Controller{opts: opts, logger: opts.Logger, done: make(chan struct{}), livenessSent: map[string]livenessMark{},
 		auth:   newAuthenticator(opts.MaxConnsPerAgent, opts.MaxConnsPerOperator),
-		replay: newReplayCache(), trustLimiter: newKeyedLimiter(1, time.Minute), denyLog: newKeyedLimiter(1, time.Minute),
+		replay: newReplayCache(), news: newNewsBoard(), uploads: newUploadTable(), trustLimiter: newKeyedLimiter(1, time.Minute), denyLog: newKeyedLimiter(1, time.Minute),
 		audit: newAuditor(opts.Logger.With("component", "audit")), plan: plan}
 	c.issued = newIssuedCommands(maxIssuedCommands)
 	c.metrics = c.newMetrics()
@@ -379,11 +383,15 @@ func (c *Controller) startServices(ctx context.Context) error {
 	if c.bcast, err = startReplyMux(c.nc, rand.Text()); err != nil {
 		return err
 	}
+	if err := c.startStreamNews(); err != nil {
+		return err
+	}
 	if err := c.startAPI(); err != nil {
 		return err
 	}
 	c.sweeping = true
 	go c.sweepLoop(runCtx)
+	go c.runUploadSweeps(runCtx)
 	if c.plan != nil {
 		c.logger.Info("cluster member", "cluster", c.opts.ClusterName, "route_listen", c.srv.ClusterAddr().String(),
 			"route_advertise", c.plan.advertise, "servers_in_routes", c.plan.servers)
@@ -442,6 +450,13 @@ func (c *Controller) TrustedKeys() []string { return c.keys.trusted() }
 // Server exposes the embedded NATS server, for tests that need to inspect
 // connections.
 func (c *Controller) Server() *server.Server { return c.srv }
+
+// JetStream is the controller's own, unrestricted JetStream context. It
+// is for in-process tests and tools that must reach the stores directly
+// (tampering with an artifact, say): operators have no JetStream
+// permission at all, and code holding the *Controller is already inside
+// its trust boundary.
+func (c *Controller) JetStream() jetstream.JetStream { return c.js }
 
 // Wait blocks until ctx ends, then shuts the controller down. Cancellation
 // is the normal way to stop, not an error.

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
+	"github.com/foundry-fleet/foundry/controller"
 	"github.com/foundry-fleet/foundry/controller/client"
 	ct "github.com/foundry-fleet/foundry/controller/controllertest"
 	"github.com/foundry-fleet/foundry/messages"
@@ -49,11 +50,37 @@ func signedMsg(t *testing.T, kp nkeys.KeyPair, subject string, body []byte) *nat
 	return m
 }
 
+// requestAsOperator sends m with a reply under the inbox of the operator
+// it claims to be from (the controller answers nowhere else), or, when it
+// claims none, under nc's own inbox if that is an operator's, else under
+// a stranger's.
+func requestAsOperator(nc *nats.Conn, m *nats.Msg) (*nats.Msg, error) {
+	key := m.Header.Get(messages.HeaderOperator)
+	if key == "" {
+		rest, _ := strings.CutPrefix(nc.NewRespInbox(), "_INBOX_")
+		key, _, _ = strings.Cut(rest, ".")
+	}
+	if !nkeys.IsValidPublicUserKey(key) {
+		kp, _ := nkeys.CreateUser()
+		key, _ = kp.PublicKey()
+	}
+	sub, err := nc.SubscribeSync(controller.OperatorInbox(key) + "." + nats.NewInbox()[len(nats.InboxPrefix):])
+	if err != nil {
+		return nil, err
+	}
+	defer sub.Unsubscribe()
+	m.Reply = sub.Subject
+	if err := nc.PublishMsg(m); err != nil {
+		return nil, err
+	}
+	return sub.NextMsg(10 * time.Second)
+}
+
 // apiError sends m over nc and returns the API error in the answer (nil
 // for success).
 func apiError(t *testing.T, nc *nats.Conn, m *nats.Msg) *messages.Error {
 	t.Helper()
-	r, err := nc.RequestMsg(m, 10*time.Second)
+	r, err := requestAsOperator(nc, m)
 	if err != nil {
 		t.Fatalf("request %s: %v", m.Subject, err)
 	}

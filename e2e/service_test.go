@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,8 +17,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/foundry-fleet/foundry/controller/client"
 	"github.com/foundry-fleet/foundry/e2e/harness"
@@ -57,15 +56,7 @@ func (f *fleet) publishSvcArtifact(t *testing.T, component, version, file string
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	js, err := jetstream.New(f.client().Conn())
-	if err != nil {
-		t.Fatal(err)
-	}
-	obs, err := js.ObjectStore(ctx, messages.ArtifactBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := obs.PutBytes(ctx, messages.ArtifactObjectName(component, version, file), data); err != nil {
+	if err := f.client().UploadArtifact(ctx, component, version, file, bytes.NewReader(data)); err != nil {
 		t.Fatalf("upload: %v", err)
 	}
 	res, err := f.c.ImportArtifact(ctx, messages.ArtifactImportRequest{Component: component, Version: version, Files: []string{file}})

@@ -225,8 +225,9 @@ func TestAgentUpgradeRollsForwardAndBackByItself(t *testing.T) {
 			t.Fatalf("%s: %+v %v", B, list, err)
 		}
 		signed := list.Artifacts[0].ArtifactRef
-		js, _ := jetstream.New(cl.Conn())
-		obs, err := js.ObjectStore(ctx, messages.ArtifactBucket)
+		// Operators have no JetStream access: tamper as someone with the
+		// controller's storage would.
+		obs, err := f.c.JetStream().ObjectStore(ctx, messages.ArtifactBucket)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -77,21 +77,26 @@ func DecodeArtifactChunkRequest(b []byte) (ArtifactChunkRequest, error) {
 	if err != nil {
 		return r, err
 	}
+	return r, ValidArtifactChunkRequest(r)
+}
+
+// ValidArtifactChunkRequest checks an artifact request's name and bounds.
+func ValidArtifactChunkRequest(r ArtifactChunkRequest) error {
 	if r.Max < 1 || r.Max > MaxArtifactChunksPerRequest {
-		return r, &Error{Code: CodeBadRequest, Message: fmt.Sprintf("artifact request asks for %d chunks; ask for 1 to %d", r.Max, MaxArtifactChunksPerRequest)}
+		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("artifact request asks for %d chunks; ask for 1 to %d", r.Max, MaxArtifactChunksPerRequest)}
 	}
 	parts := strings.Split(r.Name, "/")
 	if len(parts) != 3 {
-		return r, &Error{Code: CodeBadRequest, Message: "artifact name must be component/version/file"}
+		return &Error{Code: CodeBadRequest, Message: "artifact name must be component/version/file"}
 	}
 	if err := ValidComponent(parts[0]); err != nil {
-		return r, err
+		return err
 	}
 	if err := ValidVersion(parts[1]); err != nil {
-		return r, err
+		return err
 	}
 	if err := ValidFileName(parts[2]); err != nil {
-		return r, err
+		return err
 	}
-	return r, nil
+	return nil
 }

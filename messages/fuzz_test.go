@@ -350,3 +350,82 @@ func FuzzDecodeArtifactChunkRequest(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeStreamReadRequest(f *testing.F) {
+	b, _ := json.Marshal(StreamReadRequest{Stream: StreamEvents, Filter: EventPrefix + ".web-1.*", After: 7, Max: 10, WaitMs: 5000})
+	f.Add(b)
+	f.Add([]byte(`{"stream":"audit","filter":"foundry.audit.*.alice","since_ms":1}`))
+	f.Add([]byte(`{"stream":"events","filter":"foundry.evt.>"}`))
+	f.Add([]byte(`{"stream":"audit","filter":"foundry.evt.*.*"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := DecodeStreamReadRequest(data)
+		if err != nil {
+			return
+		}
+		prefix := map[string]string{StreamEvents: EventPrefix + ".", StreamAudit: AuditPrefix + "."}[r.Stream]
+		if prefix == "" || !strings.HasPrefix(r.Filter, prefix) || strings.Contains(r.Filter, ">") || strings.Count(r.Filter, ".") != strings.Count(prefix, ".")+1 ||
+			r.Max < 0 || r.Max > MaxStreamReadRecords || r.WaitMs < 0 || r.WaitMs > MaxStreamReadWait.Milliseconds() || r.SinceMs < 0 {
+			t.Fatalf("accepted an out-of-bounds request: %+v", r)
+		}
+		b, _ := json.Marshal(r)
+		if _, err := DecodeStreamReadRequest(b); err != nil {
+			t.Fatalf("re-encoded request refused: %v", err)
+		}
+	})
+}
+
+func FuzzDecodeArtifactUploadRequest(f *testing.F) {
+	b, _ := EncodeArtifactUploadRequest(ArtifactUploadRequest{Name: "k3s/v1.31.4/k3s", Upload: "ABCDEFGHIJKLMNOPQRSTUVWXYZ", Part: 3, Chunk: []byte("bytes\n{}")})
+	f.Add(b)
+	b, _ = EncodeArtifactUploadRequest(ArtifactUploadRequest{Name: "k3s/v1.31.4/k3s", Upload: "ABCDEFGHIJKLMNOPQRSTUVWXYZ", Done: true, Size: 5,
+		SHA256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"})
+	f.Add(b)
+	f.Add([]byte(`{"name":"a/b/c","upload":"0123456789abcdef","abort":true}` + "\n"))
+	f.Add([]byte(`{"name":"a/b/c","upload":"0123456789abcdef","abort":true}`))
+	f.Add([]byte(`{"name":"a/b/c","upload":"0123456789abcdef.>","part":-1}` + "\nx"))
+	f.Add([]byte(`{"name":"a/b/c","upload":"0123456789abcdef","done":true,"abort":true,"size":-1}` + "\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := DecodeArtifactUploadRequest(data)
+		if err != nil {
+			return
+		}
+		steps := 0
+		for _, s := range []bool{len(r.Chunk) > 0, r.Done, r.Abort} {
+			if s {
+				steps++
+			}
+		}
+		if strings.Count(r.Name, "/") != 2 || len(r.Upload) < 16 || len(r.Upload) > 64 || strings.ContainsAny(r.Upload, ".*> ") ||
+			len(r.Chunk) > ArtifactUploadChunkBytes || r.Part < 0 || r.Part >= MaxArtifactUploadParts || steps != 1 ||
+			(r.Done && (r.Size < 0 || r.Size > MaxArtifactBytes || len(r.SHA256) != 64)) {
+			t.Fatalf("accepted an out-of-bounds step: %+v", r)
+		}
+		b, err := EncodeArtifactUploadRequest(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := DecodeArtifactUploadRequest(b)
+		if err != nil {
+			t.Fatalf("re-encoded step refused: %v", err)
+		}
+		if !bytes.Equal(back.Chunk, r.Chunk) || back.Part != r.Part || back.Name != r.Name {
+			t.Fatalf("re-encoded step changed: %+v, was %+v", back, r)
+		}
+	})
+}
+
+func FuzzDecodeStreamReadResult(f *testing.F) {
+	b, _ := json.Marshal(APIResponse[StreamReadResult]{Result: StreamReadResult{Records: []StreamRecord{{Seq: 1, Subject: EventPrefix + ".web-1.agent_started", Data: []byte(`{}`)}}, Next: 1, End: true}})
+	f.Add(b)
+	f.Add([]byte(`{"result":{"records":[{"seq":1,"subject":"x","data":"!!"}],"next":-1}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := DecodeAPI[APIResponse[StreamReadResult]](data)
+		if err != nil {
+			return
+		}
+		b, _ := json.Marshal(r)
+		if _, err := DecodeAPI[APIResponse[StreamReadResult]](b); err != nil {
+			t.Fatalf("re-encoded answer refused: %v", err)
+		}
+	})
+}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/foundry-fleet/foundry/agent/service"
 	ct "github.com/foundry-fleet/foundry/controller/controllertest"
@@ -17,8 +16,8 @@ import (
 // BenchmarkArtifactRead reads one 32 MiB object two ways in the same run:
 // as an agent does (asking the controller, which serves chunks to the
 // agent's inbox) and, as the baseline, the way agents did before: the
-// object store's own reader, an ordered consumer (here on an admin's
-// connection, the only kind still allowed to create one).
+// object store's own reader, an ordered consumer (here on the
+// controller's own connection: no operator may create one any more).
 //
 //	go test -run '^$' -bench BenchmarkArtifactRead -benchtime 5x ./agent/service/
 func BenchmarkArtifactRead(b *testing.B) {
@@ -27,11 +26,7 @@ func BenchmarkArtifactRead(b *testing.B) {
 	cfg := ct.EnrollConfig(b, cl, c, "web-1", b.TempDir())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	js, err := jetstream.New(cl.Conn())
-	if err != nil {
-		b.Fatal(err)
-	}
-	obs, err := js.ObjectStore(ctx, messages.ArtifactBucket)
+	obs, err := c.JetStream().ObjectStore(ctx, messages.ArtifactBucket)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -84,7 +84,7 @@ func TestK3sThroughAnAgent(t *testing.T) {
 		t.Fatalf("kubeconfig before k3s ran: %+v", rec)
 	}
 
-	upload(t, cl, messages.ArtifactObjectName("k3s", "v1.31.4+k3s1", "k3s"), randomBytes(32<<10))
+	upload(t, c, cl, messages.ArtifactObjectName("k3s", "v1.31.4+k3s1", "k3s"), randomBytes(32<<10))
 	spec := messages.ServiceSpec{Component: messages.K3sComponent, Version: "v1.31.4+k3s1",
 		Artifact: importArtifact(t, c, "k3s", "v1.31.4+k3s1", "k3s"), Args: []string{"server"},
 		Files: []messages.ServiceFile{{Name: "config.yaml", Content: "token-file: /etc/rancher/k3s/token\n"},

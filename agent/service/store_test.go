@@ -31,23 +31,25 @@ import (
 	"github.com/foundry-fleet/foundry/messages"
 )
 
-// upload puts data into the artifact store with the admin operator's
-// connection, as foundry artifact import does before asking the
-// controller to sign it.
-func upload(t *testing.T, cl *client.Client, name string, data []byte) jetstream.ObjectStore {
+// upload puts data into the artifact store through the controller as the
+// admin operator, as foundry artifact import does before asking the
+// controller to sign it. It returns the store as the controller's own
+// connection sees it, for tests that tamper with it (operators have no
+// JetStream access).
+func upload(t *testing.T, c *controller.Controller, cl *client.Client, name string, data []byte) jetstream.ObjectStore {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	js, err := jetstream.New(cl.Conn())
-	if err != nil {
-		t.Fatal(err)
+	parts := strings.SplitN(name, "/", 3)
+	if len(parts) != 3 {
+		t.Fatalf("artifact name %q is not component/version/file", name)
 	}
-	obs, err := js.ObjectStore(ctx, messages.ArtifactBucket)
-	if err != nil {
-		t.Fatalf("open artifact store as admin: %v", err)
-	}
-	if _, err := obs.PutBytes(ctx, name, data); err != nil {
+	if err := cl.UploadArtifact(ctx, parts[0], parts[1], parts[2], bytes.NewReader(data)); err != nil {
 		t.Fatalf("upload %s: %v", name, err)
+	}
+	obs, err := c.JetStream().ObjectStore(ctx, messages.ArtifactBucket)
+	if err != nil {
+		t.Fatalf("open artifact store: %v", err)
 	}
 	return obs
 }
@@ -170,7 +172,7 @@ func TestFetchFromTheControllerArtifactStore(t *testing.T) {
 	// Several MiB: many chunks, so several requests to the controller.
 	data := randomBytes(9<<20 + 123)
 	name := messages.ArtifactObjectName("hellosvc", "1.0.0", "hello")
-	obs := upload(t, cl, name, data)
+	obs := upload(t, c, cl, name, data)
 	ref := importArtifact(t, c, "hellosvc", "1.0.0", "hello")
 	sum := sha256.Sum256(data)
 	if ref.SHA256 != hex.EncodeToString(sum[:]) || ref.Size != int64(len(data)) {
@@ -237,7 +239,7 @@ func TestFetchFromTheControllerArtifactStore(t *testing.T) {
 	})
 
 	t.Run("an uploaded but unsigned artifact is refused", func(t *testing.T) {
-		upload(t, cl, messages.ArtifactObjectName("hellosvc", "9.9.9", "hello"), []byte("not imported"))
+		upload(t, c, cl, messages.ArtifactObjectName("hellosvc", "9.9.9", "hello"), []byte("not imported"))
 		unsigned := messages.ArtifactRef{Component: "hellosvc", Version: "9.9.9", File: "hello", Size: 12,
 			SHA256: strings.Repeat("0", 64)}
 		dir := t.TempDir()
@@ -252,7 +254,7 @@ func TestFetchFromTheControllerArtifactStore(t *testing.T) {
 
 	t.Run("a missing object names the import command", func(t *testing.T) {
 		// Signed for real, then deleted: the refusal is about the store.
-		upload(t, cl, messages.ArtifactObjectName("hellosvc", "3.0.0", "hello"), data[:10])
+		upload(t, c, cl, messages.ArtifactObjectName("hellosvc", "3.0.0", "hello"), data[:10])
 		missing := importArtifact(t, c, "hellosvc", "3.0.0", "hello")
 		if err := obs.Delete(ctx, missing.ObjectName()); err != nil {
 			t.Fatal(err)
@@ -384,7 +386,7 @@ func TestServiceJobThroughAnAgent(t *testing.T) {
 	defer hsrv.Close()
 
 	data := randomBytes(64 << 10)
-	upload(t, cl, messages.ArtifactObjectName("hellosvc", "1.0.0", "hello"), data)
+	upload(t, c, cl, messages.ArtifactObjectName("hellosvc", "1.0.0", "hello"), data)
 	spec := messages.ServiceSpec{Component: "hellosvc", Version: "1.0.0", Artifact: importArtifact(t, c, "hellosvc", "1.0.0", "hello"),
 		Args: []string{"-addr", ":8080"}, Files: []messages.ServiceFile{{Name: "hello.conf", Content: "hi\n"}},
 		Health: messages.ServiceHealth{URL: hsrv.URL + "/health"}}

@@ -8,7 +8,7 @@ import (
 )
 
 // AuditQuery selects audit records. The operator filter is applied by the
-// server through the consumer's subject filter.
+// controller by subject before it answers.
 type AuditQuery struct {
 	Operator string
 	Since    time.Duration // 0 with Follow: only new records
@@ -23,6 +23,6 @@ func (c *Client) Audit(ctx context.Context, q AuditQuery, fn func(messages.Audit
 	if err != nil {
 		return err
 	}
-	return readStream(ctx, c, streamQuery{stream: messages.AuditStream, filter: filter, since: q.Since, follow: q.Follow, what: "audit records"},
+	return readStream(ctx, c, streamQuery{stream: messages.StreamAudit, filter: filter, since: q.Since, follow: q.Follow, what: "audit records"},
 		func(_ string, b []byte) (messages.AuditRecord, error) { return messages.DecodeAuditRecord(b) }, fn)
 }

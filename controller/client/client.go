@@ -1,6 +1,7 @@
 // Package client is how the CLI talks to a running controller: one NATS
-// connection authenticated with an operator NKey, requests to the API
-// subjects, and read access to the events stream.
+// connection authenticated with an operator NKey and requests to the API
+// subjects. Operators have no JetStream access: events, audit records and
+// artifact bytes go through the controller's API too.
 package client
 
 import (
@@ -156,7 +157,8 @@ func OperatorInbox(pub string) string { return "_INBOX_" + pub }
 // Close ends the connection.
 func (c *Client) Close() { c.nc.Close() }
 
-// Conn exposes the NATS connection for streaming reads (events).
+// Conn exposes the NATS connection, for tests that send raw requests
+// with the operator's permissions.
 func (c *Client) Conn() *nats.Conn { return c.nc }
 
 // defaultCallTimeout bounds a request whose context has no deadline.
@@ -170,18 +172,9 @@ func call[Req, Res any](ctx context.Context, c *Client, subject string, req Req)
 		ctx, cancel = context.WithTimeout(ctx, defaultCallTimeout)
 		defer cancel()
 	}
-	b, err := json.Marshal(req)
+	m, err := c.signedRequest(subject, req)
 	if err != nil {
 		return zero, err
-	}
-	auth, err := messages.SignAPI(subject, b, c.pub, time.Now(), c.kp.Sign)
-	if err != nil {
-		return zero, err
-	}
-	m := nats.NewMsg(subject)
-	m.Data = b
-	for k, v := range auth.Headers() {
-		m.Header.Set(k, v)
 	}
 	denied, stop := c.watchDenied(subject)
 	defer stop()
@@ -199,15 +192,50 @@ func call[Req, Res any](ctx context.Context, c *Client, subject string, req Req)
 		err = nats.ErrPermissionViolation // cancelled by the server's refusal
 	}
 	if err != nil {
-		if errors.Is(err, nats.ErrNoResponders) {
-			return zero, fmt.Errorf("%w: no controller serves %s; is `foundry controller run` running?", ErrUnreachable, subject)
-		}
-		if errors.Is(err, nats.ErrPermissionViolation) || strings.Contains(err.Error(), "Permissions Violation") {
-			return zero, fmt.Errorf("your operator role may not call %s; ask an admin", subject)
-		}
-		return zero, fmt.Errorf("request %s: %w", subject, err)
+		return zero, callErr(subject, err)
 	}
-	resp, err := messages.DecodeAPI[messages.APIResponse[Res]](msg.Data)
+	return decodeAnswer[Res](msg.Data)
+}
+
+// signedRequest builds an API request signed with the operator's key:
+// req's JSON, or req itself when it is a body already encoded.
+func (c *Client) signedRequest(subject string, req any) (*nats.Msg, error) {
+	b, ok := req.(rawBody)
+	if !ok {
+		var err error
+		if b, err = json.Marshal(req); err != nil {
+			return nil, err
+		}
+	}
+	auth, err := messages.SignAPI(subject, b, c.pub, time.Now(), c.kp.Sign)
+	if err != nil {
+		return nil, err
+	}
+	m := nats.NewMsg(subject)
+	m.Data = b
+	for k, v := range auth.Headers() {
+		m.Header.Set(k, v)
+	}
+	return m, nil
+}
+
+// rawBody is a request body sent as it is, not as JSON.
+type rawBody []byte
+
+// callErr turns a failed request into advice.
+func callErr(subject string, err error) error {
+	if errors.Is(err, nats.ErrNoResponders) {
+		return fmt.Errorf("%w: no controller serves %s; is `foundry controller run` running?", ErrUnreachable, subject)
+	}
+	if errors.Is(err, nats.ErrPermissionViolation) || strings.Contains(err.Error(), "Permissions Violation") {
+		return fmt.Errorf("your operator role may not call %s; ask an admin", subject)
+	}
+	return fmt.Errorf("request %s: %w", subject, err)
+}
+
+func decodeAnswer[Res any](b []byte) (Res, error) {
+	var zero Res
+	resp, err := messages.DecodeAPI[messages.APIResponse[Res]](b)
 	if err != nil {
 		return zero, err
 	}
@@ -215,6 +243,65 @@ func call[Req, Res any](ctx context.Context, c *Client, subject string, req Req)
 		return zero, resp.Error
 	}
 	return resp.Result, nil
+}
+
+// pendingCall is a request sent and not yet answered. Requests sent with
+// sendCall from one goroutine reach the controller in the order sent,
+// which pipelined steps (artifact uploads) rely on.
+type pendingCall[Res any] struct {
+	subject string
+	sub     *nats.Subscription
+	denied  chan struct{}
+	stop    func()
+}
+
+// sendCall publishes a request with a reply inbox of its own and returns
+// at once; wait reads the answer.
+func sendCall[Req, Res any](c *Client, subject string, req Req) (*pendingCall[Res], error) {
+	m, err := c.signedRequest(subject, req)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := c.nc.SubscribeSync(c.nc.NewRespInbox())
+	if err != nil {
+		return nil, callErr(subject, err)
+	}
+	denied, stop := c.watchDenied(subject)
+	m.Reply = sub.Subject
+	if err := c.nc.PublishMsg(m); err != nil {
+		stop()
+		_ = sub.Unsubscribe()
+		return nil, callErr(subject, err)
+	}
+	return &pendingCall[Res]{subject: subject, sub: sub, denied: denied, stop: stop}, nil
+}
+
+// wait returns the answer, or an error when ctx ends first or the server
+// refused the publish.
+func (p *pendingCall[Res]) wait(ctx context.Context) (Res, error) {
+	var zero Res
+	defer p.stop()
+	defer func() { _ = p.sub.Unsubscribe() }()
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-p.denied:
+			cancel()
+		case <-rctx.Done():
+		}
+	}()
+	msg, err := p.sub.NextMsgWithContext(rctx)
+	if err != nil && ctx.Err() == nil && rctx.Err() != nil {
+		err = nats.ErrPermissionViolation
+	}
+	if err != nil {
+		return zero, callErr(p.subject, err)
+	}
+	if len(msg.Data) == 0 && msg.Header.Get("Status") == "503" {
+		return zero, callErr(p.subject, nats.ErrNoResponders)
+	}
+	return decodeAnswer[Res](msg.Data)
 }
 
 // HostList returns the registry.

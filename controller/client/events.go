@@ -7,11 +7,8 @@ import (
 	"github.com/foundry-fleet/foundry/messages"
 )
 
-// eventsStream is the controller's events stream name.
-const eventsStream = "FOUNDRY_EVENTS"
-
-// EventQuery selects events. Filtering happens on the server through the
-// consumer's subject filter, so a client never downloads what it skips.
+// EventQuery selects events. The controller filters by subject before it
+// answers, so a client never downloads what it skips.
 type EventQuery struct {
 	Host   string
 	Type   string
@@ -27,7 +24,7 @@ func (c *Client) Events(ctx context.Context, q EventQuery, fn func(messages.Even
 	if err != nil {
 		return err
 	}
-	return readStream(ctx, c, streamQuery{stream: eventsStream, filter: filter, since: q.Since, follow: q.Follow, what: "events"},
+	return readStream(ctx, c, streamQuery{stream: messages.StreamEvents, filter: filter, since: q.Since, follow: q.Follow, what: "events"},
 		decodeEvent, fn)
 }
 

@@ -2,39 +2,37 @@ package client
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/foundry-fleet/foundry/messages"
 )
 
-// streamQuery is one read of a controller stream through an ordered
-// consumer; the filter is applied by the server.
+// streamQuery is one read of a controller stream through the
+// controller's stream read endpoint (messages.APIStreamRead); the
+// controller applies the filter.
 type streamQuery struct {
-	stream string
+	stream string // messages.StreamEvents or messages.StreamAudit
 	filter string
 	since  time.Duration // 0 with follow: only new messages
 	follow bool
 	what   string // for errors, e.g. "events"
 }
 
-// Read bounds. A reader never asks for more than readBatchBytes at once,
-// so it cannot fall far enough behind for the server to drop it as a slow
-// consumer; and it gives up after maxResets attempts to recreate its
-// consumer (the library's default is to retry for ever, which made
-// `events list` hang for minutes after a disconnect).
+// Read bounds. Each answer is one bounded message the reader asked for,
+// so a reader cannot fall behind far enough for the server to drop it as
+// a slow consumer. A follow waits up to followWait on the controller for
+// news, and every call gives up readWait after that.
 const (
-	readBatch      = 500
-	readBatchBytes = 4 << 20
-	readWait       = 2 * time.Second
-	maxResets      = 3
+	followWait = 5 * time.Second
+	readWait   = 10 * time.Second
 )
 
 // readStream calls fn for each message of the stream that decode accepts,
-// in order. Without follow it returns once what was pending when it
-// started has been delivered; with follow it runs until ctx ends. It
+// in order. Without follow it returns once the controller finds nothing
+// more that matches; with follow it runs until ctx ends. It
 // returns at once when ctx ends (Ctrl-C, SIGTERM), and with an error
 // saying so when the connection to the controller is lost.
 // Messages decode refuses are skipped: only the controller and
@@ -78,88 +76,51 @@ func (c *Client) lostErr(what string) error {
 }
 
 func readStreamCtx[T any](ctx context.Context, c *Client, q streamQuery, decode func(subject string, data []byte) (T, error), fn func(T) error) error {
-	js, err := jetstream.New(c.nc)
-	if err != nil {
-		return err
-	}
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{q.filter}, DeliverPolicy: jetstream.DeliverNewPolicy,
-		MaxResetAttempts: maxResets}
+	req := messages.StreamReadRequest{Stream: q.stream, Filter: q.filter}
 	if q.since > 0 {
-		start := time.Now().Add(-q.since)
-		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
+		req.SinceMs = max(time.Now().Add(-q.since).UnixMilli(), 1)
 	}
-	cons, err := js.OrderedConsumer(ctx, q.stream, cfg)
-	if err != nil {
-		return fmt.Errorf("open %s stream: %w", q.what, err)
+	if q.follow {
+		req.WaitMs = followWait.Milliseconds()
 	}
-	if !q.follow {
-		return drain(ctx, cons, q.what, decode, fn)
-	}
-	errc := make(chan error, 1)
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		v, err := decode(m.Subject(), m.Data())
-		if err != nil {
-			return
-		}
-		if err := fn(v); err != nil {
-			select {
-			case errc <- err:
-			default:
-			}
-		}
-	}, jetstream.PullMaxBytes(readBatchBytes), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		if errors.Is(err, jetstream.ErrOrderedConsumerReset) || errors.Is(err, nats.ErrConnectionClosed) {
-			select {
-			case errc <- fmt.Errorf("follow %s: %w", q.what, err):
-			default:
-			}
-		}
-	}))
-	if err != nil {
-		return fmt.Errorf("follow %s: %w", q.what, err)
-	}
-	defer cc.Stop()
-	select {
-	case <-ctx.Done():
-		return nil
-	case err := <-errc:
-		return err
-	}
-}
-
-// drain delivers the messages pending when the consumer was created.
-func drain[T any](ctx context.Context, cons jetstream.Consumer, what string, decode func(subject string, data []byte) (T, error), fn func(T) error) error {
-	pending := cons.CachedInfo().NumPending
-	for pending > 0 {
-		fctx, cancel := context.WithTimeout(ctx, readWait)
-		batch, err := cons.Fetch(int(min(pending, readBatch)), jetstream.FetchContext(fctx), jetstream.FetchMaxBytes(readBatchBytes))
-		if err != nil {
-			cancel()
-			return fmt.Errorf("read %s: %w", what, err)
-		}
-		got := uint64(0)
-		for m := range batch.Messages() {
-			got++
-			if v, err := decode(m.Subject(), m.Data()); err == nil {
-				if err := fn(v); err != nil {
-					cancel()
-					return err
-				}
-			}
-		}
+	for {
+		cctx, cancel := context.WithTimeout(ctx, followWait+readWait)
+		res, err := call[messages.StreamReadRequest, messages.StreamReadResult](cctx, c, messages.APIStreamRead, req)
 		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("read %s: %w", q.what, err)
+		}
+		for _, r := range res.Records {
+			v, err := decode(r.Subject, r.Data)
+			if err != nil {
+				continue
+			}
+			if err := fn(v); err != nil {
+				return err
+			}
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("read %s: %w", what, err)
-		}
-		if got == 0 {
+		if res.End && !q.follow {
 			return nil
 		}
-		pending -= min(got, pending)
+		if res.Next < req.After {
+			return fmt.Errorf("read %s: the controller went back from record %d to %d; retry", q.what, req.After, res.Next)
+		}
+		// Next is 0 only while the stream was empty: everything stored
+		// from then on is wanted, which "only new" (After and SinceMs 0)
+		// would not give once something has been stored.
+		req.After = res.Next
+		if res.Next > 0 {
+			req.SinceMs = 0
+		} else if req.SinceMs == 0 {
+			req.SinceMs = 1
+		}
 	}
-	return nil
 }
 
 // StreamReader wraps a connection that already exists (the controller's

@@ -67,8 +67,14 @@ func StartController(t testing.TB, mutate ...func(*controller.Options)) *control
 // Client connects as the bootstrap admin operator.
 func Client(t testing.TB, c *controller.Controller) *client.Client {
 	t.Helper()
+	return ClientWithCreds(t, c, c.AdminCredsPath())
+}
+
+// ClientWithCreds connects as the operator whose credentials file is creds.
+func ClientWithCreds(t testing.TB, c *controller.Controller, creds string) *client.Client {
+	t.Helper()
 	cl, err := client.Connect(context.Background(), client.Options{
-		URL: c.URLs()[0], CredsFile: c.AdminCredsPath(), CAFile: WriteCA(t, c)})
+		URL: c.URLs()[0], CredsFile: creds, CAFile: WriteCA(t, c)})
 	if err != nil {
 		t.Fatalf("connect client: %v", err)
 	}

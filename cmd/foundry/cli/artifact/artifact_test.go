@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/google/shlex"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
 	"github.com/foundry-fleet/foundry/controller"
@@ -312,7 +311,9 @@ func TestReadOnlyOperatorListsButCannotImport(t *testing.T) {
 }
 
 // Bytes replaced after import, even with the signed metadata copied over,
-// list as not verified.
+// list as not verified. Operators have no JetStream access, so the
+// tampering goes through the controller's own connection (someone with
+// the controller's storage); the check it must trip is the controller's.
 func TestTamperedArtifactListsUnverified(t *testing.T) {
 	c := ct.StartController(t)
 	connect := ct.ConnectFunc(t, c)
@@ -325,11 +326,7 @@ func TestTamperedArtifactListsUnverified(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	js, err := jetstream.New(ct.Client(t, c).Conn())
-	if err != nil {
-		t.Fatal(err)
-	}
-	obs, err := js.ObjectStore(ctx, messages.ArtifactBucket)
+	obs, err := c.JetStream().ObjectStore(ctx, messages.ArtifactBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,9 +358,9 @@ func TestTamperedArtifactListsUnverified(t *testing.T) {
 		t.Fatalf("piped list after tampering %q", out.String())
 	}
 
-	// Re-importing signs what is stored now; the CLI uploads its own copy
-	// first, so the store is back to the genuine bytes.
-	ios, _, out, _ = cmdutil.Test()
+	// Re-importing uploads the CLI's own copy first, through the
+	// controller, so the store is back to the genuine bytes.
+	ios, _, _, _ = cmdutil.Test()
 	if err := importRun(ctx, &ImportOptions{IO: ios, Connect: connect, Component: "app", Version: "1.0", Path: p}); err != nil {
 		t.Fatal(err)
 	}
