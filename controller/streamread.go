@@ -49,7 +49,9 @@ func newNewsBoard() *newsBoard {
 func (b *newsBoard) startWaiting(operator string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.waiting[operator] >= maxWaitingReads {
+	// The controller's own reads (the web view, no operator) are not
+	// an operator's to bound.
+	if operator != "" && b.waiting[operator] >= maxWaitingReads {
 		return false
 	}
 	b.waiting[operator]++

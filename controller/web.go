@@ -42,15 +42,15 @@ func (c *Controller) RecordAudit(ctx context.Context, r messages.AuditRecord) er
 	return c.audit.record(ctx, r)
 }
 
-// Events reads the events stream like `events tail`, over the
-// controller's own connection.
+// Events reads the events stream like `events tail`, with the
+// controller's own connection and no API round trip.
 func (c *Controller) Events(ctx context.Context, q client.EventQuery, fn func(messages.Event) error) error {
-	return client.StreamReader(c.nc).Events(ctx, q, fn)
+	return client.StreamReader(c.nc, c.StreamRead).Events(ctx, q, fn)
 }
 
 // Audit reads the audit stream like `audit list`.
 func (c *Controller) Audit(ctx context.Context, q client.AuditQuery, fn func(messages.AuditRecord) error) error {
-	return client.StreamReader(c.nc).Audit(ctx, q, fn)
+	return client.StreamReader(c.nc, c.StreamRead).Audit(ctx, q, fn)
 }
 
 // OperatorActive says whether the operator with public key pub exists and

@@ -38,6 +38,8 @@ type Client struct {
 	nc  *nats.Conn
 	kp  nkeys.KeyPair
 	pub string
+	// read replaces the stream-read API call (StreamReader).
+	read StreamReadFunc
 
 	// denied wakes requests whose publish the server refused: NATS
 	// reports a permission violation asynchronously, so without this a

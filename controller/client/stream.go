@@ -85,7 +85,13 @@ func readStreamCtx[T any](ctx context.Context, c *Client, q streamQuery, decode 
 	}
 	for {
 		cctx, cancel := context.WithTimeout(ctx, followWait+readWait)
-		res, err := call[messages.StreamReadRequest, messages.StreamReadResult](cctx, c, messages.APIStreamRead, req)
+		var res messages.StreamReadResult
+		var err error
+		if c.read != nil {
+			res, err = c.read(cctx, req)
+		} else {
+			res, err = call[messages.StreamReadRequest, messages.StreamReadResult](cctx, c, messages.APIStreamRead, req)
+		}
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -123,10 +129,14 @@ func readStreamCtx[T any](ctx context.Context, c *Client, q streamQuery, decode 
 	}
 }
 
-// StreamReader wraps a connection that already exists (the controller's
-// own, for its web view) so it reads the events and audit streams with the
-// same consumers and filters as the CLI. It has no operator key, so it can
-// read streams but not call the API.
-func StreamReader(nc *nats.Conn) *Client {
-	return &Client{nc: nc, denied: map[string]map[chan struct{}]struct{}{}}
+// StreamReadFunc answers one read of the events or audit stream, as the
+// controller's stream-read endpoint does.
+type StreamReadFunc func(context.Context, messages.StreamReadRequest) (messages.StreamReadResult, error)
+
+// StreamReader reads the events and audit streams with the CLI's filters
+// and follow logic, but through read instead of the API: the controller's
+// web view passes its own StreamRead over its own connection nc. It has no
+// operator key, so it can read streams but not call the API.
+func StreamReader(nc *nats.Conn, read StreamReadFunc) *Client {
+	return &Client{nc: nc, read: read, denied: map[string]map[chan struct{}]struct{}{}}
 }
