@@ -257,9 +257,10 @@ func TestHostAddAdoptsAnInstalledAgentDeb(t *testing.T) {
 		}
 	})
 
-	// host add's own trace: Foundry's SSH key in the login user's
-	// authorized_keys (host remove takes it away, dpkg does not).
-	sshKey := func(p string) bool { return strings.HasPrefix(p, "/home/"+h.User+"/.ssh") }
+	// host add's own traces in the login user's home: Foundry's SSH key
+	// in authorized_keys (host remove takes it away, dpkg does not) and
+	// sudo's first-use marker (.sudo_as_admin_successful).
+	sshKey := func(p string) bool { return strings.HasPrefix(p, "/home/"+h.User+"/") }
 
 	t.Run("dpkg -r keeps only the identity and state, purge removes them", func(t *testing.T) {
 		inside(t, h, "dpkg -r foundry-agent >/dev/null 2>&1")
