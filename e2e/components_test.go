@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/root"
 	"github.com/foundry-fleet/foundry/controller/client"
