@@ -218,6 +218,20 @@ func (a *Agent) refuseWith(m *nats.Msg, env *messages.Envelope, err error, prev 
 	a.send(m, messages.Reply{V: messages.Version, ID: clip(id, 64), Host: a.cfg.ID, Error: we, Previous: prev})
 }
 
+// encodeReplyWithin encodes r, or, when that is over max bytes, an error
+// reply saying so: the controller would refuse the larger one unread and
+// the server would cut the connection for it (MaxAgentPublishBytes).
+func encodeReplyWithin(r messages.Reply, max int) ([]byte, error) {
+	b, err := messages.EncodeReply(r)
+	if err != nil || len(b) <= max {
+		return b, err
+	}
+	r.Payload, r.Previous = nil, nil
+	r.Error = &messages.Error{Code: messages.CodeInternal,
+		Message: fmt.Sprintf("the reply is %d bytes, over the %d-byte limit for a reply", len(b), max)}
+	return messages.EncodeReply(r)
+}
+
 func clip(s string, n int) string {
 	if len(s) > n {
 		return s[:n]
@@ -248,7 +262,7 @@ func (a *Agent) send(m *nats.Msg, r messages.Reply) {
 	if m.Reply == "" {
 		return
 	}
-	b, err := messages.EncodeReply(r)
+	b, err := encodeReplyWithin(r, messages.MaxReplyBytes)
 	if err != nil {
 		a.logger.Warn("reply not sent", "id", r.ID, "err", err)
 		return

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
 
@@ -71,6 +72,9 @@ type authenticator struct {
 	// system is the server's system account, where KindSystem
 	// connections go; set once the server exists.
 	system func() *server.Account
+	// global is the server's global account, where agents and
+	// operators go; set once the server exists.
+	global func() *server.Account
 
 	mu    sync.RWMutex
 	ids   map[string]Identity            // public key -> identity
@@ -83,14 +87,45 @@ type authenticator struct {
 	// key (see rekeyUnsafe).
 	logins map[string]uint64
 	denied map[string]int64
+	// agentLimits is a user JWT carrying the agent limits (see
+	// agentLimitsJWT).
+	agentLimits string
 }
 
-func newAuthenticator(maxAgent, maxOperator int) *authenticator {
+// agentLimitsJWT is a user JWT whose only use is to carry limits. The
+// server applies per-user payload and subscription limits only from a
+// connection's user JWT (client.applyAccountLimits), and outside operator
+// mode it discards any JWT a client sends before authentication. Check
+// puts this one in its place for agents, so the limits come from the
+// controller, whatever the client sent; its signing key is thrown away.
+func agentLimitsJWT() (string, error) {
+	acc, err := nkeys.CreateAccount()
+	if err != nil {
+		return "", fmt.Errorf("create the key for the agent limits: %w", err)
+	}
+	user, err := nkeys.CreateUser()
+	if err != nil {
+		return "", fmt.Errorf("create the key for the agent limits: %w", err)
+	}
+	sub, _ := user.PublicKey()
+	uc := jwt.NewUserClaims(sub)
+	uc.Name = "foundry agent limits"
+	uc.Limits.Payload = messages.MaxAgentPublishBytes
+	uc.Limits.Subs = messages.MaxAgentSubscriptions
+	return uc.Encode(acc)
+}
+
+func newAuthenticator(maxAgent, maxOperator int) (*authenticator, error) {
+	limits, err := agentLimitsJWT()
+	if err != nil {
+		return nil, err
+	}
 	return &authenticator{maxAgent: maxAgent, maxOperator: maxOperator,
 		alive: func(uint64) bool { return true }, onDeny: func(Identity, int) {},
-		system: func() *server.Account { return nil },
+		system: func() *server.Account { return nil }, global: func() *server.Account { return nil },
 		ids:    map[string]Identity{}, conns: map[string]map[uint64]struct{}{}, cids: map[uint64]string{},
-		hosts: map[string][]string{}, logins: map[string]uint64{}, denied: map[string]int64{}}
+		hosts: map[string][]string{}, logins: map[string]uint64{}, denied: map[string]int64{},
+		agentLimits: limits}, nil
 }
 
 func (a *authenticator) set(id Identity) {
@@ -279,6 +314,15 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 	a.logins[opts.Nkey]++
 	a.mu.Unlock()
 	user := &server.User{Username: id.Kind + ":" + id.Name, Permissions: perms}
+	if id.Kind == KindAgent {
+		// Read when the server registers the user with its account
+		// (applyAccountLimits), which it does again only when the user
+		// names one.
+		opts.JWT = a.agentLimits
+		if user.Account = a.global(); user.Account == nil {
+			return false
+		}
+	}
 	if id.Kind == KindSystem {
 		if user.Account = a.system(); user.Account == nil {
 			return false

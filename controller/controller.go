@@ -184,8 +184,12 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 	if opts.MaxConnsPerOperator <= 0 {
 		opts.MaxConnsPerOperator = DefaultMaxConnsPerOperator
 	}
+	auth, err := newAuthenticator(opts.MaxConnsPerAgent, opts.MaxConnsPerOperator)
+	if err != nil {
+		return nil, err
+	}
 	c := &Controller{opts: opts, logger: opts.Logger, done: make(chan struct{}), livenessSent: map[string]livenessMark{},
-		auth:   newAuthenticator(opts.MaxConnsPerAgent, opts.MaxConnsPerOperator),
+		auth:   auth,
 		replay: newReplayCache(), news: newNewsBoard(), uploads: newUploadTable(), trustLimiter: newKeyedLimiter(1, time.Minute), denyLog: newKeyedLimiter(1, time.Minute),
 		audit: newAuditor(opts.Logger.With("component", "audit")), plan: plan}
 	c.issued = newIssuedCommands(maxIssuedCommands)
@@ -249,6 +253,7 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 	}
 	c.auth.alive = func(cid uint64) bool { return srv.GetClient(cid) != nil }
 	c.auth.system = srv.SystemAccount
+	c.auth.global = srv.GlobalAccount
 	c.natsLog = &natsLogger{l: opts.Logger.With("component", "nats"), violation: c.noteViolation, violations: newViolationLog()}
 	srv.SetLoggerV2(c.natsLog, false, false, false)
 	go srv.Start()

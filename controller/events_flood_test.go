@@ -16,8 +16,8 @@ import (
 	"github.com/foundry-fleet/foundry/messages"
 )
 
-// One stolen agent credential floods the events stream: an oversized
-// event is refused, and a flood of the largest allowed events keeps the
+// One stolen agent credential floods the events stream: an event over
+// the stream's message size is refused, and a flood of the largest allowed events keeps the
 // newest of that host's own and never evicts another host's history. The
 // stream is shrunk to 4 MiB so the flood overruns it in a test.
 func TestEventFloodFromOneHostLeavesOthersHistory(t *testing.T) {
@@ -53,7 +53,7 @@ func TestEventFloodFromOneHostLeavesOthersHistory(t *testing.T) {
 			Severity: messages.SeverityWarning, Message: strings.Repeat("x", size)})
 		return b
 	}
-	if err := nc.Publish(subj, event(1<<20)); err != nil {
+	if err := nc.Publish(subj, event(128<<10)); err != nil {
 		t.Fatal(err)
 	}
 	const flood = 700 // of 8 KiB: 5.6 MiB into a 4 MiB stream
@@ -77,7 +77,7 @@ func TestEventFloodFromOneHostLeavesOthersHistory(t *testing.T) {
 		return fmt.Errorf("web-1's events still arriving: %v", n)
 	})
 	if last["oversized"] != 0 {
-		t.Errorf("an event of 1 MiB was stored")
+		t.Errorf("an event of 128 KiB was stored")
 	}
 	if got := last[messages.EventCmdRefused]; got > 256 {
 		t.Errorf("web-1 holds %d cmd_refused events, want at most the per-subject limit 256", got)

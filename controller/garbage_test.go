@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -87,6 +88,15 @@ func TestHostileInputOnEverySubjectTheControllerHears(t *testing.T) {
 	bigFields := map[string]string{"code": strings.Repeat("c", 4000), "operator": strings.Repeat("o", 4000), "verb": strings.Repeat("v", 4000)}
 	bigEvent, _ := json.Marshal(messages.Event{V: 1, Type: messages.EventCmdRefused, RequestID: strings.Repeat("r", 3000), Fields: bigFields})
 	for name, in := range hostile() {
+		if len(in) > messages.MaxAgentPublishBytes {
+			// Over an agent's limit: refused before it leaves (the
+			// server's own refusal is in
+			// TestAgentCredentialHasPerConnectionPayloadAndSubscriptionLimits).
+			if err := a1.Publish(hb, in); !errors.Is(err, nats.ErrMaxPayload) {
+				t.Fatalf("heartbeat %s of %d bytes: %v, want %v", name, len(in), err, nats.ErrMaxPayload)
+			}
+			continue
+		}
 		if err := a1.Publish(hb, in); err != nil {
 			t.Fatalf("heartbeat %s: %v", name, err)
 		}

@@ -22,6 +22,18 @@ const (
 	MaxAPIBytes       = 8 << 20
 )
 
+// An agent's connections may publish at most MaxAgentPublishBytes per
+// message and hold at most MaxAgentSubscriptions subscriptions: the
+// largest thing an agent legitimately sends is a reply (MaxReplyBytes,
+// plus room for subject and headers), and it subscribes to a handful of
+// subjects. The server enforces both per connection, so a stolen agent
+// credential cannot push 8 MiB events into the streams or pile up
+// subscriptions.
+const (
+	MaxAgentPublishBytes  = MaxReplyBytes + 16<<10
+	MaxAgentSubscriptions = 32
+)
+
 // TargetAll in Envelope.Targets means every host that receives it.
 const TargetAll = "*"
 
