@@ -123,7 +123,7 @@ func newAuthenticator(maxAgent, maxOperator int) (*authenticator, error) {
 	return &authenticator{maxAgent: maxAgent, maxOperator: maxOperator,
 		alive: func(uint64) bool { return true }, onDeny: func(Identity, int) {},
 		system: func() *server.Account { return nil }, global: func() *server.Account { return nil },
-		ids:    map[string]Identity{}, conns: map[string]map[uint64]struct{}{}, cids: map[uint64]string{},
+		ids: map[string]Identity{}, conns: map[string]map[uint64]struct{}{}, cids: map[uint64]string{},
 		hosts: map[string][]string{}, logins: map[string]uint64{}, denied: map[string]int64{},
 		agentLimits: limits}, nil
 }
