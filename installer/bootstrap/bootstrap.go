@@ -361,10 +361,16 @@ func (rn *run) install(ctx context.Context) error {
 	if legacy {
 		script.WriteString(removeLegacyScript())
 	}
-	// The unit is the package's: dpkg's postinst reloads systemd when it
-	// changes, and enable reloads too (after the old layout's unit went).
+	// The unit is the package's: dpkg's postinst reloads systemd when a
+	// unit it holds changed. enable only links it (--no-reload: a unit
+	// systemd has not loaded is read when restart names it), except after
+	// the old layout's unit went, which systemd may still hold.
 	if !rn.before.enabled || legacy {
-		script.WriteString("step='enable agent'\nsystemctl enable " + agentunit.UnitName + " >/dev/null 2>&1\n")
+		reload := " --no-reload"
+		if legacy {
+			reload = ""
+		}
+		script.WriteString("step='enable agent'\nsystemctl enable" + reload + " " + agentunit.UnitName + " >/dev/null 2>&1\n")
 	}
 	if restart {
 		script.WriteString("step='start agent'\nsystemctl restart " + agentunit.UnitName + "\n")

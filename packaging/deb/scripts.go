@@ -27,11 +27,17 @@ func sh(lines ...string) string {
 // until `foundry host add` or `foundry host enroll` configures it. The
 // restart does not wait for the agent to connect (--no-block): a
 // controller that is down must not hold dpkg for the start timeout.
+// systemd is reloaded only when it holds the unit with an older file
+// (NeedDaemonReload): a unit it has not loaded is read from disk when
+// first used, and a reload reruns every generator, which made up much of
+// a host add's CPU.
 func PostInst() string {
 	return sh(
 		`case "$1" in`,
 		`configure|abort-upgrade|abort-remove|abort-deconfigure)`,
-		`	systemd_running && { systemctl daemon-reload || echo "foundry-agent: warning: systemctl daemon-reload failed" >&2; }`,
+		`	if systemd_running && [ "$(systemctl show -p NeedDaemonReload --value `+unit+` 2>/dev/null)" = yes ]; then`,
+		`		systemctl daemon-reload || echo "foundry-agent: warning: systemctl daemon-reload failed" >&2`,
+		`	fi`,
 		`	if [ -f `+agentunit.DefaultConfig+` ]; then`,
 		`		systemctl enable `+unit+` >/dev/null 2>&1 || echo "foundry-agent: warning: could not enable `+unit+`; run: systemctl enable --now `+unit+`" >&2`,
 		`		if systemd_running; then`,
