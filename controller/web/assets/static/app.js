@@ -260,7 +260,7 @@ function clusterRows(c) {
   tr.dataset.healthy = String(k.healthy);
   let version = k.chart_version || "";
   if (k.app_version) version += (version ? " (app " + k.app_version + ")" : k.app_version);
-  if (k.desired_version && k.desired_version !== k.chart_version) version += ", config wants " + k.desired_version;
+  if (k.desired_version && k.desired_version !== k.chart_version && k.desired_version !== k.app_version) version += ", config wants " + k.desired_version;
   let service = k.status || "";
   if (k.revision) service += " rev " + k.revision;
   if (k.workloads) service += ", " + (k.workloads_ready || 0) + "/" + k.workloads + " ready";
