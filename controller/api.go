@@ -61,6 +61,8 @@ func (c *Controller) startAPI() error {
 		{"web-login", messages.APIWebLogin, handle(c, messages.APIWebLogin, c.webLogin)},
 		{"artifact-upload", messages.APIArtifactUpload, handleWith(c, messages.APIArtifactUpload, messages.DecodeArtifactUploadRequest, c.UploadArtifact)},
 		{"artifact-chunks", messages.APIArtifactChunks, async(handle(c, messages.APIArtifactChunks, c.ArtifactChunks))},
+		{"stack-report", messages.APIStackReport, handleWith(c, messages.APIStackReport, messages.DecodeStackReport, c.ReportStack)},
+		{"stack-list", messages.APIStackList, handle(c, messages.APIStackList, c.ListStack)},
 		{"stream-read", messages.APIStreamRead, async(handle(c, messages.APIStreamRead, c.StreamRead))},
 	}
 	for _, e := range endpoints {

@@ -124,6 +124,7 @@ type Controller struct {
 	livenessSent map[string]livenessMark // host -> last liveness command, sweep goroutine only
 	livenessHist livenessTrend           // sweep goroutine only
 	jobs         jobStore
+	stack        stackStore
 	rejoins      rejoins
 	arts         artifactStore
 	artDropped   atomic.Uint64 // artifact requests whose reply was not the host's inbox

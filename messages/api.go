@@ -21,7 +21,7 @@ var (
 // ReadAPISubjects are the endpoints a read-only operator may call; every
 // other API subject is admin-only. NATS permissions and the controller
 // both enforce this list.
-var ReadAPISubjects = []string{APIHostList, APIFleetStatus, APIInfo, APIJobList, APIJobShow, APIArtifactList, APIWebLogin, APIStreamRead}
+var ReadAPISubjects = []string{APIHostList, APIFleetStatus, APIInfo, APIJobList, APIJobShow, APIArtifactList, APIWebLogin, APIStreamRead, APIStackList}
 
 // VerbCheckedAPISubjects are write endpoints a read-only operator may
 // still call, for the read-only verbs (ReadOnlyVerbs) only: the

@@ -429,3 +429,35 @@ func FuzzDecodeStreamReadResult(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeStackReport: an accepted report stays within its bounds (the
+// controller stores it as it is and the web view shows it as it is), and
+// survives a re-encode.
+func FuzzDecodeStackReport(f *testing.F) {
+	b, _ := json.Marshal(StackReport{Components: []ClusterComponentStatus{
+		{Component: "grafana", Cluster: "prod", Release: "grafana", Namespace: "monitoring", ChartVersion: "12.11.1", Status: "deployed", Healthy: true, Workloads: 1, WorkloadsReady: 1, CheckedAt: 1},
+		{Component: "k3s", Status: "readyz ok", Nodes: []ClusterNodeStatus{{Name: "node1", Ready: true}}, CheckedAt: 1},
+	}})
+	f.Add(b)
+	f.Add([]byte(`{"components":[{"component":"a","checked_at":1}]}`))
+	f.Add([]byte(`{"components":[{"component":"grafana","status":"x\u0000","checked_at":1}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := DecodeStackReport(data)
+		if err != nil {
+			return
+		}
+		if len(r.Components) == 0 || len(r.Components) > MaxStackReportComponents {
+			t.Fatalf("accepted %d components", len(r.Components))
+		}
+		for _, c := range r.Components {
+			if ValidComponent(c.Component) != nil || c.CheckedAt <= 0 || len(c.Nodes) > MaxStackReportNodes ||
+				!plainText(c.Status) || !plainText(c.Release) || !plainText(c.Namespace) {
+				t.Fatalf("accepted an out-of-bounds component: %+v", c)
+			}
+		}
+		b, _ := json.Marshal(r)
+		if _, err := DecodeStackReport(b); err != nil {
+			t.Fatalf("re-encoded report refused: %v", err)
+		}
+	})
+}

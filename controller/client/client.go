@@ -53,7 +53,26 @@ type Client struct {
 var (
 	ErrUnreachable = errors.New("controller unreachable")
 	ErrAuth        = errors.New("controller refused the credentials")
+	// ErrForbidden is a call the operator's role may not make, refused by
+	// the server's permissions before the controller saw it.
+	ErrForbidden = errors.New("operator role may not call this")
 )
+
+// forbiddenError is the server's refusal of a publish: it reads as
+// advice and is ErrForbidden.
+type forbiddenError struct{ subject string }
+
+func (e *forbiddenError) Error() string {
+	return fmt.Sprintf("your operator role may not call %s; ask an admin", e.subject)
+}
+
+func (e *forbiddenError) Is(target error) bool { return target == ErrForbidden }
+
+// IsForbidden reports whether err is a refusal of the operator's role,
+// by the server (ErrForbidden) or by the controller (CodeForbidden).
+func IsForbidden(err error) bool {
+	return errors.Is(err, ErrForbidden) || messages.CodeOf(err) == messages.CodeForbidden
+}
 
 // Connect dials the controller and fails fast with advice when it is down,
 // the URL is wrong or the credentials are refused.
@@ -230,7 +249,7 @@ func callErr(subject string, err error) error {
 		return fmt.Errorf("%w: no controller serves %s; is `foundry controller run` running?", ErrUnreachable, subject)
 	}
 	if errors.Is(err, nats.ErrPermissionViolation) || strings.Contains(err.Error(), "Permissions Violation") {
-		return fmt.Errorf("your operator role may not call %s; ask an admin", subject)
+		return &forbiddenError{subject: subject}
 	}
 	return fmt.Errorf("request %s: %w", subject, err)
 }

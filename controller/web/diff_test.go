@@ -47,3 +47,33 @@ func TestStackKeepsTheNewestStatusPerComponentAndHost(t *testing.T) {
 		t.Fatalf("openbao %+v zot %+v: want openbao healthy, zot from j2 unhealthy", got[0], got[1])
 	}
 }
+
+// A component that is both a host service and in the cluster (K3s) is
+// one entry, healthy only when both parts are; a release is an entry of
+// its own with no hosts.
+func TestStackMergesClusterAndHostParts(t *testing.T) {
+	res := func(s messages.ServiceStatus) json.RawMessage { b, _ := json.Marshal(s); return b }
+	jobs := []messages.JobRecord{{ID: "j1", Verb: messages.VerbServiceStatus, Updated: 5, Hosts: []messages.JobHost{
+		{Host: "node-1", Result: res(messages.ServiceStatus{Component: "k3s", Installed: true, Version: "v1.31.4+k3s1", ActiveState: "active", HealthStatus: 200})},
+		{Host: "bao-1", Result: res(messages.ServiceStatus{Component: "openbao", Installed: true, ActiveState: "active", HealthStatus: 200})},
+	}}}
+	reported := []messages.ClusterComponentStatus{
+		{Component: "k3s", Cluster: "prod", Healthy: false, CheckedAt: 7,
+			Nodes: []messages.ClusterNodeStatus{{Name: "node-1", Ready: false, Problem: "not Ready"}}},
+		{Component: "argocd", Cluster: "prod", Namespace: "argocd", Healthy: true, CheckedAt: 7},
+	}
+	got := WithCluster(StackFromJobs(jobs), reported)
+	if len(got) != 3 || got[0].Name != "argocd" || got[1].Name != "k3s" || got[2].Name != "openbao" {
+		t.Fatalf("components %+v", got)
+	}
+	a, k, o := got[0], got[1], got[2]
+	if !a.Healthy || a.Cluster == nil || a.Cluster.Where != "cluster prod, namespace argocd" || len(a.Hosts) != 0 {
+		t.Fatalf("argocd %+v", a)
+	}
+	if k.Healthy || len(k.Hosts) != 1 || !k.Hosts[0].Healthy || k.Cluster == nil || k.Cluster.Where != "cluster prod, nodes node-1" {
+		t.Fatalf("k3s %+v: want its healthy service and its not-Ready node, unhealthy overall", k)
+	}
+	if !o.Healthy || o.Cluster != nil {
+		t.Fatalf("openbao %+v: a host service only", o)
+	}
+}

@@ -214,7 +214,7 @@ func (s *Server) jobStream(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) stack(w http.ResponseWriter, r *http.Request) {
-	comps, err := Stack(r.Context(), s.src)
+	comps, err := Stack(r.Context(), s.src, s.src)
 	if err != nil {
 		fail(w, http.StatusBadGateway, err)
 		return

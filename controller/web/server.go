@@ -40,6 +40,12 @@ type Jobs interface {
 	ShowJob(ctx context.Context, req messages.JobShowRequest) (messages.JobRecord, error)
 }
 
+// ClusterStack is the cluster components as the last status runs
+// reported them (the controller cannot read the cluster itself).
+type ClusterStack interface {
+	ListStack(ctx context.Context, req messages.StackListRequest) (messages.StackListResult, error)
+}
+
 // Streams read the events and audit streams with the CLI's filters.
 type Streams interface {
 	Events(ctx context.Context, q client.EventQuery, fn func(messages.Event) error) error
@@ -61,6 +67,7 @@ type Operators interface {
 type Source interface {
 	Fleet
 	Jobs
+	ClusterStack
 	Streams
 	Auditor
 	Operators

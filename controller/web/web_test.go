@@ -612,3 +612,50 @@ func TestRevokingTheOperatorEndsItsSession(t *testing.T) {
 		t.Fatalf("a revoked operator's unused link answered %d, want 401", resp.StatusCode)
 	}
 }
+
+// The stack page shows the cluster components a status run reported:
+// each with its version, health, where it runs, and when and by whom it
+// was checked, to any operator with a session. (How they merge with the
+// host services' job replies is TestStackMergesClusterAndHostParts: the
+// test agents here run no services.)
+func TestStackShowsReportedClusterComponents(t *testing.T) {
+	r := startRig(t, nil)
+	ctx := context.Background()
+	checked := time.Now().Add(-2 * time.Minute).UnixMilli()
+	_, err := r.admin.ReportStack(ctx, messages.StackReport{Components: []messages.ClusterComponentStatus{
+		{Component: "grafana", Cluster: "prod", Release: "grafana", Namespace: "monitoring", ChartVersion: "12.11.1", AppVersion: "12.1.0",
+			Status: "deployed", Healthy: true, Workloads: 1, WorkloadsReady: 1, CheckedAt: checked},
+		{Component: "loki", Cluster: "prod", Release: "loki", Namespace: "monitoring", ChartVersion: "6.0.0",
+			Status: "deployed", Workloads: 2, WorkloadsReady: 1, NotReady: "StatefulSet/loki", CheckedAt: checked},
+		{Component: "k3s", Cluster: "prod", Status: "readyz ok", AppVersion: "v1.31.4+k3s1", Healthy: true, CheckedAt: checked,
+			Nodes: []messages.ClusterNodeStatus{{Name: "node-1", Ready: true, Roles: "control-plane", Version: "v1.31.4+k3s1"}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ro, err := ct.ClientAs(t, r.c, ct.CreateOperator(t, r.admin, "viewer", controller.RoleReadOnly))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := r.get(t, "/api/stack", r.login(t, ro))
+	defer resp.Body.Close()
+	var res struct{ Components []web.StackComponent }
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("/api/stack: %d %v", resp.StatusCode, err)
+	}
+	if len(res.Components) != 3 || res.Components[0].Name != "grafana" || res.Components[1].Name != "k3s" || res.Components[2].Name != "loki" {
+		t.Fatalf("components %+v, want grafana, k3s, loki", res.Components)
+	}
+	g, k, l := res.Components[0], res.Components[1], res.Components[2]
+	if g.Cluster == nil || !g.Healthy || g.Cluster.ChartVersion != "12.11.1" || g.Cluster.Where != "cluster prod, namespace monitoring" ||
+		g.Cluster.CheckedAt != checked || g.Cluster.Operator != "admin" || len(g.Hosts) != 0 {
+		t.Fatalf("grafana: %+v %+v; want healthy 12.11.1 in cluster prod, namespace monitoring, checked at %d by admin", g, g.Cluster, checked)
+	}
+	if l.Cluster == nil || l.Healthy || l.Cluster.NotReady != "StatefulSet/loki" || l.Cluster.CheckedAt != checked {
+		t.Fatalf("loki: %+v %+v; want unhealthy with StatefulSet/loki not ready", l, l.Cluster)
+	}
+	if k.Cluster == nil || !k.Healthy || k.Cluster.Where != "cluster prod, nodes node-1" || len(k.Cluster.Nodes) != 1 || !k.Cluster.Nodes[0].Ready {
+		t.Fatalf("k3s: %+v %+v; want the ready node", k, k.Cluster)
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/component"
+	ct "github.com/foundry-fleet/foundry/controller/controllertest"
 	"github.com/foundry-fleet/foundry/controller/secrets"
 	"github.com/foundry-fleet/foundry/installer/helm"
 	"github.com/foundry-fleet/foundry/installer/helm/chartstest"
@@ -102,10 +103,24 @@ func TestHelmOnK3sStandinComponentCLI(t *testing.T) {
 	if err != nil || !strings.Contains(out, "grafana unchanged: revision 1") {
 		t.Fatalf("re-install grafana: %v\n%s", err, out)
 	}
-	out, _, err = run("status", "grafana", 0, func(o *component.Options) { o.JSON = true })
+	// Status reports the release to the controller for the web view's
+	// stack page (the controller cannot read the cluster itself).
+	c := ct.StartController(t)
+	admin := ct.Client(t, c)
+	before := time.Now().UnixMilli()
+	out, _, err = run("status", "grafana", 0, func(o *component.Options) { o.JSON = true; o.Connect = ct.ConnectFunc(t, c) })
 	var st helm.Status
 	if err != nil || json.Unmarshal([]byte(out), &st) != nil || st.Status != "deployed" || !st.Ready || st.ChartVersion != "12.11.1" {
 		t.Fatalf("status: %v %+v\n%s", err, st, out)
+	}
+	reported, err := admin.Stack(ctx)
+	if err != nil || len(reported.Components) != 1 {
+		t.Fatalf("reported to the controller: %+v %v, want grafana", reported, err)
+	}
+	if r := reported.Components[0]; r.Component != "grafana" || r.Cluster != "helmtest" || r.Release != st.Release || r.Namespace != st.Namespace ||
+		r.ChartVersion != "12.11.1" || r.Status != "deployed" || !r.Healthy || r.Workloads != len(st.Workloads) || r.WorkloadsReady != r.Workloads ||
+		r.CheckedAt < before || r.Operator != "admin" {
+		t.Fatalf("reported %+v; want grafana deployed and ready in cluster helmtest as status printed it: %+v", r, st)
 	}
 
 	// A config change: the dry run shows it as a diff, then the upgrade

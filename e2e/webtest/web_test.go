@@ -208,3 +208,39 @@ func TestBrowserLogsInSeesTheFleetLiveAndAJobMove(t *testing.T) {
 	poll(t, ctx, 10*time.Second, "events list web-2", `Array.from(document.querySelectorAll("#events-body td")).some(td => td.textContent === "web-2")`)
 	screenshot(t, ctx, shots, "5-events")
 }
+
+// The stack page shows a cluster component as the CLI's last status run
+// reported it: where it runs, its versions and health, and when and by
+// whom it was checked; and K3s's nodes, one row each.
+func TestBrowserStackPageShowsTheReportedCluster(t *testing.T) {
+	shots := artifacts(t)
+	c, _ := startView(t)
+	ctx := browser(t, time.Minute)
+	admin := ct.Client(t, c)
+	checked := time.Now().Add(-time.Minute).UnixMilli()
+	_, err := admin.ReportStack(context.Background(), messages.StackReport{Components: []messages.ClusterComponentStatus{
+		{Component: "grafana", Cluster: "prod", Release: "grafana", Namespace: "monitoring", Revision: 2, ChartVersion: "12.11.1", AppVersion: "12.1.0",
+			Status: "deployed", Healthy: true, Workloads: 1, WorkloadsReady: 1, CheckedAt: checked},
+		{Component: "k3s", Cluster: "prod", Status: "API ready, 0/1 nodes Ready", AppVersion: "v1.31.4+k3s1", CheckedAt: checked,
+			Nodes: []messages.ClusterNodeStatus{{Name: "node-1", Roles: "control-plane", Version: "v1.31.4+k3s1", Problem: "not Ready"}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, err := admin.WebLogin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Run(ctx, chromedp.Navigate(link.URL), chromedp.Evaluate(`location.hash = "#stack"`, nil)); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, ctx, 10*time.Second, "grafana's release row, healthy, in its namespace, checked by admin",
+		`(() => { const r = document.getElementById("stack-cluster-grafana"); return !!r && r.dataset.healthy === "true" &&
+			r.cells[1].textContent === "healthy" && r.cells[2].textContent === "cluster prod, namespace monitoring" &&
+			r.cells[3].textContent.startsWith("12.11.1") && r.cells[4].textContent.startsWith("deployed rev 2, 1/1 ready") &&
+			r.cells[5].textContent.endsWith(" by admin"); })()`)
+	poll(t, ctx, 5*time.Second, "k3s's node row, unhealthy",
+		`(() => { const r = document.getElementById("stack-node-k3s-node-1"); return !!r && r.cells[1].textContent === "unhealthy" &&
+			r.cells[2].textContent === "node node-1" && r.cells[4].textContent.includes("not Ready"); })()`)
+	screenshot(t, ctx, shots, "stack-cluster")
+}

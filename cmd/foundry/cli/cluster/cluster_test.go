@@ -141,3 +141,29 @@ func TestNodeRowsAccountForEveryNode(t *testing.T) {
 		t.Fatalf("a healthy one-node cluster: %v", err)
 	}
 }
+
+// TestK3sReportIsTheAPIAndEveryNode: cluster status reports the cluster
+// to the controller for the web view: healthy only when the API is ready
+// and no node has a problem, every node a row, and an unreachable API's
+// error as one short line the controller accepts.
+func TestK3sReportIsTheAPIAndEveryNode(t *testing.T) {
+	hosts := map[string]messages.HostRecord{"c-1": {ID: "c-1", State: messages.StateOnline}, "c-2": {ID: "c-2", State: messages.StateOnline}}
+	nodes := []kube.Node{{Name: "c-1", Ready: true, Roles: []string{"control-plane", "etcd"}, KubeletVersion: "v1.31.4+k3s1"}, {Name: "c-2"}}
+	kst := &kube.ClusterStatus{Readyz: kube.Readyz{OK: true}, Version: "v1.31.4+k3s1", NodesReady: 1, NodesTotal: 2}
+	checked := time.Now()
+	r := k3sReport(StatusResult{Cluster: "prod", Kube: kst, Nodes: nodeRows(nodes, hosts, nil)}, "v1.31.4+k3s1", checked)
+	if r.Component != messages.K3sComponent || r.Cluster != "prod" || r.Healthy || r.AppVersion != "v1.31.4+k3s1" || r.CheckedAt != checked.UnixMilli() ||
+		len(r.Nodes) != 2 || r.Nodes[0].Roles != "control-plane,etcd" || !r.Nodes[0].Ready || r.Nodes[1].Problem != "not Ready" {
+		t.Fatalf("report %+v: want unhealthy (c-2 not Ready), both nodes", r)
+	}
+	if r := k3sReport(StatusResult{Cluster: "prod", Kube: kst, Nodes: nodeRows(nodes[:1], hosts, nil)}, "", checked); !r.Healthy {
+		t.Fatalf("a ready API with a Ready node: %+v", r)
+	}
+	down := k3sReport(StatusResult{Cluster: "prod", APIErr: "dial tcp 10.0.0.1:6443: connect: connection refused\n" + strings.Repeat("x", 500)}, "", checked)
+	if down.Healthy || !strings.HasPrefix(down.Status, "API not reachable: dial tcp") {
+		t.Fatalf("unreachable API reported as %+v", down)
+	}
+	if err := messages.ValidStackReport(messages.StackReport{Components: []messages.ClusterComponentStatus{down}}); err != nil {
+		t.Fatalf("the controller would refuse the report: %v", err)
+	}
+}

@@ -240,6 +240,9 @@ func StatusRun(ctx context.Context, o *ReadOptions) error {
 			problems = append(problems, r.Name+": "+r.Problem)
 		}
 	}
+	// The controller cannot read the cluster; the web view shows what
+	// this run saw of it. Reporting never fails the status.
+	clicomp.ReportCluster(ctx, o.Env.Env, s.cl, []messages.ClusterComponentStatus{k3sReport(res, s.cfg.Components.K3s.Version, time.Now())})
 	if o.JSON {
 		if err := cmdutil.WriteJSON(o.IO.Out, res); err != nil {
 			return err
@@ -251,6 +254,30 @@ func StatusRun(ctx context.Context, o *ReadOptions) error {
 		return &cmdutil.ExitCodeError{Code: exitNotAllWell, Err: fmt.Errorf("cluster %s is not healthy: %s", p.Name, strings.Join(problems, "; "))}
 	}
 	return nil
+}
+
+// k3sReport is the cluster's part of cluster status, for the web view:
+// the API's health and version and every node row (K3s's service on each
+// node is in the controller's job records already). It is healthy when
+// the API is ready and no node has a problem.
+func k3sReport(res StatusResult, desired string, checked time.Time) messages.ClusterComponentStatus {
+	s := messages.ClusterComponentStatus{Component: messages.K3sComponent, Cluster: res.Cluster, Desired: desired, CheckedAt: checked.UnixMilli()}
+	switch k := res.Kube; {
+	case k == nil:
+		s.Status = "API not reachable: " + res.APIErr
+	case !k.Readyz.OK:
+		s.Status, s.AppVersion = fmt.Sprintf("API /readyz failing (HTTP %d)", k.Readyz.Code), k.Version
+	default:
+		s.Status, s.AppVersion, s.Healthy = fmt.Sprintf("API ready, %d/%d nodes Ready", k.NodesReady, k.NodesTotal), k.Version, true
+	}
+	for _, n := range res.Nodes {
+		s.Nodes = append(s.Nodes, messages.ClusterNodeStatus{Name: n.Name, Ready: n.Ready, Roles: strings.Join(n.Roles, ","),
+			Version: n.KubeletVersion, Problem: n.Problem})
+		if n.Problem != "" {
+			s.Healthy = false
+		}
+	}
+	return clicomp.CleanReport(s)
 }
 
 // statusOnHosts asks each node's agent about its k3s service, with the

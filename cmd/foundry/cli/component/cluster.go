@@ -278,6 +278,7 @@ func clusterStatus(ctx context.Context, o *Options, c helm.Component) error {
 	if err != nil {
 		return err
 	}
+	reportRelease(ctx, o, cfg, st)
 	if o.JSON {
 		return cmdutil.WriteJSON(o.IO.Out, st)
 	}
@@ -287,6 +288,25 @@ func clusterStatus(ctx context.Context, o *Options, c helm.Component) error {
 		t.Row(w.Kind+"/"+w.Name, map[bool]string{true: "yes", false: "no"}[w.Ready], w.Message)
 	}
 	return t.Render()
+}
+
+// reportRelease tells the controller what status saw, for the web view,
+// when this CLI knows how to reach it; it never fails the status.
+func reportRelease(ctx context.Context, o *Options, cfg *stackconfig.Config, st helm.Status) {
+	if o.Connect == nil {
+		return
+	}
+	cl, err := o.Connect(ctx)
+	if err != nil {
+		if o.Log != nil {
+			o.Log.Warn("the web view's stack page was not updated with this status: the controller is not reachable", "err", err)
+		}
+		return
+	}
+	defer cl.Close()
+	desired, _ := chartVersion(cfg, o.Name, "")
+	r := StatusResult{Component: o.Name, Desired: desired, Release: &st}
+	ReportCluster(ctx, o.Env, cl, ClusterReport(cfg.Cluster.Name, []StatusResult{r}, time.Now()))
 }
 
 func clusterUninstall(ctx context.Context, o *Options, c helm.Component) error {

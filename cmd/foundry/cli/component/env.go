@@ -3,6 +3,7 @@ package component
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/foundry-fleet/foundry/cmd/foundry/cli/cmdutil"
@@ -23,6 +24,8 @@ type Env struct {
 	// CAFile is Foundry's CA as this CLI knows it ("" when only the
 	// controller can say), for services whose certificates it signs.
 	CAFile func() string
+	// Log takes what is worth logging but not printing (nil: nothing).
+	Log *slog.Logger
 }
 
 // NewEnv takes the factory's dependencies.
@@ -31,7 +34,7 @@ func NewEnv(f *cmdutil.Factory) Env {
 	if cp == nil {
 		cp = func() string { return "" }
 	}
-	return Env{IO: f.IO, Connect: f.Connect, Home: f.Home, ConfigPath: cp, Getenv: os.Getenv, CAFile: f.FoundryCA}
+	return Env{IO: f.IO, Connect: f.Connect, Home: f.Home, ConfigPath: cp, Getenv: os.Getenv, CAFile: f.FoundryCA, Log: f.Logger}
 }
 
 // Stack loads the selected stack config and refuses one with errors: a

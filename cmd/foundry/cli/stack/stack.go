@@ -357,6 +357,15 @@ func statusRun(ctx context.Context, o *Options) error {
 		}
 		rs = append(rs, st)
 	}
+	return statusDone(ctx, o, cl, cfg.Cluster.Name, rs, time.Now())
+}
+
+// statusDone reports what the status run saw of the cluster to the
+// controller (it cannot read the cluster; the web view shows this run's
+// word, checked at checked), then prints every result and exits 3 when
+// one is not healthy. Reporting never fails the status.
+func statusDone(ctx context.Context, o *Options, cl *client.Client, cluster string, rs []clicomp.StatusResult, checked time.Time) error {
+	clicomp.ReportCluster(ctx, o.Env, cl, clicomp.ClusterReport(cluster, rs, checked))
 	if o.JSON {
 		if err := cmdutil.WriteJSON(o.IO.Out, rs); err != nil {
 			return err

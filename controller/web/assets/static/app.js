@@ -238,15 +238,59 @@ function showJob(id) {
   jobStream.onerror = () => { jobStream.close(); jobStream = null; };
 }
 
+function healthCell(ok) {
+  return el("td", ok ? "state-online" : "state-disconnected", ok ? "healthy" : "unhealthy");
+}
+
+// checkedCell says when a status run saw it and, for what the CLI
+// reported from the cluster, who ran it.
+function checkedCell(ms, operator) {
+  const td = el("td", "checked", fmtTime(ms) + (operator ? " by " + operator : ""));
+  td.title = ago(ms);
+  return td;
+}
+
+// clusterRows are a cluster component's release (or K3s's API) and its
+// nodes, as the last status run that read the cluster reported them.
+function clusterRows(c) {
+  const k = c.cluster;
+  const out = [];
+  const tr = el("tr", "cluster");
+  tr.id = "stack-cluster-" + c.name;
+  tr.dataset.healthy = String(k.healthy);
+  let version = k.chart_version || "";
+  if (k.app_version) version += (version ? " (app " + k.app_version + ")" : k.app_version);
+  if (k.desired_version && k.desired_version !== k.chart_version && k.desired_version !== k.app_version) version += ", config wants " + k.desired_version;
+  let service = k.status || "";
+  if (k.revision) service += " rev " + k.revision;
+  if (k.workloads) service += ", " + (k.workloads_ready || 0) + "/" + k.workloads + " ready";
+  if (k.not_ready) service += "; not ready: " + k.not_ready;
+  tr.append(el("td", null, c.name), healthCell(k.healthy), el("td", "where", k.where), el("td", null, version),
+    el("td", null, service), checkedCell(k.checked_at, k.operator));
+  out.push(tr);
+  for (const n of k.nodes || []) {
+    const nr = el("tr", "cluster node");
+    nr.id = "stack-node-" + c.name + "-" + n.name;
+    nr.append(el("td", null, c.name), healthCell(n.ready && !n.problem), el("td", "where", "node " + n.name),
+      el("td", null, n.version || ""), el("td", null, [n.roles, n.problem || (n.ready ? "Ready" : "not Ready")].filter(Boolean).join(", ")),
+      checkedCell(k.checked_at, k.operator));
+    out.push(nr);
+  }
+  return out;
+}
+
 async function showStack() {
   const res = await getJSON("/api/stack");
   const frag = document.createDocumentFragment();
   for (const c of res.components || []) {
+    if (c.cluster) for (const tr of clusterRows(c)) frag.appendChild(tr);
     for (const h of c.hosts || []) {
       const tr = el("tr");
-      tr.append(el("td", null, c.name), el("td", h.healthy ? "state-online" : "state-disconnected", h.healthy ? "healthy" : "unhealthy"),
-        el("td", null, h.host), el("td", null, h.version || ""), el("td", null, h.active_state || (h.installed ? "" : "not installed")),
-        el("td", null, fmtTime(h.checked)));
+      tr.id = "stack-host-" + c.name + "-" + h.host;
+      tr.dataset.healthy = String(h.healthy);
+      tr.append(el("td", null, c.name), healthCell(h.healthy),
+        el("td", "where", "host " + h.host), el("td", null, h.version || ""), el("td", null, h.active_state || (h.installed ? "" : "not installed")),
+        checkedCell(h.checked, ""));
       frag.appendChild(tr);
     }
   }
