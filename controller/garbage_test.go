@@ -78,6 +78,11 @@ func TestHostileInputOnEverySubjectTheControllerHears(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The server tells a connection its own limits in an INFO right
+	// after the connect; a round trip makes sure the client read it.
+	if err := a1.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	hb, _ := messages.HeartbeatSubject("web-1")
 	refused, _ := messages.EventSubject("web-1", messages.EventCmdRefused)
 	manyIDs := make([]string, 2000)

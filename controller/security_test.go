@@ -161,7 +161,7 @@ func TestControllerDropsBadInputAndKeepsWorking(t *testing.T) {
 		t.Fatal(err)
 	}
 	hb, _ := messages.HeartbeatSubject("web-1")
-	for _, in := range [][]byte{nil, []byte("garbage"), []byte(strings.Repeat("[", 1<<20)), []byte(`{"v":1,"kind":"party"}`), []byte(`{"v":7,"kind":"heartbeat"}`)} {
+	for _, in := range [][]byte{nil, []byte("garbage"), []byte(strings.Repeat("[", 200<<10)), []byte(`{"v":1,"kind":"party"}`), []byte(`{"v":7,"kind":"heartbeat"}`)} {
 		if err := nc.Publish(hb, in); err != nil {
 			t.Fatal(err)
 		}
