@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -74,6 +76,12 @@ func TestBenchBootstrap(t *testing.T) {
 	baseline, baselineCPU := time.Since(start), busyCPU(t)-cpu0
 	resetAll()
 
+	// The issue's reference: the same trivial unit by a plain parallel
+	// script of OpenSSH's scp and ssh, the password given by an askpass
+	// helper (as sshpass would), then sudo -S.
+	script, scriptCPU := plainSSHScript(t, hosts, unit)
+	resetAll()
+
 	f := newFleet(t)
 	agentBinary(t)
 	path := hostsFile(t, hosts)
@@ -84,11 +92,57 @@ func TestBenchBootstrap(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("host add failed: %s\n%s", out, errOut)
 	}
-	t.Logf("bootstrap %d hosts bare->registered: %.2fs; baseline plain ssh trivial unit: %.2fs; ratio %.2f",
-		n, took.Seconds(), baseline.Seconds(), took.Seconds()/baseline.Seconds())
-	fmt.Printf("BENCH bootstrap hosts=%d foundry=%.2fs baseline=%.2fs ratio=%.2f cpu: foundry=%.2fs baseline=%.2fs ratio=%.2f\n",
-		n, took.Seconds(), baseline.Seconds(), took.Seconds()/baseline.Seconds(),
-		tookCPU.Seconds(), baselineCPU.Seconds(), tookCPU.Seconds()/baselineCPU.Seconds())
+	t.Logf("bootstrap %d hosts bare->registered: %.2fs; baseline Go ssh trivial unit: %.2fs (ratio %.2f); plain ssh/scp script: %.2fs (ratio %.2f)",
+		n, took.Seconds(), baseline.Seconds(), took.Seconds()/baseline.Seconds(), script.Seconds(), took.Seconds()/script.Seconds())
+	fmt.Printf("BENCH bootstrap hosts=%d foundry=%.2fs baseline=%.2fs ratio=%.2f script=%.2fs ratio=%.2f cpu: foundry=%.2fs baseline=%.2fs script=%.2fs\n",
+		n, took.Seconds(), baseline.Seconds(), took.Seconds()/baseline.Seconds(), script.Seconds(), took.Seconds()/script.Seconds(),
+		tookCPU.Seconds(), baselineCPU.Seconds(), scriptCPU.Seconds())
+}
+
+// plainSSHScript installs and starts unit on every host at once the way a
+// shell script would: scp to /tmp, then ssh running sudo -S (the password
+// on stdin) to move it into place, reload systemd and enable --now. It
+// returns the wall and machine CPU time of the whole fan-out.
+func plainSSHScript(t *testing.T, hosts []harness.Host, unit string) (time.Duration, time.Duration) {
+	dir := t.TempDir()
+	askpass := filepath.Join(dir, "askpass")
+	if err := os.WriteFile(askpass, []byte("#!/bin/sh\necho '"+harness.Password+"'\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	unitFile := filepath.Join(dir, "trivial.service")
+	if err := os.WriteFile(unitFile, []byte(unit), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts := []string{"-o", "UserKnownHostsFile=" + filepath.Join(dir, "known_hosts"), "-o", "StrictHostKeyChecking=accept-new",
+		"-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password,keyboard-interactive", "-o", "ConnectTimeout=10"}
+	env := append(os.Environ(), "SSH_ASKPASS="+askpass, "SSH_ASKPASS_REQUIRE=force", "DISPLAY=none")
+	run := func(stdin string, name string, args ...string) error {
+		cmd := exec.Command(name, args...)
+		cmd.Env, cmd.Stdin = env, strings.NewReader(stdin)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, out)
+		}
+		return nil
+	}
+	start, cpu0 := time.Now(), busyCPU(t)
+	var wg sync.WaitGroup
+	for _, h := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dest := h.User + "@" + h.IP
+			if err := run("", "scp", append(slices.Clone(opts), unitFile, dest+":/tmp/trivial.service")...); err != nil {
+				t.Error(err)
+				return
+			}
+			remote := `sudo -S -p '' sh -c 'install -m 0644 /tmp/trivial.service /etc/systemd/system/trivial.service && rm /tmp/trivial.service && systemctl daemon-reload && systemctl enable --now trivial.service'`
+			if err := run(harness.Password+"\n", "ssh", append(slices.Clone(opts), dest, remote)...); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(start), busyCPU(t) - cpu0
 }
 
 // busyCPU is the CPU time the whole machine has spent so far (every
