@@ -24,6 +24,7 @@ import (
 	"github.com/foundry-fleet/foundry/installer/helm"
 	"github.com/foundry-fleet/foundry/installer/helm/chartstest"
 	"github.com/foundry-fleet/foundry/installer/kube"
+	"github.com/foundry-fleet/foundry/messages"
 )
 
 // stackCharts are the nine cluster components, the chart file each one's
@@ -259,6 +260,22 @@ func TestStackInstallOnK3sStandin(t *testing.T) {
 		for _, want := range []string{"openbao", "zot", "k3s", "grafana", "argocd", "minio", "release deployed/1"} {
 			if !strings.Contains(st, want) {
 				t.Errorf("stack status lacks %q:\n%s", want, st)
+			}
+		}
+		// What the web view's stack page shows of the cluster: the
+		// releases stack status read, as it reported them.
+		list, err := s.client(t).Stack(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reported := map[string]messages.ClusterComponentStatus{}
+		for _, c := range list.Components {
+			reported[c.Component] = c
+		}
+		for _, c := range stackCharts {
+			r, ok := reported[c.component]
+			if !ok || r.Status != "deployed" || !r.Healthy || r.ChartVersion != c.version || r.CheckedAt == 0 || r.Operator == "" {
+				t.Errorf("the controller's stack report for %s is %+v (present %v), want deployed, healthy, chart %s, checked, with an operator", c.component, r, ok, c.version)
 			}
 		}
 	})
