@@ -274,6 +274,19 @@ func TestClusterOnK3sStandin(t *testing.T) {
 		runJob(t, cl, messages.VerbServiceRemove, ids, messages.ServiceQuery{Component: messages.K3sComponent, Purge: true})
 		noK3sAnywhere(t)
 		c.writeConfig(t, "e2e-ha", true, map[harness.Host]string{server: "control-plane", w1: "control-plane", w2: "control-plane"})
+		// A server that failed to join was seen once (a cold CI run, not
+		// reproduced): keep what each stand-in said for the next look.
+		t.Cleanup(func() {
+			if !t.Failed() {
+				return
+			}
+			for _, h := range []harness.Host{server, w1, w2} {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				out, errOut, _, err := harness.Exec(ctx, h, "journalctl -u foundry-k3s.service --no-pager -n 40 -o cat")
+				cancel()
+				t.Logf("journal of foundry-k3s on %s (%v):\n%s%s", h.Name, err, out, errOut)
+			}
+		})
 		haStart := time.Now()
 		out := run(t, "cluster", "init")
 		t.Logf("HA cluster init took %s\n%s", time.Since(haStart).Round(100*time.Millisecond), out)

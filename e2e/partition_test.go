@@ -124,12 +124,15 @@ func TestPartitionWithAgentRestart(t *testing.T) {
 	})
 	logClosed(t, f, healed)
 	// The registry has acted on what arrived once it has taken three
-	// more heartbeats of the new process.
+	// more heartbeats of the new process. They come every 10 s
+	// (controller.DefaultHeartbeatBase for one host), so three take up
+	// to 30 s after the read below, plus jitter: 30 s was too tight (it
+	// failed once in a cold CI run with the registry one heartbeat short).
 	var seq uint64
 	if hl, err := cl.HostList(ctx); err == nil && len(hl.Hosts) == 1 {
 		seq = hl.Hosts[0].Seq
 	}
-	eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
+	eventually(t, 50*time.Second, 100*time.Millisecond, func() error {
 		hl, err := cl.HostList(ctx)
 		if err != nil || len(hl.Hosts) != 1 {
 			return fmt.Errorf("host list: %v", err)
