@@ -60,6 +60,11 @@ func readStream[T any](ctx context.Context, c *Client, q streamQuery, decode fun
 		return c.lostErr(q.what)
 	default:
 	}
+	// The status listener is told asynchronously: a request can fail on
+	// the closed connection before connLost is closed.
+	if err != nil && c.nc.Status() != nats.CONNECTED {
+		return c.lostErr(q.what)
+	}
 	if ctx.Err() != nil && q.follow {
 		return nil // a follow ends when ctx does
 	}
