@@ -123,8 +123,8 @@ type Controller struct {
 	sweeping     bool
 	livenessSent map[string]livenessMark // host -> last liveness command, sweep goroutine only
 	livenessHist livenessTrend           // sweep goroutine only
-	jobs         jobStore
-	stack        stackStore
+	jobs         lazyKV
+	stack        lazyKV
 	rejoins      rejoins
 	arts         artifactStore
 	artDropped   atomic.Uint64 // artifact requests whose reply was not the host's inbox

@@ -38,27 +38,32 @@ func jobStepDefault(verb string) time.Duration {
 	return defaultJobStep
 }
 
-// jobStore is the jobs KV bucket, opened on first use.
-type jobStore struct {
+// lazyKV is a KV bucket opened on first use, so a controller that never
+// needs it does not create it.
+type lazyKV struct {
 	mu sync.Mutex
 	kv jetstream.KeyValue
 }
 
-func (c *Controller) jobsKV(ctx context.Context) (jetstream.KeyValue, error) {
-	c.jobs.mu.Lock()
-	defer c.jobs.mu.Unlock()
-	if c.jobs.kv != nil {
-		return c.jobs.kv, nil
+func (l *lazyKV) open(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.kv != nil {
+		return l.kv, nil
 	}
-	kv, err := c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open %s bucket: %w", cfg.Bucket, err)
+	}
+	l.kv = kv
+	return kv, nil
+}
+
+func (c *Controller) jobsKV(ctx context.Context) (jetstream.KeyValue, error) {
+	return c.jobs.open(ctx, c.js, jetstream.KeyValueConfig{
 		Bucket: JobsBucket, Description: "jobs and their per-host results",
 		History: 1, TTL: jobsTTL, Storage: jetstream.FileStorage, Replicas: max(1, c.opts.Replicas),
 	})
-	if err != nil {
-		return nil, fmt.Errorf("open jobs bucket: %w", err)
-	}
-	c.jobs.kv = kv
-	return kv, nil
 }
 
 // RunJob validates a rolling job, stores it and starts it; it returns the

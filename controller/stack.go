@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -26,27 +25,11 @@ const (
 	stackTTL    = jobsTTL
 )
 
-// stackStore is the stack bucket, opened on first use.
-type stackStore struct {
-	mu sync.Mutex
-	kv jetstream.KeyValue
-}
-
 func (c *Controller) stackKV(ctx context.Context) (jetstream.KeyValue, error) {
-	c.stack.mu.Lock()
-	defer c.stack.mu.Unlock()
-	if c.stack.kv != nil {
-		return c.stack.kv, nil
-	}
-	kv, err := c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	return c.stack.open(ctx, c.js, jetstream.KeyValueConfig{
 		Bucket: StackBucket, Description: "cluster components as the last status run reported them",
 		History: 1, TTL: stackTTL, Storage: jetstream.FileStorage, Replicas: max(1, c.opts.Replicas),
 	})
-	if err != nil {
-		return nil, fmt.Errorf("open stack bucket: %w", err)
-	}
-	c.stack.kv = kv
-	return kv, nil
 }
 
 // ReportStack stores each reported component with who reported it, unless
