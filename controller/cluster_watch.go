@@ -173,7 +173,10 @@ func (r *registry) apply(ch kvChange, initial bool, now time.Time) {
 		// disconnect seen since (it is never written).
 		rec.Disconnected = cur.Disconnected
 	}
-	r.hosts[rec.ID] = &rec
+	// The map gets a copy of its own: rec is read below, after the lock,
+	// while a heartbeat may already update the stored record.
+	stored := rec
+	r.hosts[rec.ID] = &stored
 	if initial {
 		r.last[rec.ID] = HostState(rec, now)
 		r.mu.Unlock()
