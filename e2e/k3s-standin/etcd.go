@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
@@ -141,7 +143,7 @@ func addEtcdMember(ctx context.Context, log *slog.Logger, l layout, p etcdPlan) 
 	if err := removeStaleMember(actx, cli, p); err != nil {
 		return "", err
 	}
-	resp, err := cli.MemberAdd(actx, []string{p.peerURL()})
+	resp, err := memberAdd(actx, cli, p.peerURL())
 	if err != nil {
 		return "", fmt.Errorf("etcd MemberAdd via %s: %w", endpoint, err)
 	}
@@ -157,6 +159,32 @@ func addEtcdMember(ctx context.Context, log *slog.Logger, l layout, p etcdPlan) 
 	}
 	log.Info("etcd member added", "via", endpoint, "initial-cluster", strings.Join(parts, ","))
 	return strings.Join(parts, ","), nil
+}
+
+// memberAdd retries while etcd refuses a member for now: its leader must
+// have been connected to every voting member for etcd's health interval
+// (5 s), so a third server joining right after the second is refused
+// "unhealthy cluster". Real k3s gets the same answer and is restarted by
+// its unit until it passes; the stand-in waits in-process instead so the
+// installer's start step sees one start.
+func memberAdd(ctx context.Context, cli *clientv3.Client, peerURL string) (*clientv3.MemberAddResponse, error) {
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		resp, err := cli.MemberAdd(ctx, []string{peerURL})
+		if err == nil || !retryableMemberAdd(err) {
+			return resp, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-tick.C:
+		}
+	}
+}
+
+func retryableMemberAdd(err error) bool {
+	return errors.Is(err, rpctypes.ErrUnhealthy) || errors.Is(err, rpctypes.ErrMemberNotEnoughStarted)
 }
 
 // removeStaleMember drops a member left with our peer URL or name by an
