@@ -7,6 +7,7 @@
 #   make e2e                       boot the hosts, run the tests, remove the hosts
 #   make e2e FOUNDRY_E2E_KEEP=1    leave the hosts running to debug (e2e/testbed/hosts.sh status|exec|ssh)
 #   make e2e E2E_TEST_FLAGS='-v -run Sudo'
+#   make e2e E2E_TEST_FLAGS="-v -run '^(TestA|TestB)$$'"   (the flags reach a shell: quote | and $$ again)
 #   make e2e-down                  remove hosts left running (the cached base stays)
 #   make e2e-k3s-standin           build (or find cached) the k3s stand-in, print its path
 #   make e2e-k3s-standin-test      the stand-in's own tests (a nested module, not in ./...)
