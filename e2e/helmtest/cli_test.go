@@ -151,10 +151,26 @@ func TestHelmOnK3sStandinComponentCLI(t *testing.T) {
 	if _, _, err = run("uninstall", "prometheus", 0, func(o *component.Options) { o.Yes, o.Force = true, true }); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err = run("uninstall", "grafana", 0, yes); err != nil {
+	// The stack page stops showing what was uninstalled: the uninstall
+	// and a later status both tell the controller it is not installed.
+	connect := func(o *component.Options) { o.Yes, o.Connect = true, ct.ConnectFunc(t, c) }
+	if _, _, err = run("uninstall", "grafana", 0, connect); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err = run("status", "grafana", 0, nil); err == nil {
+	gone := func(when string, wantStatus string, after int64) {
+		t.Helper()
+		reported, err := admin.Stack(ctx)
+		if err != nil || len(reported.Components) != 1 {
+			t.Fatalf("%s: reported %+v %v, want grafana only", when, reported, err)
+		}
+		if r := reported.Components[0]; r.Component != "grafana" || r.Healthy || r.Status != wantStatus || r.Revision != 0 || r.CheckedAt < after {
+			t.Fatalf("%s: reported %+v; want grafana %q, not healthy, checked after %d", when, r, wantStatus, after)
+		}
+	}
+	gone("after uninstall", "not installed: uninstalled by foundry component uninstall", before)
+	before = time.Now().UnixMilli()
+	if _, _, err = run("status", "grafana", 0, func(o *component.Options) { o.Connect = ct.ConnectFunc(t, c) }); err == nil {
 		t.Error("status after uninstall: want an error")
 	}
+	gone("after status", "not installed", before)
 }

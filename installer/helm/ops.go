@@ -2,6 +2,7 @@ package helm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage/driver"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
@@ -27,6 +29,10 @@ type Status struct {
 	Workloads    []Workload `json:"workloads"`
 	Ready        bool       `json:"ready"`
 }
+
+// NotInstalled reports whether err (from Status) says the component has
+// no release, as opposed to a cluster that could not be read.
+func NotInstalled(err error) bool { return errors.Is(err, driver.ErrReleaseNotFound) }
 
 // Status reads comp's release and the readiness of each of its workloads
 // now (no waiting).

@@ -275,6 +275,10 @@ func clusterStatus(ctx context.Context, o *Options, c helm.Component) error {
 		return err
 	}
 	st, err := hc.Status(ctx, c)
+	if helm.NotInstalled(err) {
+		// The stack page must not keep showing a release that is gone.
+		reportRelease(ctx, o, cfg, helm.Status{Release: c.Release(), Namespace: c.Namespace, Status: "not installed"})
+	}
 	if err != nil {
 		return err
 	}
@@ -338,6 +342,7 @@ func clusterUninstall(ctx context.Context, o *Options, c helm.Component) error {
 	if err := hc.Uninstall(ctx, c); err != nil {
 		return err
 	}
+	reportRelease(ctx, o, cfg, helm.Status{Release: c.Release(), Namespace: c.Namespace, Status: "not installed: uninstalled by foundry component uninstall"})
 	fmt.Fprintf(o.IO.Out, "%s uninstalled\n", c.Name)
 	return nil
 }

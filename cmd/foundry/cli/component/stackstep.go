@@ -93,8 +93,12 @@ func ClusterStatus(ctx context.Context, e Env, name string) (StatusResult, error
 	st, err := hc.Status(ctx, c)
 	if err != nil {
 		// Not installed (or unreadable) is a state to show, not a reason
-		// to drop the rest of the table.
-		out.Release = &helm.Status{Release: c.Release(), Namespace: c.Namespace, Status: "not installed: " + firstLine(err.Error())}
+		// to drop the rest of the table; which of the two it is, is said.
+		word := "not installed: "
+		if !helm.NotInstalled(err) {
+			word = "unreadable: "
+		}
+		out.Release = &helm.Status{Release: c.Release(), Namespace: c.Namespace, Status: word + firstLine(err.Error())}
 		return out, nil
 	}
 	out.Release = &st
