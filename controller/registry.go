@@ -82,6 +82,10 @@ type registry struct {
 	// or revoked would otherwise put a record back that no agent keeps
 	// current, a host "offline" forever.
 	gone map[string]time.Time
+	// shadows are instances heard after another took over (sharedkey.go).
+	shadows map[string]shadow
+	// clock is time.Now; tests move it.
+	clock func() time.Time
 }
 
 // goneFor is how long a removed host's late heartbeats are ignored.
@@ -90,7 +94,7 @@ const goneFor = time.Minute
 func newRegistry(kv jetstream.KeyValue, logger *slog.Logger, events func(messages.Event)) *registry {
 	return &registry{kv: kv, logger: logger, events: events,
 		hosts: map[string]*messages.HostRecord{}, last: map[string]string{}, written: map[string]writeMark{},
-		gone: map[string]time.Time{}}
+		gone: map[string]time.Time{}, shadows: map[string]shadow{}, clock: time.Now}
 }
 
 // removedLocked says a heartbeat of kind for host comes after its
@@ -112,6 +116,7 @@ func (r *registry) dropLocked(host string, now time.Time) {
 	delete(r.hosts, host)
 	delete(r.last, host)
 	delete(r.written, host)
+	delete(r.shadows, host)
 	r.gone[host] = now.Add(goneFor)
 	r.metrics.ForgetHost(host)
 }
@@ -136,7 +141,7 @@ func (r *registry) observe(msg *nats.Msg) {
 		return
 	}
 	r.metrics.HeartbeatReceived(hb.Kind)
-	now := time.Now()
+	now := r.clock()
 	r.mu.Lock()
 	if r.removedLocked(host, hb.Kind, now) {
 		r.mu.Unlock()
@@ -144,9 +149,19 @@ func (r *registry) observe(msg *nats.Msg) {
 	}
 	rec, ok := r.hosts[host]
 	if ok && hb.Position().Before(rec.Position()) {
-		r.mu.Unlock()
-		r.ignored(host, hb, rec.Instance)
-		return
+		verdict, ev := r.noteShadowLocked(host, hb, *rec, now)
+		if verdict != shadowTake {
+			cur := rec.Instance
+			r.mu.Unlock()
+			r.ignored(host, hb, cur)
+			if verdict == shadowShared {
+				r.logger.Warn("two agent processes use one host's key", "host", host, "ignored_instance", hb.Instance, "current_instance", cur)
+				r.events(ev)
+			}
+			return
+		}
+		r.logger.Info("taking a host's agent instance that looked older: it kept heartbeating while the current one fell silent (a clock that went back?)",
+			"host", host, "instance", hb.Instance, "previous_instance", rec.Instance)
 	}
 	if !ok {
 		rec = &messages.HostRecord{ID: host, FirstSeen: now.UnixMilli()}

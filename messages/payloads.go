@@ -203,7 +203,10 @@ const (
 	EventHostEnrolled     = "host_enrolled"
 	EventHostRemoved      = "host_removed"
 	EventHostRekeyed      = "host_rekeyed"
-	EventTrustUpdated     = "trust_updated"
+	// EventHostKeyShared: two agent processes heartbeat with one host's
+	// key (a copied key); the host should be rekeyed.
+	EventHostKeyShared = "host_key_shared"
+	EventTrustUpdated  = "trust_updated"
 	// EventAgentUpgraded: a new agent connected and confirmed its
 	// upgrade; EventAgentRolledBack: the host went back to its previous
 	// agent because the new one did not come up.
