@@ -38,20 +38,27 @@ func TestCopiedAgentKeyIsReported(t *testing.T) {
 		}
 		return err
 	})
-	if ev.Severity != messages.SeverityWarning || ev.Fields["ignored_instance"] == "" || ev.Fields["current_instance"] == "" ||
+	if ev.Time <= 0 || ev.Severity != messages.SeverityWarning || ev.Fields["ignored_instance"] == "" || ev.Fields["current_instance"] == "" ||
 		ev.Fields["ignored_instance"] == ev.Fields["current_instance"] || !strings.Contains(ev.Message, "foundry host rekey cloned") {
 		t.Fatalf("event %+v", ev)
 	}
 	if err := hostState(cl, "cloned", messages.StateOnline); err != nil {
 		t.Fatal(err)
 	}
-	// Reported once, not once per ignored heartbeat.
-	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Before(deadline) {
-		if evs, err := events(cl, "cloned", messages.EventHostKeyShared); err != nil || len(evs) != 1 {
-			t.Fatalf("%d host_key_shared events (%v), want still 1", len(evs), err)
+	// Reported once, not once per ignored heartbeat: three more
+	// heartbeats later there is still one event.
+	ct.CheckFor(t, 15*time.Second, 100*time.Millisecond, func() error {
+		hl, err := cl.HostList(context.Background())
+		if err != nil || len(hl.Hosts) != 1 {
+			return fmt.Errorf("host list: %+v %v", hl, err)
 		}
-		time.Sleep(500 * time.Millisecond)
+		if seen := hl.Hosts[0].LastSeen; seen < ev.Time+3_000 {
+			return fmt.Errorf("last heartbeat %d ms after the event, want 3,000", seen-ev.Time)
+		}
+		return nil
+	})
+	if evs, err := events(cl, "cloned", messages.EventHostKeyShared); err != nil || len(evs) != 1 {
+		t.Fatalf("%d host_key_shared events (%v), want still 1", len(evs), err)
 	}
 }
 
